@@ -1,0 +1,23 @@
+"""Exceptions medcodes raises. Each carries a one-line message for a user."""
+
+from __future__ import annotations
+
+
+class MedcodesError(Exception):
+    """Base class: the message is one line that names the input and what is wrong."""
+
+
+class DataError(MedcodesError):
+    """An official file is missing, truncated, corrupt or does not match its agency's counts."""
+
+
+class NotFound(MedcodesError):
+    """A code that is not in any installed release (message lists the nearest codes)."""
+
+    def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions or []
+
+
+class NotInstalled(MedcodesError):
+    """No release of a system is installed (tells the user which pull to run)."""

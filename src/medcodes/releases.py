@@ -1,0 +1,78 @@
+"""Which official releases exist, where their files come from, and pulling them into the store.
+
+``pull_from_dir`` is the offline path (``medcodes pull --from DIR``): scan the
+folder (zips included), let each system module say which releases the files
+make, build every release that is new or changed, and install them all in
+one transaction, so a bad file leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import sources as _sources
+from .errors import DataError
+from .store import Store
+from .systems import Plan, all_modules
+
+
+@dataclass
+class PullReport:
+    installed: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
+
+
+def plans_in(found: list[_sources.Source], systems: set[str] | None = None) -> list[Plan]:
+    plans: list[Plan] = []
+    for mod in all_modules():
+        if systems and mod.SYSTEM not in systems:
+            continue
+        plans.extend(mod.plan(found))
+    return plans
+
+
+def pull_from_dir(
+    store: Store,
+    root: str | os.PathLike[str],
+    systems: set[str] | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> PullReport:
+    found = _sources.scan(root)
+    plans = plans_in(found, systems)
+    report = PullReport()
+    used = {s for p in plans for s in p.sources}
+    report.ignored = sum(1 for s in found if s not in used)
+    if not plans:
+        raise DataError(f"{root}: no official release files found")
+    with store.transaction() as txn:
+        for plan in plans:
+            refs = [s.ref().as_dict() for s in plan.sources]
+            if not force and store.is_current(plan.system, plan.release, refs):
+                report.unchanged.append((plan.system, plan.release))
+                continue
+            if progress:
+                progress(f"building {plan.system} {plan.release} from "
+                         + ", ".join(s.display for s in plan.sources))
+            build = plan.build()
+            txn.stage(build)
+            report.installed.append((build.system, build.release, dict(build.counts)))
+    return report
+
+
+# ----------------------------------------------------------------- calendars
+def fiscal_year(fy: int) -> tuple[_dt.date, _dt.date]:
+    """US federal fiscal year FY (ICD-10-CM/PCS): Oct 1 of FY-1 to Sep 30 of FY."""
+    return _dt.date(fy - 1, 10, 1), _dt.date(fy, 9, 30)
+
+
+def hcpcs_quarter(year: int, month: int) -> tuple[_dt.date, _dt.date]:
+    """HCPCS quarterly file for (year, month in 1/4/7/10): that quarter's first and last day."""
+    start = _dt.date(year, month, 1)
+    end_month = month + 3
+    end = _dt.date(year + (end_month > 12), (end_month - 1) % 12 + 1, 1) - _dt.timedelta(days=1)
+    return start, end

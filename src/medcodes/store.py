@@ -1,0 +1,323 @@
+"""The compiled, versioned local store: one SQLite file per (system, release).
+
+Layout under ``MEDCODES_HOME`` (default: the user data dir)::
+
+    store/<system>/<release>.sqlite
+
+Each file holds a ``meta`` table (what release this is, the official files it
+came from with their sha256, the counts the parser checked), a ``concept``
+table (every code, header, chapter, modifier ...) and any extra tables the
+parser asked for. Files are written under a temporary name and moved into
+place with :func:`os.replace`, so a failed build never touches what is
+installed. All reads in medcodes go through :class:`Store` and :class:`ReleaseDB`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .model import Concept, ReleaseBuild, ReleaseInfo
+
+SCHEMA_VERSION = 1
+
+_CONCEPT_DDL = """
+CREATE TABLE concept (
+    key TEXT PRIMARY KEY,
+    code TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    short_title TEXT,
+    billable INTEGER,
+    parent TEXT,
+    seq INTEGER NOT NULL,
+    attrs TEXT
+) WITHOUT ROWID;
+"""
+
+
+def default_home() -> Path:
+    env = os.environ.get("MEDCODES_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("medcodes", appauthor=False))
+
+
+class StoreError(Exception):
+    """A problem with the local store (missing, unreadable, wrong version)."""
+
+
+class Store:
+    """The set of installed releases under one home directory."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.root = self.home / "store"
+        self._infos: list[ReleaseInfo] | None = None
+        self._open: dict[tuple[str, str], ReleaseDB] = {}
+
+    # ------------------------------------------------------------------ reading
+    def releases(self, system: str | None = None) -> list[ReleaseInfo]:
+        """Installed releases, oldest first within each system."""
+        if self._infos is None:
+            infos = []
+            if self.root.is_dir():
+                for path in sorted(self.root.glob("*/*.sqlite")):
+                    try:
+                        infos.append(_read_info(path))
+                    except (sqlite3.Error, KeyError, ValueError):
+                        continue  # a foreign or damaged file is not a release
+            infos.sort(key=lambda i: (i.system, i.effective_from, i.release))
+            self._infos = infos
+        if system is None:
+            return list(self._infos)
+        return [i for i in self._infos if i.system == system]
+
+    def find(self, system: str, release: str) -> ReleaseInfo | None:
+        for info in self.releases(system):
+            if info.release == release:
+                return info
+        return None
+
+    def open(self, system: str, release: str) -> "ReleaseDB":
+        key = (system, release)
+        db = self._open.get(key)
+        if db is None:
+            info = self.find(system, release)
+            if info is None:
+                raise StoreError(f"{system} release {release} is not installed")
+            db = ReleaseDB(info)
+            self._open[key] = db
+        return db
+
+    def close(self) -> None:
+        for db in self._open.values():
+            db.close()
+        self._open.clear()
+
+    # ------------------------------------------------------------------ writing
+    def path_for(self, system: str, release: str) -> Path:
+        return self.root / system / f"{release}.sqlite"
+
+    def is_current(self, system: str, release: str, sources: list[dict[str, Any]]) -> bool:
+        """True when that release is installed from exactly these source files."""
+        info = self.find(system, release)
+        if info is None:
+            return False
+        have = sorted((s["name"].rsplit("/", 1)[-1], s["sha256"]) for s in info.sources)
+        want = sorted((s["name"].rsplit("/", 1)[-1], s["sha256"]) for s in sources)
+        return have == want
+
+    def install(self, build: ReleaseBuild) -> ReleaseInfo:
+        """Write one release atomically (see :meth:`transaction` for several)."""
+        with self.transaction() as txn:
+            txn.stage(build)
+        info = self.find(build.system, build.release)
+        assert info is not None
+        return info
+
+    def transaction(self) -> "Transaction":
+        """Stage several releases; all are moved into place only if every build succeeds."""
+        return Transaction(self)
+
+    def remove(self, system: str, release: str) -> bool:
+        path = self.path_for(system, release)
+        db = self._open.pop((system, release), None)
+        if db is not None:
+            db.close()
+        self._infos = None
+        if path.exists():
+            path.unlink()
+            return True
+        return False
+
+
+class Transaction:
+    """Builds release files under temporary names; ``commit`` moves them all into place."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.staged: list[tuple[Path, Path, str, str]] = []
+
+    def stage(self, build: ReleaseBuild) -> None:
+        target = self.store.path_for(build.system, build.release)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{build.release}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        self.staged.append((Path(tmp), target, build.system, build.release))
+        _write_release(Path(tmp), build)
+
+    def commit(self) -> None:
+        for tmp, target, system, release in self.staged:
+            db = self.store._open.pop((system, release), None)
+            if db is not None:
+                db.close()
+            os.replace(tmp, target)
+        self.staged.clear()
+        self.store._infos = None
+
+    def rollback(self) -> None:
+        for tmp, _target, _s, _r in self.staged:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        self.staged.clear()
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+
+class ReleaseDB:
+    """Read access to one installed release."""
+
+    def __init__(self, info: ReleaseInfo) -> None:
+        self.info = info
+        uri = Path(info.path).resolve().as_uri() + "?mode=ro"
+        self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def get(self, key: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM concept WHERE key = ?", (key,)).fetchone()
+
+    def children(self, key: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM concept WHERE parent = ? ORDER BY seq", (key,)
+        ).fetchall()
+
+    def ancestors(self, row: sqlite3.Row) -> list[sqlite3.Row]:
+        """Parent chain from the top down (not including ``row``)."""
+        chain = []
+        parent = row["parent"]
+        seen = set()
+        while parent and parent not in seen:
+            seen.add(parent)
+            prow = self.get(parent)
+            if prow is None:
+                break
+            chain.append(prow)
+            parent = prow["parent"]
+        chain.reverse()
+        return chain
+
+    def prefix(self, prefix: str, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[sqlite3.Row]:
+        """Rows whose key starts with ``prefix``, in the release's own order."""
+        hi = prefix + "\uffff"
+        sql = "SELECT * FROM concept WHERE key >= ? AND key < ?"
+        args: list[Any] = [prefix, hi]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return self.conn.execute(sql, args).fetchall()
+
+    def neighbours(self, key: str, n: int = 3) -> list[sqlite3.Row]:
+        """Existing codes nearest ``key`` in sort order (for 'did you mean')."""
+        below = self.conn.execute(
+            "SELECT * FROM concept WHERE key < ? AND kind NOT IN ('chapter','block','section') "
+            "ORDER BY key DESC LIMIT ?", (key, n)).fetchall()
+        above = self.conn.execute(
+            "SELECT * FROM concept WHERE key > ? AND kind NOT IN ('chapter','block','section') "
+            "ORDER BY key LIMIT ?", (key, n)).fetchall()
+        return list(reversed(below)) + list(above)
+
+    def all_keys(self) -> Iterator[str]:
+        for (k,) in self.conn.execute("SELECT key FROM concept ORDER BY seq"):
+            yield k
+
+    def has_table(self, name: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone() is not None
+
+
+def row_attrs(row: sqlite3.Row) -> dict[str, Any]:
+    raw = row["attrs"]
+    return json.loads(raw) if raw else {}
+
+
+# ---------------------------------------------------------------------- helpers
+def _read_info(path: Path) -> ReleaseInfo:
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        conn.close()
+    if int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
+        raise ValueError("schema version")
+    eff_to = meta.get("effective_to")
+    return ReleaseInfo(
+        system=meta["system"],
+        release=meta["release"],
+        label=meta["label"],
+        effective_from=_dt.date.fromisoformat(meta["effective_from"]),
+        effective_to=_dt.date.fromisoformat(eff_to) if eff_to else None,
+        sources=tuple(json.loads(meta["sources"])),
+        counts=json.loads(meta["counts"]),
+        notes=tuple(json.loads(meta.get("notes", "[]"))),
+        path=str(path),
+    )
+
+
+def _write_release(path: Path, build: ReleaseBuild) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(_CONCEPT_DDL)
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for seq, c in enumerate(build.concepts):
+                yield (
+                    c.key, c.code, c.kind, c.title, c.short_title,
+                    None if c.billable is None else int(c.billable),
+                    c.parent, seq,
+                    json.dumps(c.attrs, separators=(",", ":"), ensure_ascii=False) if c.attrs else None,
+                )
+
+        conn.executemany("INSERT INTO concept VALUES (?,?,?,?,?,?,?,?,?)", rows())
+        conn.execute("CREATE INDEX concept_parent ON concept(parent, seq)")
+        for name, table in build.tables.items():
+            cols = ", ".join(f'"{c}"' for c in table.columns)
+            conn.execute(f'CREATE TABLE "{name}" ({cols})')
+            marks = ",".join("?" * len(table.columns))
+            conn.executemany(f'INSERT INTO "{name}" VALUES ({marks})', table.rows)
+            for i, idx in enumerate(table.indexes):
+                icols = ", ".join(f'"{c}"' for c in idx)
+                conn.execute(f'CREATE INDEX "{name}_i{i}" ON "{name}" ({icols})')
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "system": build.system,
+            "release": build.release,
+            "label": build.label,
+            "effective_from": build.effective_from.isoformat(),
+            "effective_to": build.effective_to.isoformat() if build.effective_to else "",
+            "sources": json.dumps([s.as_dict() for s in build.sources]),
+            "counts": json.dumps(build.counts),
+            "notes": json.dumps(build.notes),
+            "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        conn.commit()
+        conn.execute("ANALYZE")
+        conn.commit()
+    finally:
+        conn.close()

@@ -1,0 +1,38 @@
+"""Shared fixtures: the real official files in ../shared/data, pulled once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MEDCODES_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        raise RuntimeError(f"{SHARED_DATA}: the official files are needed (set MEDCODES_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory, shared_data) -> Path:
+    """A MEDCODES_HOME with everything in ../shared/data pulled into it."""
+    from medcodes.releases import pull_from_dir
+    from medcodes.store import Store
+
+    h = tmp_path_factory.mktemp("medcodes-home")
+    pull_from_dir(Store(h), shared_data)
+    return h
+
+
+@pytest.fixture(scope="session")
+def cb(home):
+    from medcodes import Codebook
+
+    book = Codebook.open(home=home)
+    yield book
+    book.close()
