@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
 
-from ..model import ReleaseBuild
+from ..model import ReleaseBuild, normalize_key
 from ..sources import Source
 
-MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "gem")
+MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk")
 
 
 @dataclass
@@ -61,6 +61,11 @@ class Reading:
     kind: str = "code"        # code | modifier | category | header ...
     note: str = ""            # why (or why not) this reading
     extra: dict[str, Any] = field(default_factory=dict)
+    key: str = ""             # store key to look up (default: normalize_key(code))
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = normalize_key(self.code)
 
 
 def module(system: str) -> ModuleType:

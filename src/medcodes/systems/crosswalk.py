@@ -1,8 +1,8 @@
-"""gem: placeholder until its parser lands (see systems/__init__.py for the interface)."""
+"""crosswalk: placeholder until its parser lands (see systems/__init__.py for the interface)."""
 
 from __future__ import annotations
 
-SYSTEM = "gem"
+SYSTEM = "crosswalk"
 
 
 def plan(sources):  # noqa: D103

@@ -1,0 +1,260 @@
+"""The ``medcodes`` command: a thin layer over :class:`medcodes.Codebook`.
+
+Every command prints text for people or ``--json`` for programs. Errors are
+one line on stderr and exit status 2 (1 is kept for "the check found errors").
+Heavy modules are imported inside the commands so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from .errors import MedcodesError
+
+SYSTEM_CHOICE = click.Choice(["icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm"])
+
+
+class _Group(click.Group):
+    """Turns every medcodes error into one line on stderr and exit 2; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MedcodesError as exc:
+            _fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - last line of defence for users
+            if os.environ.get("MEDCODES_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            _fail(f"internal error: {type(exc).__name__}: {first} (set MEDCODES_DEBUG=1 for details)")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"medcodes: {message}", err=True)
+    sys.exit(code)
+
+
+def _book(ctx: click.Context) -> Any:
+    from .codebook import Codebook
+
+    obj = ctx.ensure_object(dict)
+    if "book" not in obj:
+        obj["book"] = Codebook.open(obj.get("home"))
+        ctx.call_on_close(obj["book"].close)
+    return obj["book"]
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="MEDCODES_HOME",
+              help="Store directory (default: $MEDCODES_HOME or the user data dir).")
+@click.version_option(package_name="medcodes")
+@click.pass_context
+def main(ctx: click.Context, home: str | None) -> None:
+    """medcodes: US medical billing codes (ICD-10-CM, ICD-10-PCS, HCPCS, CPT, ICD-9-CM), offline."""
+    ctx.ensure_object(dict)["home"] = home
+
+
+# ------------------------------------------------------------------ pull
+@main.command()
+@click.argument("system", required=False)
+@click.argument("release", required=False)
+@click.option("--from", "from_dir", type=click.Path(), help="Folder (or zip) of official files you downloaded.")
+@click.option("--cpt", "cpt_file", type=click.Path(), help="A licensed AMA CPT file (CSV: code, descriptor[, short]).")
+@click.option("--release", "cpt_release", help="Release id for --cpt (default: the year in the file name).")
+@click.option("--force", is_flag=True, help="Rebuild releases even if the same files are installed.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_context
+def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: str | None,
+         cpt_file: str | None, cpt_release: str | None, force: bool, quiet: bool) -> None:
+    """Install official releases into the store (from the agencies, or --from DIR)."""
+    from .releases import pull_from_dir
+    from .store import Store
+
+    store = Store(ctx.obj.get("home"))
+    say: Callable[[str], None] = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    if cpt_file:
+        from .systems import cpt
+
+        build = cpt.load_csv(cpt_file, cpt_release)
+        info = store.install(build)
+        click.echo(f"installed cpt {info.release}: {info.counts}")
+        return
+    if from_dir:
+        systems = {system} if system else None
+        report = pull_from_dir(store, from_dir, systems=systems, force=force, progress=say)
+    else:
+        try:
+            from .download import pull_official
+        except ImportError:
+            raise MedcodesError("downloading from the agencies is not available in this build; "
+                                "use medcodes pull --from DIR") from None
+        report = pull_official(store, system, release, force=force, progress=not quiet)
+    for sys_, rel, counts in report.installed:
+        click.echo(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for sys_, rel in report.unchanged:
+        click.echo(f"unchanged {sys_} {rel} (already installed from the same files)")
+
+
+# ------------------------------------------------------------------ releases
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def releases(ctx: click.Context, as_json: bool) -> None:
+    """List the installed releases: system, release, effective dates, sources, counts."""
+    infos = _book(ctx).releases()
+    if as_json:
+        _emit_json([i.as_dict() for i in infos])
+        return
+    if not infos:
+        click.echo("no releases installed: run medcodes pull")
+        return
+    for i in infos:
+        to = i.effective_to.isoformat() if i.effective_to else "open"
+        click.echo(f"{i.system:9} {i.release:15} {i.effective_from.isoformat()} .. {to}  {i.label}")
+        click.echo("          counts: " + ", ".join(f"{k} {v:,}" for k, v in i.counts.items()))
+        click.echo("          sources: " + ", ".join(s["name"] for s in i.sources))
+
+
+# ------------------------------------------------------------------ identify
+@main.command()
+@click.argument("raw", nargs=-1, required=True)
+@click.option("--date", help="Date of service (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def identify(ctx: click.Context, raw: tuple[str, ...], date: str | None, as_json: bool) -> None:
+    """What could this string be? Every plausible reading, most likely first."""
+    book = _book(ctx)
+    results = {r: book.identify(r, date) for r in raw}
+    if as_json:
+        _emit_json({r: [i.as_dict() for i in idents] for r, idents in results.items()}
+                   if len(raw) > 1 else [i.as_dict() for i in results[raw[0]]])
+        return
+    for r, idents in results.items():
+        click.echo(f"{r}:")
+        if not idents:
+            click.echo("  not a code of any system medcodes knows")
+        for i in idents:
+            click.echo("  " + _ident_line(i))
+            for line in _structure_lines(i.structure):
+                click.echo("      " + line)
+
+
+def _ident_line(i: Any) -> str:
+    status = {"valid": "valid", "header": "header (not billable)", "deleted": f"deleted (last valid {i.ended})",
+              "not-found": "does not exist", "not-installed": "no release installed"}.get(i.status, i.status)
+    parts = [f"{i.system_name:14} {i.code:10} {status}"]
+    if i.release:
+        parts.append(f"[{i.release}]")
+    if i.title:
+        parts.append(f"- {i.title}")
+    line = " ".join(parts) + f"  ({i.maintainer})"
+    if i.successors:
+        line += f"; replaced by {', '.join(i.successors[:10])}"
+    if i.note:
+        line += f"; {i.note}"
+    return line
+
+
+def _structure_lines(structure: dict[str, Any]) -> list[str]:
+    lines = []
+    for k, v in structure.items():
+        if isinstance(v, dict):
+            label = " ".join(str(x) for x in v.values() if isinstance(x, (str, int)))
+            lines.append(f"{k}: {label}")
+        elif isinstance(v, list):
+            for item in v:
+                if isinstance(item, dict):
+                    lines.append(" ".join(f"{x}" for x in item.values() if x not in (None, "")))
+                else:
+                    lines.append(str(item))
+        elif v not in (None, ""):
+            lines.append(f"{k}: {v}")
+    return lines
+
+
+# ------------------------------------------------------------------ lookup
+@main.command()
+@click.argument("code")
+@click.option("--system", type=SYSTEM_CHOICE)
+@click.option("--date", help="Date of service (YYYY-MM-DD): the release in effect then answers.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, as_json: bool) -> None:
+    """The whole record of a code: title, billable, hierarchy, notes, fields."""
+    rec = _book(ctx).lookup(code, system=system, date=date)
+    if as_json:
+        _emit_json(rec.as_dict())
+        return
+    d = rec.as_dict()
+    click.echo(f"{rec.code}  {rec.title}")
+    click.echo(f"  system    {d['system_name']} ({rec.maintainer})")
+    click.echo(f"  release   {rec.release} - {rec.release_label}")
+    billable = {True: "yes", False: "no (header: use a more specific code)", None: "n/a"}[rec.billable]
+    click.echo(f"  kind      {rec.kind}; billable {billable}")
+    if rec.short_title:
+        click.echo(f"  short     {rec.short_title}")
+    if rec.ancestors:
+        click.echo("  hierarchy")
+        for a in rec.ancestors:
+            click.echo(f"    {a['code']:12} {a['title']}")
+    for line in _structure_lines(rec.structure):
+        click.echo(f"  {line}")
+    seventh = d.get("seventh_character")
+    if seventh:
+        click.echo(f"  7th character {seventh.get('char')}: {seventh.get('meaning')}")
+    notes = d.get("notes") or []
+    if notes:
+        click.echo("  notes")
+        for n in notes:
+            src = f" (from {n['from']})" if n.get("inherited") else ""
+            click.echo(f"    {n['kind']}{src}: {n['text']}")
+    fields = d.get("fields")
+    if isinstance(fields, dict) and fields:
+        click.echo("  fields")
+        for k, v in fields.items():
+            click.echo(f"    {k}: {v}")
+    if rec.children:
+        click.echo(f"  children ({len(rec.children)})")
+        for c in rec.children[:40]:
+            click.echo(f"    {c['code']:12} {c['title']}")
+        if len(rec.children) > 40:
+            click.echo(f"    ... {len(rec.children) - 40} more")
+
+
+# ------------------------------------------------------------------ validate
+@main.command()
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--system", type=SYSTEM_CHOICE)
+@click.option("--date", help="Date of service (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def validate(ctx: click.Context, codes: tuple[str, ...], system: str | None, date: str | None,
+             as_json: bool) -> None:
+    """Is each code valid and billable on the date of service? Exit 1 if any is not."""
+    book = _book(ctx)
+    results = [book.validate(c, system=system, date=date) for c in codes]
+    if as_json:
+        _emit_json([v.as_dict() for v in results])
+    else:
+        for v in results:
+            mark = "ok " if v.valid else "BAD"
+            click.echo(f"{mark} {v.code:10} {v.system or '?':9} {v.reason}")
+    if not all(v.valid for v in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

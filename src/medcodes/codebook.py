@@ -1,0 +1,427 @@
+"""The one facade: identify, lookup, validate, describe (and search/check/diff as they land).
+
+Everything the CLI, the HTTP server and library users ask goes through a
+:class:`Codebook`. It holds a :class:`~medcodes.store.Store` and opens release
+files lazily: creating a Codebook reads nothing but the store's directory.
+
+Release choice: every call takes an optional date of service. The release of
+a system *in effect* on that date answers; without a date, the release in
+effect today, or the newest installed one when none covers today.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from . import systems as _systems
+from .errors import MedcodesError, NotFound, NotInstalled
+from .model import MAINTAINERS, SYSTEM_NAMES, ReleaseInfo, normalize_key
+from .store import ReleaseDB, Store, row_attrs
+
+#: Systems a raw code is tried against by identify, in tie-break order.
+CODE_SYSTEMS = ("hcpcs", "icd10cm", "icd10pcs", "cpt", "icd9cm")
+
+#: Row kinds that are codes one can put on a claim (vs chapters, blocks, sections...).
+CODE_KINDS = frozenset({"code", "category", "header", "modifier", "table", "diagnosis", "procedure"})
+
+
+@dataclass
+class Identification:
+    """One plausible reading of a raw string as a code."""
+
+    system: str
+    code: str
+    exists: bool
+    status: str                    # valid | header | deleted | not-found | not-installed
+    kind: str
+    maintainer: str
+    score: float
+    title: str | None = None
+    billable: bool | None = None
+    release: str | None = None
+    structure: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    ended: str | None = None       # last day it was valid, when it was deleted
+    successors: list[str] = field(default_factory=list)
+    key: str = field(default="", repr=False)  # the store key (internal)
+
+    @property
+    def system_name(self) -> str:
+        return SYSTEM_NAMES.get(self.system, self.system)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["key"]
+        d["system_name"] = self.system_name
+        return d
+
+
+@dataclass
+class Record:
+    """Everything known about one code in one release."""
+
+    system: str
+    code: str
+    title: str
+    billable: bool | None
+    kind: str
+    release: str
+    release_label: str
+    maintainer: str
+    short_title: str | None = None
+    effective_from: str | None = None
+    effective_to: str | None = None
+    release_covers_date: bool = True
+    ancestors: list[dict[str, Any]] = field(default_factory=list)
+    children: list[dict[str, Any]] = field(default_factory=list)
+    structure: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # added by the system module
+
+    @property
+    def notes(self) -> list[dict[str, Any]]:
+        return list(self.details.get("notes", []))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        details = d.pop("details")
+        d["system_name"] = SYSTEM_NAMES.get(self.system, self.system)
+        for k, v in details.items():
+            d.setdefault(k, v)
+        return d
+
+
+@dataclass
+class Validation:
+    """Is a code valid (and billable) on a date of service?"""
+
+    code: str
+    system: str | None
+    valid: bool
+    exists: bool
+    billable: bool | None
+    release: str | None
+    reason: str
+    ended: _dt.date | None = None
+    successors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ended"] = self.ended.isoformat() if self.ended else None
+        return d
+
+
+def _brief(row: sqlite3.Row) -> dict[str, Any]:
+    b = row["billable"]
+    return {"code": row["code"], "title": row["title"], "kind": row["kind"],
+            "billable": None if b is None else bool(b)}
+
+
+def _as_date(date: _dt.date | str | None) -> _dt.date | None:
+    if date is None or isinstance(date, _dt.date):
+        return date
+    try:
+        return _dt.date.fromisoformat(date)
+    except ValueError:
+        raise MedcodesError(f"{date!r}: not a date (use YYYY-MM-DD)") from None
+
+
+class Codebook:
+    """Answers questions about codes from the releases installed in a store."""
+
+    def __init__(self, store: Store, embedded: bool = True) -> None:
+        self.store = store
+        self.embedded = embedded
+        self._titles: dict[tuple[str, str], dict[str, str]] = {}
+
+    @classmethod
+    def open(cls, home: Any = None, embedded: bool = True) -> "Codebook":
+        """Open the store under ``home`` (default ``MEDCODES_HOME`` or the user data dir).
+
+        With ``embedded`` (the default), a store with no ICD-10-CM release gets
+        the official CDC tabular XML that ships inside simple-icd-10-cm,
+        compiled once on first use.
+        """
+        return cls(Store(home), embedded=embedded)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Codebook":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- releases
+    def releases(self, system: str | None = None) -> list[ReleaseInfo]:
+        if self.embedded and system in (None, "icd10cm"):
+            self._ensure_embedded()
+        return self.store.releases(system)
+
+    def _ensure_embedded(self) -> None:
+        if self.store.releases("icd10cm"):
+            return
+        from .systems import icd10cm
+
+        source = icd10cm.embedded_source()
+        plans = icd10cm.plan([source])
+        with self.store.transaction() as txn:
+            for p in plans:
+                txn.stage(p.build())
+
+    def release_for(self, system: str, date: _dt.date | str | None = None) -> ReleaseInfo:
+        """The release of ``system`` in effect on ``date`` (today by default)."""
+        info, _covers = self._release_for(system, _as_date(date))
+        return info
+
+    def _release_for(self, system: str, date: _dt.date | None) -> tuple[ReleaseInfo, bool]:
+        infos = self.releases(system)
+        if not infos:
+            hint = "medcodes pull --cpt FILE (a licensed AMA file)" if system == "cpt" else "medcodes pull"
+            raise NotInstalled(f"{SYSTEM_NAMES.get(system, system)}: no release installed (run {hint})")
+        day = date or _dt.date.today()
+        covering = [i for i in infos if i.covers(day)]
+        if covering:
+            return max(covering, key=lambda i: (i.effective_from, i.release)), True
+        if date is not None and day < infos[0].effective_from:
+            return infos[0], False
+        return max(infos, key=lambda i: (i.effective_from, i.release)), date is None
+
+    def db(self, system: str, date: _dt.date | str | None = None) -> ReleaseDB:
+        info = self.release_for(system, date)
+        return self.store.open(system, info.release)
+
+    def _installed(self, system: str) -> bool:
+        return bool(self.releases(system))
+
+    # ---------------------------------------------------------------- identify
+    def identify(self, raw: str, date: _dt.date | str | None = None) -> list[Identification]:
+        """Every plausible reading of ``raw``, most likely first."""
+        day = _as_date(date)
+        cleaned = raw.strip().upper().replace(" ", "")
+        key = normalize_key(cleaned)
+        if not key or not key.isalnum():
+            raise MedcodesError(f"{raw!r}: not a code (expected letters and digits, with an optional dot)")
+        out: list[Identification] = []
+        for system in CODE_SYSTEMS:
+            mod = _systems.module(system)
+            for reading in mod.readings(key):
+                out.append(self._identify_one(mod, system, reading, day, cleaned))
+        rank = {"valid": 3, "header": 2.5, "deleted": 2, "not-installed": 1, "not-found": 0}
+        out.sort(key=lambda i: (rank.get(i.status, 0) + i.score), reverse=True)
+        return out
+
+    def _identify_one(self, mod: Any, system: str, reading: Any, day: _dt.date | None,
+                      cleaned: str) -> Identification:
+        sys_id = reading.extra.get("system", system)
+        maintainer = reading.extra.get("maintainer") or MAINTAINERS.get(sys_id, "")
+        score = reading.score
+        if system == "icd9cm":
+            # the dot says which ICD-9-CM volume: 250.00 is a diagnosis, 81.51 a procedure
+            dot = cleaned.find(".")
+            if dot in (2, 3):
+                want = "procedure" if dot == 2 else "diagnosis"
+                score += 0.2 if reading.kind == want else -0.2
+        ident = Identification(system=sys_id, code=reading.code, exists=False, status="not-installed",
+                               kind=reading.kind, maintainer=maintainer, score=score, note=reading.note,
+                               key=reading.key)
+        if sys_id != system or not self._installed(system):
+            ident.structure = mod.structure(reading.code, None)
+            return ident
+        info, _ = self._release_for(system, day)
+        db = self.store.open(system, info.release)
+        row = db.get(reading.key)
+        ident.structure = mod.structure(reading.code, db)
+        ident.release = info.release
+        if row is not None:
+            ident.exists = True
+            ident.code = row["code"]
+            ident.title = row["title"]
+            ident.kind = row["kind"]
+            ident.billable = None if row["billable"] is None else bool(row["billable"])
+            ident.status = "valid" if ident.billable is not False else "header"
+            if row["kind"] == "modifier":
+                ident.status = "valid"
+            return ident
+        ident.status = "not-found"
+        ended, successors, title = self._ended(system, reading.key, info)
+        if ended is not None:
+            ident.status = "deleted"
+            ident.ended = ended.isoformat()
+            ident.title = title
+            ident.successors = successors
+        elif successors:
+            ident.successors = successors
+        return ident
+
+    def _ended(self, system: str, key: str, current: ReleaseInfo) -> tuple[_dt.date | None, list[str], str | None]:
+        """When a code no longer in ``current`` was last valid, and what replaced it."""
+        last = None
+        title = None
+        for info in self.store.releases(system):
+            if info.effective_from >= current.effective_from:
+                continue
+            row = self.store.open(system, info.release).get(key)
+            if row is not None:
+                last, title = info, row["title"]
+        successors = self._successors(system, key)
+        if last is not None:
+            nxt = [i for i in self.store.releases(system) if i.effective_from > last.effective_from]
+            ended = (min(nxt, key=lambda i: i.effective_from).effective_from - _dt.timedelta(days=1)
+                     if nxt else last.effective_to)
+            return ended, successors, title
+        if successors:
+            # not in any installed release, but the agency's conversion table says when it went
+            return None, successors, None
+        return None, [], None
+
+    def _successors(self, system: str, key: str) -> list[str]:
+        if system != "icd10cm":
+            return []
+        try:
+            from . import mapping
+        except ImportError:  # pragma: no cover - crosswalk not built
+            return []
+        try:
+            return [code for code, _eff in mapping.successors(self, key)]
+        except MedcodesError:
+            return []
+
+    # ---------------------------------------------------------------- lookup
+    def lookup(self, code: str, system: str | None = None, date: _dt.date | str | None = None) -> Record:
+        """The whole record of a code; raises :class:`NotFound` with the nearest codes."""
+        day = _as_date(date)
+        system, key = self._resolve(code, system, day)
+        info, covers = self._release_for(system, day)
+        db = self.store.open(system, info.release)
+        row = db.get(key)
+        if row is None:
+            raise self._not_found(code, system, key, db)
+        mod = _systems.module(system)
+        ancestors = db.ancestors(row)
+        rec = Record(
+            system=system, code=row["code"], title=row["title"], short_title=row["short_title"],
+            billable=None if row["billable"] is None else bool(row["billable"]), kind=row["kind"],
+            release=info.release, release_label=info.label, maintainer=MAINTAINERS.get(system, ""),
+            effective_from=info.effective_from.isoformat(),
+            effective_to=info.effective_to.isoformat() if info.effective_to else None,
+            release_covers_date=covers,
+            ancestors=[_brief(a) for a in ancestors],
+            children=[_brief(c) for c in db.children(key)],
+            attrs=row_attrs(row),
+        )
+        rec.structure = mod.structure(rec.code, db)
+        mod.enrich(rec.details, row, db)
+        return rec
+
+    def _resolve(self, code: str, system: str | None, day: _dt.date | None) -> tuple[str, str]:
+        """Which system and store key ``code`` means."""
+        if system is not None:
+            if system not in _systems.MODULES or system == "crosswalk":
+                raise MedcodesError(f"{system!r}: unknown system (one of {', '.join(CODE_SYSTEMS)})")
+            mod = _systems.module(system)
+            key = normalize_key(code)
+            readings = mod.readings(key) if key.isalnum() else []
+            if not readings:
+                raise NotFound(f"{code!r}: not a {SYSTEM_NAMES.get(system, system)} code by its shape")
+            if not self._installed(system):
+                self._release_for(system, day)  # raises NotInstalled with the pull hint
+            info, _ = self._release_for(system, day)
+            db = self.store.open(system, info.release)
+            for r in readings:
+                if db.get(r.key) is not None:
+                    return system, r.key
+            return system, readings[0].key
+        idents = self.identify(code, day)
+        for ident in idents:
+            if ident.exists:
+                return ident.system, ident.key
+        # nothing exists: report against the most plausible installed reading
+        for ident in idents:
+            if ident.status in ("not-found", "deleted"):
+                key = ident.key
+                info, _ = self._release_for(ident.system, day)
+                db = self.store.open(ident.system, info.release)
+                raise self._not_found(code, ident.system, key, db, ident)
+        if idents:
+            raise NotFound(f"{code!r}: looks like {idents[0].system_name} {idents[0].code}, "
+                           f"but no {idents[0].system_name} release is installed")
+        raise NotFound(f"{code!r}: not a code of any system medcodes knows "
+                       "(ICD-10-CM, ICD-10-PCS, HCPCS Level II, CPT, ICD-9-CM)")
+
+    def _not_found(self, raw: str, system: str, key: str, db: ReleaseDB,
+                   ident: Identification | None = None) -> NotFound:
+        near = [r["code"] for r in db.neighbours(key, 2)]
+        name = SYSTEM_NAMES.get(system, system)
+        if ident is not None and ident.status == "deleted":
+            msg = (f"{raw!r}: {name} {ident.code} is not valid in release {db.info.release}"
+                   f" (last valid {ident.ended})")
+            if ident.successors:
+                msg += f"; replaced by {', '.join(ident.successors[:12])}"
+                return NotFound(msg, ident.successors)
+        else:
+            msg = f"{raw!r}: not a {name} code in release {db.info.release}"
+            succ = ident.successors if ident else []
+            if succ:
+                msg += f" (deleted; replaced by {', '.join(succ[:12])})"
+                return NotFound(msg, succ)
+        if near:
+            msg += f"; nearest: {', '.join(near)}"
+        return NotFound(msg, near)
+
+    # ---------------------------------------------------------------- validate
+    def validate(self, code: str, system: str | None = None, date: _dt.date | str | None = None) -> Validation:
+        day = _as_date(date)
+        try:
+            system_, key = self._resolve(code, system, day)
+        except NotFound as exc:
+            return Validation(code=code, system=system, valid=False, exists=False, billable=None,
+                              release=None, reason=str(exc), successors=exc.suggestions)
+        info, covers = self._release_for(system_, day)
+        row = self.store.open(system_, info.release).get(key)
+        when = f" on {day.isoformat()}" if day else ""
+        if row is None:
+            ended, successors, _t = self._ended(system_, key, info)
+            reason = f"{code}: not in {SYSTEM_NAMES[system_]} release {info.release}{when}"
+            if ended:
+                reason += f" (last valid {ended.isoformat()})"
+            if successors:
+                reason += f"; replaced by {', '.join(successors[:12])}"
+            return Validation(code, system_, False, False, None, info.release, reason, ended, successors)
+        billable = None if row["billable"] is None else bool(row["billable"])
+        valid = billable is not False
+        reason = "valid" if valid else f"{row['code']}: a header, not billable: use a more specific code"
+        if not covers and day is not None:
+            reason += f" (no installed release covers {day.isoformat()}; checked against {info.release})"
+        return Validation(row["code"], system_, valid, True, billable, info.release, reason)
+
+    # ---------------------------------------------------------------- describe
+    def describe(self, code: str, system: str = "icd10cm", date: _dt.date | str | None = None) -> str | None:
+        """Title only, from an in-memory table loaded on first use: the fast path for bulk work."""
+        titles = self.titles(system, date)
+        return titles.get(code.strip().replace(".", "").upper())
+
+    def titles(self, system: str, date: _dt.date | str | None = None) -> dict[str, str]:
+        """key -> title for every row of the release in effect (loaded once, then cached)."""
+        info = self.release_for(system, date)
+        cache_key = (system, info.release)
+        titles = self._titles.get(cache_key)
+        if titles is None:
+            conn = self.store.open(system, info.release).conn
+            titles = dict(conn.execute("SELECT key, title FROM concept"))
+            self._titles[cache_key] = titles
+        return titles
+
+    def codes(self, system: str, date: _dt.date | str | None = None,
+              billable: bool | None = None) -> Iterable[str]:
+        """Every code of the release in effect, in the release's order."""
+        conn = self.db(system, date).conn
+        sql = "SELECT code FROM concept"
+        if billable is not None:
+            sql += f" WHERE billable = {int(billable)}"
+        for (c,) in conn.execute(sql + " ORDER BY seq"):
+            yield c
