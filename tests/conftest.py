@@ -20,11 +20,16 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def home(tmp_path_factory, shared_data) -> Path:
-    """A MEDCODES_HOME with everything in ../shared/data pulled into it."""
+    """A MEDCODES_HOME with everything in ../shared/data pulled into it.
+
+    MEDCODES_TEST_HOME reuses a store you already pulled (faster local runs); the pull
+    is then a no-op unless the files changed.
+    """
     from medcodes.releases import pull_from_dir
     from medcodes.store import Store
 
-    h = tmp_path_factory.mktemp("medcodes-home")
+    reuse = os.environ.get("MEDCODES_TEST_HOME")
+    h = Path(reuse) if reuse else tmp_path_factory.mktemp("medcodes-home")
     pull_from_dir(Store(h), shared_data)
     return h
 

@@ -256,5 +256,23 @@ def validate(ctx: click.Context, codes: tuple[str, ...], system: str | None, dat
         sys.exit(1)
 
 
+# ------------------------------------------------------------------ serve
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes (2 fills 2 cores).")
+@click.option("--access-log", is_flag=True, help="Log one line per request (method, path, status; never bodies).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bool) -> None:
+    """Run the HTTP API, FHIR terminology server and web page (docs at /docs)."""
+    import uvicorn
+
+    if ctx.obj.get("home"):
+        os.environ["MEDCODES_HOME"] = str(ctx.obj["home"])
+    click.echo(f"medcodes: serving on http://{host}:{port}/ (API docs /docs, FHIR /fhir/metadata)", err=True)
+    uvicorn.run("medcodes.server.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level="info", timeout_keep_alive=30)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

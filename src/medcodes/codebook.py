@@ -24,6 +24,9 @@ from .store import ReleaseDB, Store, row_attrs
 #: Systems a raw code is tried against by identify, in tie-break order.
 CODE_SYSTEMS = ("hcpcs", "icd10cm", "icd10pcs", "cpt", "icd9cm")
 
+#: Systems whose codes are written with a dot (E11.65, 250.00): a dot rules the others out.
+DOTTED_SYSTEMS = ("icd10cm", "icd9cm")
+
 #: Row kinds that are codes one can put on a claim (vs chapters, blocks, sections...).
 CODE_KINDS = frozenset({"code", "category", "header", "modifier", "table", "diagnosis", "procedure"})
 
@@ -207,7 +210,10 @@ class Codebook:
         if not key or not key.isalnum():
             raise MedcodesError(f"{raw!r}: not a code (expected letters and digits, with an optional dot)")
         out: list[Identification] = []
+        dotted = "." in cleaned  # only ICD-9-CM and ICD-10-CM codes are written with a dot
         for system in CODE_SYSTEMS:
+            if dotted and system not in DOTTED_SYSTEMS:
+                continue
             mod = _systems.module(system)
             for reading in mod.readings(key):
                 out.append(self._identify_one(mod, system, reading, day, cleaned))
@@ -246,6 +252,10 @@ class Codebook:
             ident.status = "valid" if ident.billable is not False else "header"
             if row["kind"] == "modifier":
                 ident.status = "valid"
+            attrs = row_attrs(row)
+            if attrs.get("status") == "discontinued":  # HCPCS: still listed, but terminated
+                ident.status = "deleted"
+                ident.ended = attrs.get("termination_date") or attrs.get("action_effective_date")
             return ident
         ident.status = "not-found"
         ended, successors, title = self._ended(system, reading.key, info)
@@ -259,7 +269,11 @@ class Codebook:
         return ident
 
     def _ended(self, system: str, key: str, current: ReleaseInfo) -> tuple[_dt.date | None, list[str], str | None]:
-        """When a code no longer in ``current`` was last valid, and what replaced it."""
+        """When a code absent from ``current`` was last valid, and what replaced it.
+
+        The agency's conversion table (when installed) gives the date its successors took
+        effect; otherwise the day before the first installed release without it.
+        """
         last = None
         title = None
         for info in self.store.releases(system):
@@ -269,25 +283,22 @@ class Codebook:
             if row is not None:
                 last, title = info, row["title"]
         successors = self._successors(system, key)
-        if last is not None:
+        ended = None
+        if successors:
+            ended = min(eff for _c, eff in successors) - _dt.timedelta(days=1)
+        elif last is not None:
             nxt = [i for i in self.store.releases(system) if i.effective_from > last.effective_from]
             ended = (min(nxt, key=lambda i: i.effective_from).effective_from - _dt.timedelta(days=1)
                      if nxt else last.effective_to)
-            return ended, successors, title
-        if successors:
-            # not in any installed release, but the agency's conversion table says when it went
-            return None, successors, None
-        return None, [], None
+        return ended, [c for c, _eff in successors], title
 
-    def _successors(self, system: str, key: str) -> list[str]:
-        if system != "icd10cm":
+    def _successors(self, system: str, key: str) -> list[tuple[str, _dt.date]]:
+        if system != "icd10cm" or not self.store.releases("crosswalk"):
             return []
+        from . import mapping
+
         try:
-            from . import mapping
-        except ImportError:  # pragma: no cover - crosswalk not built
-            return []
-        try:
-            return [code for code, _eff in mapping.successors(self, key)]
+            return mapping.successors(self, key)
         except MedcodesError:
             return []
 

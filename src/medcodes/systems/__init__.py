@@ -43,7 +43,7 @@ from typing import Any, Callable
 from ..model import ReleaseBuild, normalize_key
 from ..sources import Source
 
-MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk")
+MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk", "icd10cm_index", "icd10pcs_index")
 
 
 @dataclass

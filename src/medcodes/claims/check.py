@@ -1,0 +1,704 @@
+"""The claim checker: every edit a billing office runs before a payer does, from the official data.
+
+``check(cb, claim, edits=None) -> CheckResult``. Each rule is a small function
+adding :class:`Finding` rows; rule ids are listed in :data:`RULES` (and in
+docs/claims.md). What a code *is* comes from the Codebook, on the claim's date
+of service: validity and headers from the release in effect, 7th characters
+from the expanded codes of that release, notes (Excludes1/2, code first, use
+additional code, code also, chapter notes) from the lookup record, HCPCS add
+and termination dates and modifiers from the HCPCS release. NCCI PTP and MUE
+edits apply when loaded (:mod:`medcodes.claims.ncci`).
+
+Lookups are cached per (system, release, code) in a :class:`Checker`, so a
+stream of claims costs dictionary reads once its codes have been seen.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import MedcodesError, NotFound, NotInstalled
+from ..model import normalize_key
+from .facts import DxFacts, dx_facts
+from .model import CheckResult, Claim, Finding, Line
+from .ncci import MODIFIER_INDICATORS, NcciEdits
+from .refs import any_match
+
+ICD10_START = _dt.date(2015, 10, 1)   # ICD-9-CM replaced by ICD-10-CM/PCS (HIPAA final rule)
+GUIDELINES = "ICD-10-CM Official Guidelines for Coding and Reporting FY2026"
+
+#: rule id -> what it checks (the docs table is generated from this)
+RULES: dict[str, str] = {
+    "dx-invalid": "diagnosis code not in the ICD-10-CM release in effect on the date of service",
+    "dx-not-valid-on-date": "diagnosis code deleted before, or added after, the date of service",
+    "dx-header": "ICD-10-CM header (category/subcategory) code: not billable",
+    "dx-7th-character": "7th character missing or not one the category defines",
+    "dx-placeholder": "placeholder X missing before the 7th character",
+    "dx-wrong-code-set": "a CPT/HCPCS/ICD-10-PCS code listed as a diagnosis",
+    "icd9-after-icd10": "an ICD-9-CM code on a claim dated on/after 2015-10-01",
+    "dx-release-gap": "no installed release covers the date of service (checked against the nearest)",
+    "dx-external-cause-first": "external cause code (chapter 20) as principal/first-listed diagnosis",
+    "dx-manifestation-first": "manifestation code ('in diseases classified elsewhere') as principal diagnosis",
+    "dx-code-first": "a code-first note: the underlying condition must be listed before this code",
+    "dx-use-additional-code": "a use-additional-code note whose companion code is absent",
+    "dx-code-also": "a code-also note whose companion code is absent",
+    "dx-excludes1": "two diagnoses that an Excludes1 note says are never coded together",
+    "dx-excludes2": "an Excludes2 note between two diagnoses (both may be coded if both present)",
+    "dx-duplicate": "the same diagnosis listed twice",
+    "dx-sex-conflict": "diagnosis the classification states for the other sex",
+    "dx-age-conflict": "diagnosis for newborns/mothers or stated ages that the patient's age contradicts",
+    "pcs-on-professional": "ICD-10-PCS procedures on a professional claim or line",
+    "pcs-invalid": "ICD-10-PCS procedure code not valid on the date of service (or a table header)",
+    "line-code-missing": "service line without a procedure code",
+    "line-code-invalid": "service line code that is not a valid CPT/HCPCS code",
+    "line-cdt": "HCPCS D-code (CDT, dental) on a medical claim",
+    "line-cpt-category-ii-charge": "CPT Category II (tracking) code billed with a charge",
+    "line-cpt-unchecked": "CPT codes checked by shape only (no licensed CPT file loaded)",
+    "hcpcs-terminated": "HCPCS code terminated before the date of service",
+    "hcpcs-not-yet-effective": "HCPCS code added after the date of service",
+    "modifier-invalid": "modifier not in the HCPCS file (or not a two-digit CPT modifier)",
+    "modifier-bilateral-conflict": "LT or RT together with 50 (bilateral) on one line",
+    "line-units": "units not a positive number",
+    "line-diagnosis-pointer": "diagnosis pointer outside the claim's diagnoses (or missing)",
+    "ncci-ptp": "NCCI procedure-to-procedure edit: column 2 code billed with its column 1 code",
+    "ncci-mue": "units above the NCCI Medically Unlikely Edit",
+}
+
+# NCCI Policy Manual for Medicare Services, Chapter I, section E: the modifiers that may bypass a
+# PTP edit with modifier indicator 1 (a rule of the NCCI manual, not a code list of ours).
+NCCI_BYPASS_MODIFIERS = frozenset(
+    "24 25 27 57 58 59 78 79 91 XE XS XP XU E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 "
+    "LT RT LC LD LM RC RI TA T1 T2 T3 T4 T5 T6 T7 T8 T9 GG".split())
+# CPT Appendix A / HCPCS: 50 = bilateral procedure; LT/RT = side. The conflict is the rule itself.
+BILATERAL, SIDES = "50", frozenset({"LT", "RT"})
+
+_CPT_I = re.compile(r"^\d{5}$")
+_CPT_II = re.compile(r"^\d{4}F$")
+_CPT_III = re.compile(r"^\d{4}T$")
+_HCPCS = re.compile(r"^[A-V]\d{4}$")
+_PCS = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
+_ICD10CM = re.compile(r"^[A-Z]\d[0-9A-Z]{1,5}$")
+_MOD = re.compile(r"^[0-9A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rel:
+    """The release used for a system on a date, and whether it really covers that date."""
+
+    release: str
+    label: str
+    covers: bool
+    probe: _dt.date      # a date inside the release: what the Codebook is asked with
+
+
+@dataclass(slots=True)
+class DxState:
+    """Outcome of validating one diagnosis (cached per release and key)."""
+
+    status: str                  # ok | header | invalid | deleted | seventh | placeholder | wrong-set
+    facts: DxFacts | None
+    message: str = ""
+    extra: str = ""
+
+
+class Checker:
+    """Runs the rules over claims for one Codebook (and optional NCCI edits), caching every lookup."""
+
+    def __init__(self, cb: Any, edits: NcciEdits | None = None) -> None:
+        self.cb = cb
+        self.edits = edits
+        self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
+        self._dx: dict[tuple[str, str], DxState] = {}
+        self._hcpcs: dict[tuple[str, str], Any] = {}
+        self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
+        self._icd9: dict[str, bool] = {}
+        self._cpt_installed: bool | None = None
+
+    # ------------------------------------------------------------------ releases
+    def rel(self, system: str, day: _dt.date) -> Rel | None:
+        k = (system, day)
+        if k not in self._rel:
+            try:
+                infos = self.cb.releases(system)
+            except MedcodesError:
+                infos = []
+            self._rel[k] = _nearest(infos, day)
+        return self._rel[k]
+
+    def cpt_installed(self) -> bool:
+        if self._cpt_installed is None:
+            try:
+                self._cpt_installed = bool(self.cb.releases("cpt"))
+            except MedcodesError:
+                self._cpt_installed = False
+        return self._cpt_installed
+
+    # ------------------------------------------------------------------ check
+    def check(self, claim: Claim) -> CheckResult:
+        res = CheckResult(claim.id)
+        add = res.findings.append
+        day = claim.service_date
+        for system in ("icd10cm", "hcpcs", "icd10pcs"):
+            r = self.rel(system, day)
+            if r is not None:
+                res.releases[system] = r.release
+        states = [self._dx_rules(claim, i, add) for i in range(len(claim.diagnoses))]
+        valid = [(i, s.facts) for i, s in enumerate(states) if s is not None and s.facts is not None]
+        _sequencing(claim, valid, add)
+        _pairs(claim, valid, add)
+        _patient(claim, valid, add)
+        self._procedure_rules(claim, add)
+        self._line_rules(claim, add)
+        if self.edits is not None:
+            _ncci(claim, self.edits, add)
+        return res
+
+    # ------------------------------------------------------------------ diagnoses
+    def _dx_rules(self, claim: Claim, i: int, add: Callable[[Finding], None]) -> DxState | None:
+        dx = claim.diagnoses[i]
+        loc = f"diagnoses[{i}]"
+        raw = dx.code.strip()
+        key = normalize_key(raw)
+        day = claim.service_date
+        if key in (normalize_key(d.code) for d in claim.diagnoses[:i]):
+            add(Finding("dx-duplicate", "warning", loc, (raw,), f"{raw} is listed twice; list each diagnosis once.",
+                        "ICD-10-CM Official Guidelines, Section I.B.12 (code each condition once)"))
+            return None
+        if dx.system == "icd9cm" or (not _ICD10CM.match(key) and self._is_icd9(key)):
+            if day >= ICD10_START:
+                add(Finding("icd9-after-icd10", "error", loc, (raw,),
+                            f"{raw} is an ICD-9-CM code; services on or after 2015-10-01 must use ICD-10-CM.",
+                            "HIPAA ICD-10 final rule (45 CFR 162.1002): ICD-10 from 2015-10-01"))
+            return None
+        rel = self.rel("icd10cm", day)
+        if rel is None:
+            return None
+        state = self._dx_state(key, raw, rel.probe, rel)
+        if state.status != "ok" and not rel.covers:
+            add(_gap_finding(loc, raw, rel, day))
+        sev = "error" if rel.covers else "warning"
+        src = rel.label
+        if state.status == "header":
+            add(Finding("dx-header", sev, loc, (state.facts.code,),
+                        f"{state.facts.code} ({state.facts.title}) is a category heading, not a billable code: "
+                        f"use one of its more specific codes{state.extra}.", f"{src} (order file billable flag 0); "
+                        f"{GUIDELINES}, Section I.B.2"))
+        elif state.status in ("seventh", "placeholder"):
+            rule = "dx-7th-character" if state.status == "seventh" else "dx-placeholder"
+            add(Finding(rule, sev, loc, (raw,), state.message, f"{src}; {GUIDELINES}, Section I.A.5 and I.B.3"))
+        elif state.status == "wrong-set":
+            add(Finding("dx-wrong-code-set", "error", loc, (raw,), state.message,
+                        "Diagnoses must be ICD-10-CM (HIPAA code sets, 45 CFR 162.1002)"))
+        elif state.status in ("invalid", "deleted"):
+            rule = "dx-not-valid-on-date" if state.status == "deleted" else "dx-invalid"
+            add(Finding(rule, sev, loc, (raw,), state.message, src))
+        return state
+
+    def _is_icd9(self, key: str) -> bool:
+        if key not in self._icd9:
+            try:
+                self._icd9[key] = self.cb.validate(key, system="icd9cm").exists
+            except MedcodesError:
+                self._icd9[key] = False
+        return self._icd9[key]
+
+    def _dx_state(self, key: str, raw: str, day: _dt.date, rel: Rel) -> DxState:
+        ck = (rel.release, key)
+        st = self._dx.get(ck)
+        if st is None:
+            st = self._dx[ck] = self._new_dx_state(key, raw, day, rel)
+        return st
+
+    def _new_dx_state(self, key: str, raw: str, day: _dt.date, rel: Rel) -> DxState:
+        db = self.cb.db("icd10cm", day)
+        row = db.get(key) if key.isalnum() else None
+        if row is not None and row["kind"] in ("code", "category", "header", "diagnosis"):
+            facts = dx_facts(self.cb.lookup(key, system="icd10cm", date=day))
+            if row["billable"]:
+                return DxState("ok", facts)
+            kids = [c["code"] for c in db.children(key)][:4]
+            return DxState("header", facts, extra=f" (e.g. {', '.join(kids)})" if kids else "")
+        seventh = _seventh_character(db, key, raw)
+        if seventh is not None:
+            return seventh
+        wrong = self._other_code_set(raw, day)
+        if wrong is not None:
+            return DxState("wrong-set", None, wrong)
+        v = self.cb.validate(key, system="icd10cm", date=day)
+        if v.ended is not None:
+            msg = f"{raw} is not valid on {day.isoformat()}: ICD-10-CM deleted it (last valid {v.ended.isoformat()})"
+            if v.successors:
+                msg += f"; use {', '.join(v.successors[:6])}"
+            return DxState("deleted", None, msg + ".")
+        near = [r["code"] for r in db.neighbours(key, 2)] if key.isalnum() else []
+        msg = f"{raw} is not an ICD-10-CM code in {rel.label}"
+        if v.successors:
+            msg += f" (it was deleted; use {', '.join(v.successors[:6])})"
+        elif near:
+            msg += f" (nearest codes: {', '.join(near)})"
+        return DxState("invalid", None, msg + ".")
+
+    def _other_code_set(self, raw: str, day: _dt.date) -> str | None:
+        try:
+            idents = self.cb.identify(raw, day)
+        except MedcodesError:
+            return None
+        for ident in idents:
+            if ident.exists and ident.system in ("hcpcs", "cpt", "icd10pcs") and ident.kind != "modifier":
+                return (f"{raw} is a {ident.system_name} code ({ident.title}), not a diagnosis: "
+                        "list it on a service line (or as a procedure) and give the ICD-10-CM diagnosis here.")
+        key = normalize_key(raw)
+        if _CPT_I.match(key) or _CPT_II.match(key) or _CPT_III.match(key):
+            return f"{raw} has the shape of a CPT code, not a diagnosis: diagnoses must be ICD-10-CM codes."
+        return None
+
+    # ------------------------------------------------------------------ procedures
+    def _procedure_rules(self, claim: Claim, add: Callable[[Finding], None]) -> None:
+        if not claim.procedures:
+            return
+        if claim.type == "professional":
+            add(Finding("pcs-on-professional", "error", "procedures", tuple(p.code for p in claim.procedures),
+                        "ICD-10-PCS procedure codes belong on institutional (inpatient) claims; a professional "
+                        "claim reports CPT/HCPCS codes on its service lines.",
+                        "ICD-10-PCS Official Guidelines (inpatient procedures); HIPAA code sets 45 CFR 162.1002"))
+        for j, proc in enumerate(claim.procedures):
+            day = proc.date or claim.service_date
+            loc = f"procedures[{j}]"
+            key = normalize_key(proc.code)
+            if proc.system == "icd9cm":
+                if day >= ICD10_START:
+                    add(Finding("icd9-after-icd10", "error", loc, (proc.code,),
+                                f"{proc.code} is an ICD-9-CM procedure code; from 2015-10-01 use ICD-10-PCS.",
+                                "HIPAA ICD-10 final rule (45 CFR 162.1002)"))
+                continue
+            rel = self.rel("icd10pcs", day)
+            if rel is None:
+                continue
+            status, title = self._pcs_state(key, rel.probe, rel)
+            if status == "ok":
+                continue
+            sev = "error" if rel.covers else "warning"
+            if status == "header":
+                msg = f"{proc.code} is an ICD-10-PCS table ({title}), not a complete 7-character procedure code."
+            else:
+                msg = f"{proc.code} is not a valid ICD-10-PCS code in {rel.label}."
+            if not rel.covers:
+                msg += f" No installed ICD-10-PCS release covers {day.isoformat()}."
+            add(Finding("pcs-invalid", sev, loc, (proc.code,), msg, f"{rel.label} (order file)"))
+
+    def _pcs_state(self, key: str, day: _dt.date, rel: Rel) -> tuple[str, str]:
+        ck = (rel.release, key)
+        if ck not in self._pcs:
+            row = self.cb.db("icd10pcs", day).get(key) if key.isalnum() else None
+            if row is None:
+                self._pcs[ck] = ("invalid", "")
+            else:
+                self._pcs[ck] = ("ok" if row["billable"] else "header", row["title"])
+        return self._pcs[ck]
+
+    # ------------------------------------------------------------------ lines
+    def _line_rules(self, claim: Claim, add: Callable[[Finding], None]) -> None:
+        ndx = len(claim.diagnoses)
+        cpt_seen = False
+        for j, line in enumerate(claim.lines):
+            loc = f"lines[{j}]"
+            day = line.date or claim.service_date
+            key = normalize_key(line.code)
+            if not key:
+                add(Finding("line-code-missing", "error", f"{loc}.code", (), "This service line has no "
+                            "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
+                            "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"))
+                continue
+            cpt_seen |= self._line_code(claim, line, key, loc, day, add)
+            self._modifiers(line, loc, day, add)
+            if line.units <= 0:
+                add(Finding("line-units", "error", f"{loc}.units", (line.code,),
+                            f"Units must be a positive number (got {line.units:g}).",
+                            "837P SV104 / 837I SV205: service unit count"))
+            for k, p in enumerate(line.diagnosis_pointers):
+                if not 1 <= p <= ndx:
+                    add(Finding("line-diagnosis-pointer", "error", f"{loc}.diagnosis_pointers[{k}]",
+                                (line.code,), f"Diagnosis pointer {p} points at no diagnosis "
+                                f"(the claim lists {ndx}).", "CMS-1500 item 24E / 837P SV107"))
+            if claim.type == "professional" and key and ndx and not line.diagnosis_pointers:
+                add(Finding("line-diagnosis-pointer", "warning", f"{loc}.diagnosis_pointers",
+                            (line.code,), "This line points at no diagnosis: link it to the diagnosis that "
+                            "makes the service medically necessary.", "CMS-1500 item 24E / 837P SV107"))
+        if cpt_seen and not self.cpt_installed():
+            add(Finding("line-cpt-unchecked", "info", "lines", (), "CPT codes were checked by shape only: "
+                        "no licensed AMA CPT file is loaded (medcodes pull --cpt FILE).",
+                        "CPT is AMA copyright; not distributed with medcodes"))
+
+    def _line_code(self, claim: Claim, line: Line, key: str, loc: str, day: _dt.date,
+                   add: Callable[[Finding], None]) -> bool:
+        where = f"{loc}.code"
+        if _CPT_II.match(key):
+            if line.charge is not None and line.charge > 0.01:
+                add(Finding("line-cpt-category-ii-charge", "warning", f"{loc}.charge", (line.code,),
+                            f"{line.code} is a CPT Category II (performance measurement) code: report it with a "
+                            f"$0.00 charge (or $0.01 where a charge is required), not {line.charge:.2f}.",
+                            "CMS MLN: Quality Data Codes / CPT Category II are tracking codes"))
+            return True
+        if _CPT_I.match(key) or _CPT_III.match(key):
+            if self.cpt_installed():
+                v = self.cb.validate(key, system="cpt", date=day)
+                if not v.valid:
+                    add(Finding("line-code-invalid", "error", where, (line.code,), v.reason, "CPT (AMA)"))
+            return True
+        if _HCPCS.match(key):
+            if key[0] == "D":
+                add(Finding("line-cdt", "error", where, (line.code,),
+                            f"{line.code} is a CDT (dental) code maintained by the ADA; it is not in the CMS HCPCS "
+                            "file and does not belong on a medical claim.", "CMS HCPCS Level II: D-codes are CDT (ADA)"))
+                return False
+            self._hcpcs_line(line, key, where, day, add)
+            return False
+        if _PCS.match(key) and self._pcs_exists(key, day):
+            add(Finding("pcs-on-professional", "error", where, (line.code,),
+                        f"{line.code} is an ICD-10-PCS procedure code: service lines take CPT/HCPCS codes; "
+                        "ICD-10-PCS goes in the institutional claim's procedure fields.",
+                        "HIPAA code sets 45 CFR 162.1002"))
+            return False
+        add(Finding("line-code-invalid", "error", where, (line.code,),
+                    f"{line.code} is neither a CPT nor a HCPCS Level II code.", "HCPCS (CMS) / CPT (AMA)"))
+        return False
+
+    def _pcs_exists(self, key: str, day: _dt.date) -> bool:
+        rel = self.rel("icd10pcs", day)
+        return rel is not None and self._pcs_state(key, rel.probe, rel)[0] != "invalid"
+
+    def _hcpcs_record(self, key: str, day: _dt.date, rel: Rel) -> Any:
+        ck = (rel.release, key)
+        if ck not in self._hcpcs:
+            try:
+                self._hcpcs[ck] = self.cb.lookup(key, system="hcpcs", date=day)
+            except NotFound:
+                self._hcpcs[ck] = None
+        return self._hcpcs[ck]
+
+    def _hcpcs_line(self, line: Line, key: str, where: str, day: _dt.date, add: Callable[[Finding], None]) -> None:
+        rel = self.rel("hcpcs", day)
+        if rel is None:
+            return
+        rec = self._hcpcs_record(key, rel.probe, rel)
+        src = rel.label
+        gap = "" if rel.covers else f" (no installed HCPCS release covers {day.isoformat()}; checked against {rel.label})"
+        if rec is None:
+            add(Finding("line-code-invalid", "error" if rel.covers else "warning", where, (line.code,),
+                        f"{line.code} is not in the HCPCS Level II file{gap}.", src))
+            return
+        added = _iso(rec.attrs.get("code_added_date"))
+        ended = _iso(rec.attrs.get("termination_date"))
+        if added is not None and day < added:
+            add(Finding("hcpcs-not-yet-effective", "error", where, (rec.code,),
+                        f"{rec.code} was added on {added.isoformat()}, after the date of service {day.isoformat()}.",
+                        f"{src}, Code Added Date"))
+        if ended is not None and day > ended:
+            add(Finding("hcpcs-terminated", "error", where, (rec.code,),
+                        f"{rec.code} ({rec.title}) was terminated on {ended.isoformat()}, before the date of "
+                        f"service {day.isoformat()}.", f"{src}, Termination Date"))
+        elif rec.billable is False and rel.covers and ended is None:
+            add(Finding("hcpcs-terminated", "error", where, (rec.code,),
+                        f"{rec.code} is discontinued in {rel.label}.", f"{src}, Action Code"))
+
+    def _modifiers(self, line: Line, loc: str, day: _dt.date, add: Callable[[Finding], None]) -> None:
+        mods = [m.upper() for m in line.modifiers]
+        for k, mod in enumerate(mods):
+            where = f"{loc}.modifiers[{k}]"
+            if not _MOD.match(mod):
+                add(Finding("modifier-invalid", "error", where, (mod,), f"{mod!r} is not a modifier "
+                            "(modifiers are two letters or digits).", "HCPCS/CPT modifiers"))
+                continue
+            if mod.isdigit():
+                if self.cpt_installed():
+                    v = self.cb.validate(mod, system="cpt", date=day)
+                    if not v.exists:
+                        add(Finding("modifier-invalid", "error", where, (mod,),
+                                    f"{mod} is not a CPT modifier.", "CPT Appendix A (AMA)"))
+                continue
+            rel = self.rel("hcpcs", day)
+            if rel is None:
+                continue
+            rec = self._hcpcs_modifier(mod, rel.probe, rel)
+            if rec is None:
+                add(Finding("modifier-invalid", "error" if rel.covers else "warning", where, (mod,),
+                            f"{mod} is not a HCPCS Level II modifier in {rel.label}.",
+                            f"{rel.label} (modifier records)"))
+        if BILATERAL in mods and SIDES & set(mods):
+            side = sorted(SIDES & set(mods))[0]
+            add(Finding("modifier-bilateral-conflict", "error", f"{loc}.modifiers[{mods.index(side)}]",
+                        (line.code, BILATERAL, side), f"Modifier 50 (bilateral) already says both sides; "
+                        f"do not add {side} on the same line.", "CPT Appendix A (modifier 50); HCPCS LT/RT modifiers"))
+
+    def _hcpcs_modifier(self, mod: str, day: _dt.date, rel: Rel) -> Any:
+        ck = (rel.release, "mod:" + mod)
+        if ck not in self._hcpcs:
+            row = self.cb.db("hcpcs", day).get(mod)
+            self._hcpcs[ck] = row if row is not None and row["kind"] == "modifier" else None
+        return self._hcpcs[ck]
+
+
+# ====================================================================== helpers
+def _nearest(infos: list[Any], day: _dt.date) -> Rel | None:
+    """The release in effect on ``day``, else the installed release nearest to it in time."""
+    if not infos:
+        return None
+    covering = [i for i in infos if i.covers(day)]
+    if covering:
+        best = max(covering, key=lambda i: (i.effective_from, i.release))
+        return Rel(best.release, best.label, True, day)
+
+    def distance(i: Any) -> int:
+        if day < i.effective_from:
+            return (i.effective_from - day).days
+        return (day - (i.effective_to or i.effective_from)).days
+
+    best = min(infos, key=lambda i: (distance(i), -i.effective_from.toordinal()))
+    return Rel(best.release, best.label, False, best.effective_from)
+
+
+def _iso(value: Any) -> _dt.date | None:
+    if not value:
+        return None
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _gap_finding(loc: str, raw: str, rel: Rel, day: _dt.date) -> Finding:
+    return Finding("dx-release-gap", "info", loc, (raw,),
+                   f"No installed ICD-10-CM release covers {day.isoformat()}; {raw} was checked against "
+                   f"{rel.label}. Pull the release in effect on that date for a definite answer.",
+                   "medcodes releases")
+
+
+def _seventh_character(db: Any, key: str, raw: str) -> DxState | None:
+    """A code that needs (or has a wrong) 7th character or lacks its placeholder X, by the release's codes."""
+    if len(key) < 3 or not key.isalnum():
+        return None
+    if len(key) in (5, 6, 7) and key[-1].isalpha():
+        cand = key[:-1].ljust(6, "X") + key[-1]
+        if cand != key and db.get(cand) is not None:
+            return DxState("placeholder", None, f"{raw} lacks the placeholder X: the code is "
+                           f"{_dotted(cand)}.")
+    base = key[:6] if len(key) == 7 else key.ljust(6, "X")
+    sevens = [r for r in db.prefix(base, limit=40) if len(r["key"]) == 7 and r["billable"]]
+    if not sevens:
+        return None
+    chars = ", ".join(sorted({r["key"][6] for r in sevens}))
+    if len(key) == 7:
+        return DxState("seventh", None, f"{raw}: {key[6]} is not a 7th character this category defines "
+                       f"(valid: {chars}).")
+    if base != key:
+        return DxState("placeholder", None, f"{raw} needs placeholder X up to 6 characters and a 7th "
+                       f"character, e.g. {_dotted(sevens[0]['key'])} (7th characters: {chars}).")
+    return DxState("seventh", None, f"{raw} needs a 7th character (valid: {chars}), "
+                   f"e.g. {_dotted(sevens[0]['key'])}.")
+
+
+def _dotted(key: str) -> str:
+    return key if len(key) <= 3 else f"{key[:3]}.{key[3:]}"
+
+
+# ====================================================================== claim-level rules
+def _sequencing(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
+    keys = [(i, f.key) for i, f in valid]
+    said: set[tuple[str, str, str]] = set()   # a note inherited by several diagnoses is reported once
+    for i, f in valid:
+        loc = f"diagnoses[{i}]"
+        if i == 0 and f.secondary_only:
+            add(Finding("dx-external-cause-first", "error", loc, (f.code,),
+                        f"{f.code} is an external cause code: it explains how an injury or condition happened and "
+                        "is never the first-listed diagnosis; list the injury or condition first.",
+                        f"{f.secondary_only}; {GUIDELINES}, Section I.C.20"))
+        if i == 0 and claim.type == "institutional" and f.manifestation:
+            add(Finding("dx-manifestation-first", "error", loc, (f.code,),
+                        f"{f.code} is a manifestation code and cannot be the principal diagnosis: list the "
+                        "underlying condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
+        elif i == 0 and f.manifestation:
+            add(Finding("dx-manifestation-first", "error", loc, (f.code,),
+                        f"{f.code} is a manifestation code and cannot be first-listed: list the underlying "
+                        "condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
+        for note in f.code_first:
+            if not note.refs:
+                continue
+            later = [(j, k) for j, k in keys if j > i and any_match(note.refs, k)]
+            earlier = [(j, k) for j, k in keys if j < i and any_match(note.refs, k)]
+            if later and not earlier:
+                j, k = later[0]
+                add(Finding("dx-code-first", "warning", loc, (f.code, claim.diagnoses[j].code),
+                            f"{f.code} says 'code first' {note.text}: list {claim.diagnoses[j].code} before it.",
+                            note.cite()))
+            elif not later and not earlier and not note.conditional and (i == 0 or f.manifestation):
+                add(Finding("dx-code-first", "warning", loc, (f.code,),
+                            f"{f.code} says 'code first' {note.text}, but no such code is on the claim.",
+                            note.cite()))
+        for kind, notes, rule in (("use additional code", f.use_additional, "dx-use-additional-code"),
+                                  ("code also", f.code_also, "dx-code-also")):
+            for group in _note_groups(notes):
+                first = group[0]
+                if (rule, first.origin, first.text) in said:
+                    continue
+                said.add((rule, first.origin, first.text))
+                if any(any_match(n.refs, k) for n in group for j, k in keys if j != i):
+                    continue
+                # one unconditional instruction is a warning; "if applicable" or a list of options is info
+                single = len(group) == 1 and not first.conditional
+                texts = "; ".join(n.text for n in group[:3]) + ("; ..." if len(group) > 3 else "")
+                add(Finding(rule, "warning" if single else "info", loc, (f.code,),
+                            f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
+                            f"{'add it' if single else 'add one if it applies'}.", first.cite()))
+
+
+def _note_groups(notes: list[Any]) -> list[list[Any]]:
+    """Notes stated together at one node (the XML splits one instruction into list items)."""
+    groups: dict[str, list[Any]] = {}
+    for n in notes:
+        if n.refs:
+            groups.setdefault(n.origin, []).append(n)
+    return list(groups.values())
+
+
+def _pairs(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
+    for a in range(len(valid)):
+        i, fi = valid[a]
+        for b in range(a + 1, len(valid)):
+            j, fj = valid[b]
+            if fi.key == fj.key:
+                continue
+            hit = _excludes(fi, fj, "excludes1") or _excludes(fj, fi, "excludes1")
+            if hit is not None:
+                owner, other, note = hit
+                add(Finding("dx-excludes1", "error", f"diagnoses[{j}]", (fi.code, fj.code),
+                            f"{owner.code} and {other.code} are never coded together: {owner.code} has an "
+                            f"Excludes1 note for {note.text}. Keep the one the record supports.",
+                            f"{note.cite()}; {GUIDELINES}, Section I.A.12.a"))
+                continue
+            hit = _excludes(fi, fj, "excludes2") or _excludes(fj, fi, "excludes2")
+            if hit is not None:
+                owner, other, note = hit
+                add(Finding("dx-excludes2", "info", f"diagnoses[{j}]", (fi.code, fj.code),
+                            f"{owner.code} has an Excludes2 note for {note.text}: {other.code} is a different "
+                            "condition; coding both is fine when the patient has both.",
+                            f"{note.cite()}; {GUIDELINES}, Section I.A.12.b"))
+
+
+def _excludes(owner: DxFacts, other: DxFacts, kind: str) -> tuple[DxFacts, DxFacts, Any] | None:
+    for note in owner.excludes1 if kind == "excludes1" else owner.excludes2:
+        if kind == "excludes2" and note.level in ("chapter", "block"):
+            continue   # chapter/block Excludes2 only say where other conditions are classified
+        if note.refs and any_match(note.refs, other.key):
+            return owner, other, note
+    return None
+
+
+def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
+    pat = claim.patient
+    day = claim.service_date
+    age = pat.age_on(day)
+    days = pat.age_days_on(day)
+    for i, f in valid:
+        loc = f"diagnoses[{i}]"
+        if f.sex and pat.sex in ("F", "M") and f.sex != pat.sex:
+            who = "female" if f.sex == "F" else "male"
+            add(Finding("dx-sex-conflict", "error", loc, (f.code,),
+                        f"{f.code} ({f.title}) applies to {who} patients; this patient is recorded as "
+                        f"{'female' if pat.sex == 'F' else 'male'}.", f.sex_source))
+        if age is None or days is None:
+            continue
+        if f.maternal and age < 1:
+            add(Finding("dx-age-conflict", "error", loc, (f.code,),
+                        f"{f.code} is a maternal (pregnancy) code and never goes on a newborn's record.", f.maternal))
+        if f.birth_record and days > 28:
+            add(Finding("dx-age-conflict", "error", loc, (f.code,),
+                        f"{f.code} is for the newborn's initial birth record only; the patient is {age} "
+                        "years old.", f.birth_record))
+        elif f.newborn_only and f.perinatal_days and days > f.perinatal_days:
+            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
+                        f"{f.code} is a perinatal code (origin before birth through the first {f.perinatal_days} "
+                        f"days); the patient is {age} years old: confirm the condition originated in the "
+                        "perinatal period.", f"{f.newborn_only}; {GUIDELINES}, Section I.C.16.a"))
+        if f.age_max is not None and age > f.age_max:
+            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
+                        f"{f.code} is stated for patients up to {f.age_max} years; this patient is {age}.",
+                        f.age_source))
+        if f.age_min is not None and age < f.age_min - 1:
+            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
+                        f"{f.code} is stated for patients {f.age_min} years and older; this patient is {age}.",
+                        f.age_source))
+
+
+def _ncci(claim: Claim, edits: NcciEdits, add: Callable[[Finding], None]) -> None:
+    lines = claim.lines
+    for a, la in enumerate(lines):
+        ka = normalize_key(la.code)
+        for b, lb in enumerate(lines):
+            if a == b:
+                continue
+            kb = normalize_key(lb.code)
+            day_a, day_b = la.date or claim.service_date, lb.date or claim.service_date
+            if day_a != day_b:
+                continue
+            for e in edits.pairs(ka, kb, day_a):
+                if e.modifier_indicator == "9":
+                    continue
+                bypass = NCCI_BYPASS_MODIFIERS & (set(lb.modifiers) | set(la.modifiers))
+                if e.modifier_indicator == "1" and bypass:
+                    continue
+                how = ("no modifier allows it" if e.modifier_indicator == "0" else
+                       "unless a NCCI-associated modifier (e.g. 59, XE, XS, XP, XU) documents a distinct service")
+                add(Finding("ncci-ptp", "error", f"lines[{b}]", (e.column1, e.column2),
+                            f"{e.column2} is not paid with {e.column1} on the same day ({how}; modifier indicator "
+                            f"{e.modifier_indicator} = {MODIFIER_INDICATORS[e.modifier_indicator]}). "
+                            f"Rationale: {e.rationale}.", f"NCCI PTP edits ({edits.source_name('ptp')}), "
+                            f"effective {e.effective.isoformat()}"))
+    totals: dict[tuple[str, _dt.date], tuple[float, int]] = {}
+    for j, ln in enumerate(lines):
+        key = normalize_key(ln.code)
+        mue = edits.mue.get(key)
+        if mue is None:
+            continue
+        if mue.indicator == "1":
+            if ln.units > mue.units:
+                add(_mue_finding(j, ln.code, ln.units, mue, edits, "on one line"))
+            continue
+        day = ln.date or claim.service_date
+        total, _first = totals.get((key, day), (0.0, j))
+        totals[(key, day)] = (total + ln.units, _first)
+    for (key, _day), (total, j) in totals.items():
+        mue = edits.mue[key]
+        if total > mue.units:
+            add(_mue_finding(j, lines[j].code, total, mue, edits, "on the date of service"))
+
+
+def _mue_finding(j: int, code: str, units: float, mue: Any, edits: NcciEdits, scope: str) -> Finding:
+    return Finding("ncci-mue", "error", f"lines[{j}].units", (code,),
+                   f"{units:g} units of {code} {scope} exceed the Medically Unlikely Edit of {mue.units} "
+                   f"({mue.setting} services, adjudication indicator {mue.indicator}).",
+                   f"NCCI MUE ({edits.source_name('mue')}); rationale: {mue.rationale}")
+
+
+# ====================================================================== entry point
+_CHECKERS: "weakref.WeakKeyDictionary[Any, dict[int, Checker]]" = weakref.WeakKeyDictionary()
+
+
+def checker(cb: Any, edits: NcciEdits | None = None) -> Checker:
+    """The cached :class:`Checker` for this Codebook (and edits set)."""
+    try:
+        per_cb = _CHECKERS.setdefault(cb, {})
+    except TypeError:
+        return Checker(cb, edits)
+    ck = per_cb.get(id(edits))
+    if ck is None or ck.edits is not edits:
+        ck = per_cb[id(edits)] = Checker(cb, edits)
+    return ck
+
+
+def check(cb: Any, claim: Claim, edits: NcciEdits | None = None) -> CheckResult:
+    """Check one claim; findings carry rule id, severity, location, codes, message and source."""
+    return checker(cb, edits).check(claim)

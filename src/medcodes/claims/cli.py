@@ -1,0 +1,116 @@
+"""``medcodes check FILE... [--json]`` and the RIF demo (``medcodes check --demo-rif DIR``).
+
+The lead's CLI adds :data:`check_command` to the ``medcodes`` group. Exit status
+is 1 when any claim has an error finding, 0 otherwise (2 for unreadable input,
+via the group's error handling). Output names claims by id and shows codes and
+findings only: no patient data is printed or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .check import check
+from .model import CheckResult
+from .ncci import NcciEdits
+from .ncci import load as load_ncci
+from .readers import read_path, read_rif_dir
+
+_MARK = {"error": "E", "warning": "W", "info": "i"}
+
+
+def _codebook(ctx: click.Context, home: str | None) -> Any:
+    from ..codebook import Codebook
+
+    obj = ctx.ensure_object(dict)
+    if obj.get("book") is not None and home is None:
+        return obj["book"]
+    book = Codebook.open(home or obj.get("home"))
+    ctx.call_on_close(book.close)
+    obj["book"] = book
+    return book
+
+
+def rif_summary(cb: Any, root: str | Path, edits: NcciEdits | None = None) -> dict[str, Any]:
+    """Read and check every claim of a CCW RIF export; counts by file, rule and severity."""
+    read = read_rif_dir(root)
+    by_rule: Counter = Counter()
+    by_sev: Counter = Counter()
+    with_errors = 0
+    for claim in read.claims:
+        res = check(cb, claim, edits)
+        with_errors += bool(res.errors)
+        for f in res.findings:
+            by_rule[f.rule, f.severity] += 1
+            by_sev[f.severity] += 1
+    return {
+        "files": {s.file: {"rows": s.rows, "claims": s.claims, "lines": s.lines,
+                           "lines_without_code": s.lines_without_code} for s in read.stats},
+        "claims": len(read.claims),
+        "claims_with_errors": with_errors,
+        "findings": dict(sorted(by_sev.items())),
+        "rules": {f"{rule} ({sev})": n for (rule, sev), n in sorted(by_rule.items())},
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    click.echo("CCW RIF claims read:")
+    for name, st in summary["files"].items():
+        click.echo(f"  {name:16} {st['rows']:5} line rows  {st['claims']:4} claims  "
+                   f"{st['lines']:5} service lines ({st['lines_without_code']} without a code)")
+    click.echo(f"Claims checked: {summary['claims']}   with errors: {summary['claims_with_errors']}")
+    click.echo("Findings: " + ", ".join(f"{n} {sev}" for sev, n in summary["findings"].items()))
+    for rule, n in summary["rules"].items():
+        click.echo(f"  {n:6}  {rule}")
+
+
+def _print_result(res: CheckResult) -> None:
+    status = "OK" if res.ok else f"{len(res.errors)} error(s)"
+    click.echo(f"claim {res.claim_id}: {status}, {len(res.findings)} finding(s)")
+    for f in res.findings:
+        click.echo(f"  [{_MARK[f.severity]}] {f.rule} at {f.location} ({', '.join(f.codes)}): {f.message}")
+        click.echo(f"        source: {f.source}")
+
+
+@click.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
+@click.option("--ncci", "ncci_files", multiple=True, type=click.Path(exists=True),
+              help="NCCI PTP (.txt) or MUE (.csv) file downloaded from CMS (repeatable).")
+@click.option("--demo-rif", "demo_rif", type=click.Path(exists=True, file_okay=False),
+              help="Check every claim of a CMS CCW RIF export folder and print a findings summary.")
+@click.option("--home", type=click.Path(file_okay=False), default=None, hidden=True)
+@click.pass_context
+def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncci_files: tuple[str, ...],
+                  demo_rif: str | None, home: str | None) -> None:
+    """Check claims (JSON, CSV, FHIR R4 Claim, CMS RIF) for code errors before a payer does."""
+    if not files and not demo_rif:
+        raise click.UsageError("give claim files, or --demo-rif DIR")
+    cb = _codebook(ctx, home)
+    edits = load_ncci(ncci_files) if ncci_files else None
+    if demo_rif:
+        summary = rif_summary(cb, demo_rif, edits)
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            _print_summary(summary)
+        return
+    any_error = False
+    results = []
+    for path in files:
+        for claim in read_path(path):
+            res = check(cb, claim, edits)
+            any_error |= not res.ok
+            if as_json:
+                results.append(res.as_dict())
+            else:
+                _print_result(res)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    sys.exit(1 if any_error else 0)

@@ -1,0 +1,217 @@
+"""The claim model: a claim, its diagnoses, ICD-10-PCS procedures and service lines, and check findings.
+
+Every reader (JSON, CSV, FHIR R4 ``Claim``, CMS CCW RIF) produces :class:`Claim`
+objects; :func:`medcodes.claims.check` turns one into a :class:`CheckResult`
+holding :class:`Finding` rows. ``Claim.from_dict`` / ``as_dict`` are the
+documented JSON form (``schemas/claim.schema.json``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MedcodesError
+
+CLAIM_TYPES = ("professional", "institutional")
+SEXES = ("F", "M", "U")
+SEVERITIES = ("error", "warning", "info")
+
+
+class ClaimFormatError(MedcodesError, ValueError):
+    """A claim document that does not follow the claim format (one line, names the field)."""
+
+
+def parse_date(value: Any, where: str) -> _dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise ClaimFormatError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@dataclass(slots=True)
+class Patient:
+    sex: str = "U"
+    birth_date: _dt.date | None = None
+
+    def age_on(self, day: _dt.date) -> int | None:
+        """Age in completed years on ``day`` (None when the birth date is unknown)."""
+        if self.birth_date is None:
+            return None
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+    def age_days_on(self, day: _dt.date) -> int | None:
+        return None if self.birth_date is None else (day - self.birth_date).days
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    code: str
+    poa: str | None = None
+    system: str | None = None       # "icd10cm" (default) or "icd9cm" when the claim says so
+
+
+@dataclass(slots=True)
+class Procedure:
+    code: str
+    date: _dt.date | None = None
+    system: str | None = None       # "icd10pcs" (default) or "icd9cm"
+
+
+@dataclass(slots=True)
+class Line:
+    code: str
+    modifiers: list[str] = field(default_factory=list)
+    units: float = 1
+    diagnosis_pointers: list[int] = field(default_factory=list)
+    date: _dt.date | None = None
+    charge: float | None = None
+
+
+@dataclass(slots=True)
+class Claim:
+    id: str
+    type: str
+    service_date: _dt.date
+    patient: Patient = field(default_factory=Patient)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    source: str = ""                # where it was read from (file name and claim id), never contents
+
+    # ------------------------------------------------------------------ JSON form
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "claim") -> "Claim":
+        if not isinstance(data, dict):
+            raise ClaimFormatError(f"{where}: a claim must be a JSON object")
+        cid = str(data.get("id") or "")
+        if not cid:
+            raise ClaimFormatError(f"{where}: 'id' is required")
+        where = f"{where} {cid}"
+        ctype = data.get("type", "professional")
+        if ctype not in CLAIM_TYPES:
+            raise ClaimFormatError(f"{where}: 'type' must be professional or institutional, not {ctype!r}")
+        sdate = parse_date(data.get("service_date"), f"{where}: service_date")
+        if sdate is None:
+            raise ClaimFormatError(f"{where}: 'service_date' is required")
+        pat = data.get("patient") or {}
+        sex = str(pat.get("sex") or "U").upper()[:1]
+        if sex not in SEXES:
+            raise ClaimFormatError(f"{where}: patient.sex must be F, M or U, not {pat.get('sex')!r}")
+        patient = Patient(sex, parse_date(pat.get("birth_date"), f"{where}: patient.birth_date"))
+        dxs = [_dx(d, f"{where}: diagnoses[{i}]") for i, d in enumerate(data.get("diagnoses") or [])]
+        procs = [_proc(p, f"{where}: procedures[{i}]") for i, p in enumerate(data.get("procedures") or [])]
+        lines = [_line(x, f"{where}: lines[{i}]") for i, x in enumerate(data.get("lines") or [])]
+        return cls(cid, ctype, sdate, patient, dxs, procs, lines, source=str(data.get("source") or ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "type": self.type,
+            "patient": {"sex": self.patient.sex,
+                        "birth_date": _iso(self.patient.birth_date)},
+            "service_date": self.service_date.isoformat(),
+            "diagnoses": [_drop_none({"code": d.code, "poa": d.poa, "system": d.system}) for d in self.diagnoses],
+            "procedures": [_drop_none({"code": p.code, "date": _iso(p.date), "system": p.system})
+                           for p in self.procedures],
+            "lines": [_drop_none({"code": ln.code, "modifiers": list(ln.modifiers), "units": ln.units,
+                                  "diagnosis_pointers": list(ln.diagnosis_pointers),
+                                  "date": _iso(ln.date), "charge": ln.charge}) for ln in self.lines],
+        }
+        if out["patient"]["birth_date"] is None:
+            del out["patient"]["birth_date"]
+        return out
+
+
+def _iso(d: _dt.date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _dx(d: Any, where: str) -> Diagnosis:
+    if isinstance(d, str):
+        return Diagnosis(d)
+    if not isinstance(d, dict) or not d.get("code"):
+        raise ClaimFormatError(f"{where}: needs a 'code'")
+    return Diagnosis(str(d["code"]), d.get("poa"), d.get("system"))
+
+
+def _proc(p: Any, where: str) -> Procedure:
+    if isinstance(p, str):
+        return Procedure(p)
+    if not isinstance(p, dict) or not p.get("code"):
+        raise ClaimFormatError(f"{where}: needs a 'code'")
+    return Procedure(str(p["code"]), parse_date(p.get("date"), f"{where}.date"), p.get("system"))
+
+
+def _line(x: Any, where: str) -> Line:
+    if not isinstance(x, dict) or not x.get("code"):
+        raise ClaimFormatError(f"{where}: needs a 'code'")
+    units = x.get("units", 1)
+    try:
+        units = float(units)
+    except (TypeError, ValueError) as exc:
+        raise ClaimFormatError(f"{where}.units: {units!r} is not a number") from exc
+    ptrs = x.get("diagnosis_pointers") or []
+    try:
+        ptrs = [int(p) for p in ptrs]
+    except (TypeError, ValueError) as exc:
+        raise ClaimFormatError(f"{where}.diagnosis_pointers: must be 1-based integers") from exc
+    charge = x.get("charge")
+    try:
+        charge = None if charge is None or charge == "" else float(charge)
+    except (TypeError, ValueError) as exc:
+        raise ClaimFormatError(f"{where}.charge: {charge!r} is not a number") from exc
+    mods = [str(m).strip().upper() for m in (x.get("modifiers") or []) if str(m).strip()]
+    return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge)
+
+
+# ---------------------------------------------------------------------- findings
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: str
+    location: str
+    codes: tuple[str, ...]
+    message: str
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "location": self.location,
+                "codes": list(self.codes), "message": self.message, "source": self.source}
+
+
+@dataclass(slots=True)
+class CheckResult:
+    claim_id: str
+    findings: list[Finding] = field(default_factory=list)
+    releases: dict[str, str] = field(default_factory=dict)   # system -> release used
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def rules(self) -> set[str]:
+        return {f.rule for f in self.findings}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim_id, "ok": self.ok, "releases": dict(self.releases),
+                "findings": [f.as_dict() for f in self.findings]}

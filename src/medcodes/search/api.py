@@ -1,0 +1,236 @@
+"""``search(codebook, query, ...)``: the public entry point, its result types and caching.
+
+The compiled index covers every installed code system (the release in effect
+on the date asked, today by default) and the official index releases that go
+with them; it is built on first use into ``<home>/search/<digest>.sqlite`` and
+kept loaded for the life of the process. Filters (systems, billable, chapter)
+and paging are applied at query time, so one compiled index answers all.
+
+Bad input never raises: an empty, punctuation-only or over-long query gives
+an empty result whose ``error`` says why.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import MedcodesError
+from ..model import ReleaseInfo, normalize_key
+from . import text as _text
+from .build import KIND_LABEL, KINDS, Selection, build
+from .engine import Engine
+
+#: Code systems searched when ``systems`` is not given (ICD-9-CM is retired: ask for it by name).
+DEFAULT_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt")
+ALL_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm")
+MAX_QUERY = 500
+MAX_LIMIT = 1000
+_CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+@dataclass
+class Hit:
+    system: str
+    code: str
+    title: str
+    billable: bool | None
+    score: float
+    matched: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "code": self.code, "title": self.title,
+                "billable": self.billable, "score": round(self.score, 4), "matched": list(self.matched)}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    total: int
+    truncated: bool
+    offset: int = 0
+    limit: int = 20
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"query": self.query, "total": self.total, "truncated": self.truncated,
+                               "offset": self.offset, "limit": self.limit,
+                               "hits": [h.as_dict() for h in self.hits]}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+# ------------------------------------------------------------------ engine cache
+def _selection(cb: Any, date: _dt.date | None) -> Selection:
+    systems: dict[str, ReleaseInfo] = {}
+    for system in ALL_SYSTEMS:
+        try:
+            if cb.releases(system):
+                systems[system] = cb.release_for(system, date)
+        except MedcodesError:
+            continue
+    index: list[tuple[str, ReleaseInfo]] = []
+    day = date or _dt.date.today()
+    for system, books in (("icd10cm_index", ("index", "eindex", "drug", "neoplasm")), ("icd10pcs_index", ("pcs",))):
+        infos = cb.store.releases(system)
+        for book in books:
+            having = [i for i in infos if _has_book(cb, i, book)]
+            if not having:
+                continue
+            usable = [i for i in having if i.effective_from <= day] or having
+            index.append((book, max(usable, key=lambda i: (i.effective_from, i.release))))
+    return Selection(systems, index)
+
+
+def _has_book(cb: Any, info: ReleaseInfo, book: str) -> bool:
+    if info.system == "icd10pcs_index":
+        return book == "pcs"
+    return any(k.startswith(f"{book}_") for k in info.counts)
+
+
+def _home(cb: Any) -> Path:
+    store = getattr(cb, "store", None)
+    if store is not None and getattr(store, "home", None) is not None:
+        return Path(store.home)
+    return Path(cb.home)
+
+
+def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
+    """The loaded engine for the releases in effect on ``date``, building the cache if needed."""
+    sel = _selection(cb, date)
+    digest = sel.digest()
+    path = _home(cb) / "search" / f"{digest}.sqlite"
+    key = str(path)
+    with _lock:
+        eng = _engines.get(key)
+        if eng is None:
+            if not path.exists():
+                build(sel, lambda info: cb.store.open(info.system, info.release), path)
+            eng = Engine(path)
+            _engines[key] = eng
+    return eng
+
+
+def prepare(cb: Any, date: _dt.date | None = None) -> Path:
+    """Build (if needed) and load the index; returns the cache file (for ``pull`` and benchmarks)."""
+    return engine_for(cb, date).path
+
+
+def clear_cache() -> None:
+    with _lock:
+        for eng in _engines.values():
+            eng.close()
+        _engines.clear()
+
+
+# ------------------------------------------------------------------ search
+def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, billable: bool | None = None,
+           limit: int = 20, offset: int = 0, date: _dt.date | str | None = None,
+           chapter: str | None = None) -> SearchResult:
+    """Ranked search over titles, inclusion terms, the official indexes and code prefixes."""
+    limit = max(0, min(int(limit or 0), MAX_LIMIT))
+    offset = max(0, int(offset or 0))
+    text = query if isinstance(query, str) else ("" if query is None else str(query))
+    empty = SearchResult(text, [], 0, False, offset, limit)
+    if len(text) > MAX_QUERY:
+        empty.error = f"query too long ({len(text)} characters; at most {MAX_QUERY})"
+        return empty
+    words = _text.raw_tokens(text)
+    if not words:
+        empty.error = "empty query (no letters or digits)"
+        return empty
+    day = _dt.date.fromisoformat(date) if isinstance(date, str) else date
+    wanted = _systems(systems)
+    if isinstance(wanted, str):
+        empty.error = wanted
+        return empty
+    eng = engine_for(cb, day)
+    sys_ok = {i for i, s in enumerate(eng.systems) if s in wanted}
+    accept = _filter(eng, sys_ok, billable, chapter)
+    scores = _code_query(eng, text, wanted) or _text_query(eng, text, words, accept, offset + limit)
+    ranked = sorted(((s, cid, f) for cid, (s, f) in scores.items() if accept(cid)), key=lambda x: (-x[0], x[1]))
+    page = ranked[offset:offset + limit]
+    return SearchResult(text, _hits(eng, page), len(ranked), len(ranked) > offset + limit, offset, limit)
+
+
+def _systems(systems: Iterable[str] | str | None) -> set[str] | str:
+    if systems is None:
+        return set(DEFAULT_SYSTEMS)
+    names = {systems} if isinstance(systems, str) else set(systems)
+    names = {n.strip().lower().replace("-", "") for n in names if n and n.strip()}
+    unknown = names - set(ALL_SYSTEMS)
+    if unknown:
+        return f"unknown system {sorted(unknown)[0]!r} (one of {', '.join(ALL_SYSTEMS)})"
+    return names or set(DEFAULT_SYSTEMS)
+
+
+def _filter(eng: Engine, sys_ok: set[int], billable: bool | None, chapter: str | None) -> Any:
+    csys, cbill, cch = eng.c_sys, eng.c_bill, eng.c_chapter
+    ch_ok: set[int] | None = None
+    if chapter:
+        want = normalize_key(chapter)
+        ch_ok = {i for i, c in enumerate(eng.chapters) if normalize_key(c) == want
+                 or normalize_key(c).lstrip("0") == want.lstrip("0")}
+
+    def accept(cid: int) -> bool:
+        if csys[cid] not in sys_ok:
+            return False
+        if billable is not None and (cbill[cid] == 1) != billable:
+            return False
+        return ch_ok is None or cch[cid] in ch_ok
+
+    return accept
+
+
+def _code_query(eng: Engine, text: str, wanted: set[str]) -> dict[int, tuple[float, int]]:
+    """``E11.``, ``0DT``, ``E1165``: the codes under that prefix, in release order."""
+    raw = text.strip()
+    if not _CODE_QUERY.match(raw) or not any(ch.isdigit() for ch in raw):
+        return {}
+    key = normalize_key(raw.rstrip("-"))
+    out: dict[int, tuple[float, int]] = {}
+    for system in eng.systems:
+        if system not in wanted:
+            continue
+        ids, _total = eng.prefix_codes(system, key, 5000)
+        for rank, cid in enumerate(ids):
+            out[cid] = (1.0 if rank == 0 else 0.9 - rank * 1e-6, -1)
+    return out
+
+
+def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int) -> dict[int, tuple[float, int]]:
+    content = [w for w in words if w not in _text.STOP_WORDS] or words
+    last_is_prefix = text[-1:].isalnum()
+    scores: dict[int, tuple[float, int]] = {}
+    variants = _text.synonym_variants(content)
+    for vwords, factor in variants:
+        eng.match(vwords, last_is_prefix, factor, scores, cross=False)
+    if sum(1 for cid in scores if accept(cid)) < need:
+        for vwords, factor in variants:
+            eng.match(vwords, last_is_prefix, factor, scores, cross=True)
+    return scores
+
+
+def _hits(eng: Engine, page: list[tuple[float, int, int]]) -> list[Hit]:
+    codes = eng.codes_info([cid for _s, cid, _f in page])
+    fields = eng.fields_info([f for _s, _c, f in page])
+    hits = []
+    for score, cid, f in page:
+        system, code, title, bill, _ch = codes[cid]
+        if f < 0:
+            why = ["code"]
+        else:
+            kind, ftext = fields[f]
+            label = KIND_LABEL[KINDS[kind]]
+            why = [label if kind in (0, 1) else f"{label}: {ftext}"]
+        hits.append(Hit(system, code, title, None if bill < 0 else bool(bill), min(1.0, score), why))
+    return hits

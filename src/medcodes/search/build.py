@@ -1,0 +1,428 @@
+"""Compile the search index for a set of releases and cache it on disk.
+
+What goes in (one *field* per searchable text, each leading to one or more
+codes of the release searched):
+
+* titles, short titles and ICD-10-CM inclusion terms of every code;
+* the ICD-10-CM Alphabetic Index, External Cause Index, Table of Drugs and
+  Table of Neoplasms: the path of every term (``Diabetes, diabetic > type 2
+  > with > hyperglycemia``), its ``see`` cross-reference followed to the
+  target term's codes, the subterms of a ``see`` target reachable under the
+  referring term (``Broken > bone > hip``), one field per table cell;
+* the ICD-10-PCS Index: term paths (with their ``see`` text) to full codes,
+  to the codes under a 4-character prefix, or to a 3-character table.
+
+Index codes are checked against the release searched: a code that exists
+is kept; a code with a dash (``E11.-``, ``H93.29-``) or one that no longer
+exists is redirected to the codes under it; anything else is dropped and
+counted.
+
+The compiled form is a handful of flat ``array`` blobs (vocabulary,
+postings, field tokens, field -> codes, code -> fields) plus two small
+tables for display, in ``<home>/search/<digest>.sqlite`` where the digest
+covers the builder version and the sha256 of every release file's sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..model import ReleaseInfo, normalize_key
+from . import text as _text
+
+BUILD_VERSION = "3"
+
+#: Field kinds and their weight in ranking (how much a full match there is worth).
+KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
+KIND_WEIGHT = array("f", [1.0, 0.85, 0.93, 0.97, 0.9, 0.9, 0.92, 0.92, 0.95])
+KIND_LABEL = {
+    "title": "title", "short": "short title", "incl": "inclusion term",
+    "index": "ICD-10-CM Alphabetic Index", "alias": "ICD-10-CM Alphabetic Index (see)",
+    "eindex": "ICD-10-CM External Cause Index", "drug": "ICD-10-CM Table of Drugs and Chemicals",
+    "neoplasm": "ICD-10-CM Table of Neoplasms", "pcs": "ICD-10-PCS Index",
+}
+NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
+MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
+MAX_ALIAS = 400          # subterms of a see-target copied under the referring term
+
+
+@dataclass
+class Selection:
+    """The releases one compiled index covers."""
+
+    systems: dict[str, ReleaseInfo]                     # code system -> release searched
+    index: list[tuple[str, ReleaseInfo]]                # (book, index release) pairs
+
+    def digest(self) -> str:
+        h = hashlib.sha256(BUILD_VERSION.encode())
+        for system, info in sorted(self.systems.items()):
+            h.update(f"|{system}:{info.release}:".encode())
+            h.update(json.dumps(sorted(s.get("sha256", "") for s in info.sources)).encode())
+        for book, info in self.index:
+            h.update(f"|{book}:{info.system}:{info.release}:".encode())
+            h.update(json.dumps(sorted(s.get("sha256", "") for s in info.sources)).encode())
+        return h.hexdigest()[:24]
+
+
+@dataclass
+class Builder:
+    """Accumulates codes and fields, then writes the compiled file."""
+
+    code_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    code_rows: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
+    code_bill: array = field(default_factory=lambda: array("b"))
+    field_kind: array = field(default_factory=lambda: array("B"))
+    field_text: list[str] = field(default_factory=list)
+    field_tokens: list[list[str]] = field(default_factory=list)
+    field_targets: list[list[tuple[int, int]]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str) -> int:
+        cid = len(self.code_rows)
+        self.code_ids[(system, key)] = cid
+        self.code_rows.append((system, code, key, title, -1 if billable is None else int(billable), chapter))
+        self.code_bill.append(-1 if billable is None else int(billable))
+        return cid
+
+    def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None) -> None:
+        toks = _text.tokens(words if words is not None else text)
+        if not toks or not targets:
+            return
+        seen: dict[int, int] = {}
+        for cid, w in targets:
+            if seen.get(cid, -1) < w:
+                seen[cid] = w
+        self.field_kind.append(KINDS.index(kind))
+        self.field_text.append(text)
+        self.field_tokens.append(toks)
+        self.field_targets.append(sorted(seen.items()))
+        self.stats[f"fields_{kind}"] = self.stats.get(f"fields_{kind}", 0) + 1
+
+    def bump(self, name: str, n: int = 1) -> None:
+        self.stats[name] = self.stats.get(name, 0) + n
+
+
+# ------------------------------------------------------------------ code systems
+def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
+    """Every row of one release: codes become hits, titles and inclusion terms fields."""
+    rows = conn.execute(
+        "SELECT key, code, kind, title, short_title, billable, parent, attrs FROM concept ORDER BY seq"
+    ).fetchall()
+    parents = {r[0]: r[6] for r in rows}
+    kinds = {r[0]: r[2] for r in rows}
+    for key, code, kind, title, short, billable, _parent, attrs in rows:
+        if kind in NOT_HITS:
+            continue
+        cid = b.add_code(system, key, code, title or "", None if billable is None else bool(billable),
+                         _chapter(system, key, parents, kinds))
+        b.add_field("title", title or "", [(cid, 100)])
+        if short and _text.tokens(short) != _text.tokens(title or ""):
+            b.add_field("short", short, [(cid, 100)])
+        if attrs and "inclusionTerm" in attrs:
+            notes = (json.loads(attrs).get("notes") or {})
+            for term in notes.get("inclusionTerm") or ():
+                b.add_field("incl", term, [(cid, 100)])
+        b.bump(f"codes_{system}")
+
+
+def _chapter(system: str, key: str, parents: dict[str, str | None], kinds: dict[str, str]) -> str:
+    """The top ancestor's key (ICD-10-CM chapter), else the first character (PCS section, HCPCS letter)."""
+    top, seen = key, set()
+    while parents.get(top) and top not in seen:
+        seen.add(top)
+        top = parents[top]  # type: ignore[assignment]
+    if top != key and kinds.get(top) in ("chapter", "section"):
+        return top
+    return key[:1]
+
+
+# ------------------------------------------------------------------ code resolution
+class Resolver:
+    """Maps a code as printed in an index to code ids of the release searched."""
+
+    def __init__(self, b: Builder, system: str) -> None:
+        self.b = b
+        self.system = system
+        self.keys = sorted(k for (s, k) in b.code_ids if s == system)
+
+    def under(self, prefix: str) -> list[str]:
+        import bisect
+
+        i = bisect.bisect_left(self.keys, prefix)
+        out = []
+        while i < len(self.keys) and self.keys[i].startswith(prefix):
+            out.append(self.keys[i])
+            i += 1
+        return out
+
+    def resolve(self, raw: str, weight: int = 100) -> list[tuple[int, int]]:
+        dashed = raw.rstrip().endswith("-")
+        key = normalize_key(raw.replace("-", ""))
+        if not key:
+            return []
+        ids = self.b.code_ids
+        out: list[tuple[int, int]] = []
+        exact = ids.get((self.system, key))
+        if exact is not None:
+            out.append((exact, weight))
+            if not dashed:
+                return out
+        below = [k for k in self.under(key) if k != key]
+        billable = [k for k in below if self.b.code_bill[ids[(self.system, k)]] == 1] or below
+        for k in billable[:MAX_EXPAND]:
+            out.append((ids[(self.system, k)], weight * 9 // 10))
+        if exact is None:
+            self.b.bump("index_codes_redirected" if out else "index_codes_dropped")
+        return out
+
+
+# ------------------------------------------------------------------ ICD-10-CM index
+@dataclass
+class Term:
+    id: int
+    book: str
+    parent: int | None
+    title: str
+    path: str
+    see: str | None
+    codes: list[tuple[str, int | None, str | None, str]] = field(default_factory=list)
+    children: list[int] = field(default_factory=list)
+
+
+def load_terms(conn: sqlite3.Connection, books: set[str], pcs: bool = False) -> dict[int, Term]:
+    col = "use" if pcs else "see_also"
+    terms: dict[int, Term] = {}
+    q = f'SELECT id, book, parent, title, path, see, "{col}" FROM index_term ORDER BY id'
+    for tid, book, parent, title, path, see, _extra in conn.execute(q):
+        if book in books:
+            terms[tid] = Term(tid, book, parent, title, path, see)
+    for tid, role, col_, heading, code in conn.execute("SELECT term, role, col, heading, code FROM index_code"):
+        t = terms.get(tid)
+        if t is not None:
+            t.codes.append((role, col_, heading, code))
+    for t in terms.values():
+        if t.parent is not None and t.parent in terms:
+            terms[t.parent].children.append(t.id)
+    return terms
+
+
+def _key(s: str) -> str:
+    return " ".join(_text.raw_tokens(s))
+
+
+class SeeIndex:
+    """Finds the term a ``see`` cross-reference names (``Fracture, femur, neck``)."""
+
+    def __init__(self, terms: dict[int, Term], book: str) -> None:
+        self.terms = terms
+        self.main: dict[str, int] = {}
+        self.first: dict[str, int] = {}
+        for t in terms.values():
+            if t.parent is None and t.book == book:
+                k = _key(t.title)
+                self.main.setdefault(k, t.id)
+                self.first.setdefault(_key(t.title.split(",")[0]), t.id)
+
+    def find(self, see: str) -> Term | None:
+        parts = [p for p in (_key(x) for x in see.replace(" - ", ",").split(",")) if p]
+        if not parts:
+            return None
+        start = None
+        for k in range(len(parts), 0, -1):
+            cand = self.main.get(" ".join(parts[:k]))
+            if cand is not None:
+                start, rest = cand, parts[k:]
+                break
+        if start is None:
+            cand = self.first.get(parts[0])
+            if cand is None:
+                return None
+            start, rest = cand, parts[1:]
+        term = self.terms[start]
+        while rest:
+            nxt = self._child(term, rest)
+            if nxt is None:
+                break
+            term, rest = nxt
+        return term
+
+    def _child(self, term: Term, rest: list[str]) -> tuple[Term, list[str]] | None:
+        for k in range(min(3, len(rest)), 0, -1):
+            want = " ".join(rest[:k])
+            for cid in term.children:
+                c = self.terms[cid]
+                ck = _key(c.title)
+                if ck == want or _key(c.title.split(",")[0]) == want:
+                    return c, rest[k:]
+        return None
+
+
+def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
+    see_idx = {book: SeeIndex(terms, book) for book in {t.book for t in terms.values()}}
+    own: dict[int, list[tuple[int, int]]] = {}
+
+    def codes_of(t: Term) -> list[tuple[int, int]]:
+        got = own.get(t.id)
+        if got is None:
+            got = []
+            for role, _col, _head, code in t.codes:
+                if role in ("code", "manif", "subcat", "seecat"):
+                    got.extend(res.resolve(code, 100 if role == "code" else 80))
+            own[t.id] = got
+        return got
+
+    def target_codes(t: Term, depth: int = 0) -> list[tuple[int, int]]:
+        got = codes_of(t)
+        if not got and t.see and depth < 3:
+            tgt = see_idx[t.book].find(t.see)
+            if tgt is None:
+                b.bump("see_unresolved")
+            elif tgt is not t:
+                got = [(c, w * 95 // 100) for c, w in target_codes(tgt, depth + 1)]
+        return got
+
+    for t in terms.values():
+        kind = {"index": "index", "eindex": "eindex", "drug": "drug", "neoplasm": "neoplasm"}[t.book]
+        if t.book in ("drug", "neoplasm"):
+            _add_cells(b, t, res, kind)
+        path = t.path + (f" (see {t.see})" if t.see else "")
+        b.add_field(kind, path, target_codes(t), words=t.path)
+        if t.see and t.book == "index" and not codes_of(t):
+            tgt = see_idx[t.book].find(t.see)
+            if tgt is not None and tgt is not t:
+                for cid in tgt.children[:MAX_ALIAS]:
+                    c = terms[cid]
+                    codes = target_codes(c)
+                    if codes:
+                        b.add_field("alias", f"{t.path} > {c.title} (see {t.see}, {c.title})",
+                                    [(x, w * 9 // 10) for x, w in codes], words=f"{t.path} {c.title}")
+
+
+def _add_cells(b: Builder, t: Term, res: Resolver, kind: str) -> None:
+    for role, col, heading, code in t.codes:
+        if role != "cell":
+            continue
+        targets = res.resolve(code)
+        if targets:
+            b.add_field(kind, f"{t.path} > {heading}", targets, words=f"{t.path} {heading}")
+
+
+# ------------------------------------------------------------------ ICD-10-PCS index
+def add_pcs_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
+    for t in terms.values():
+        targets: list[tuple[int, int]] = []
+        for role, _col, _head, code in t.codes:
+            kind = role.split("_")[-1]
+            if kind == "code":
+                targets.extend(res.resolve(code))
+            elif kind == "codes":
+                targets.extend(res.resolve(code + "-", 95))
+            elif kind == "tab":
+                targets.extend(res.resolve(code, 85))
+        if not targets:
+            continue
+        label = t.path + (f" (see {t.see})" if t.see else "")
+        b.add_field("pcs", label, targets, words=f"{t.path} {t.see or ''}")
+
+
+# ------------------------------------------------------------------ compile + write
+def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
+    """Turn the accumulated fields into flat arrays and write the cache file atomically."""
+    vocab = sorted({tok for toks in b.field_tokens for tok in toks})
+    tid = {t: i for i, t in enumerate(vocab)}
+    f_tok_start, f_toks = array("I", [0]), array("I")
+    postings: list[list[int]] = [[] for _ in vocab]
+    for fid, toks in enumerate(b.field_tokens):
+        ids = sorted({tid[t] for t in toks})
+        f_toks.extend(ids)
+        f_tok_start.append(len(f_toks))
+        for i in ids:
+            postings[i].append(fid)
+    f_len = array("B", [min(255, len(toks)) for toks in b.field_tokens])
+    p_start, p_data = array("I", [0]), array("I")
+    for plist in postings:
+        p_data.extend(plist)
+        p_start.append(len(p_data))
+    f_tgt_start, f_tgt, f_tgt_w = array("I", [0]), array("I"), array("B")
+    by_code: list[list[int]] = [[] for _ in b.code_rows]
+    for fid, targets in enumerate(b.field_targets):
+        for cid, w in targets:
+            f_tgt.append(cid)
+            f_tgt_w.append(min(100, w))
+            by_code[cid].append(fid)
+        f_tgt_start.append(len(f_tgt))
+    c_f_start, c_f = array("I", [0]), array("I")
+    for fids in by_code:
+        c_f.extend(fids)
+        c_f_start.append(len(c_f))
+    blobs = {
+        "f_tok_start": f_tok_start, "f_toks": f_toks, "f_len": f_len, "f_kind": b.field_kind,
+        "p_start": p_start, "p_data": p_data, "f_tgt_start": f_tgt_start, "f_tgt": f_tgt,
+        "f_tgt_w": f_tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        _write(Path(tmp), b, vocab, blobs, dict(meta, stats=b.stats))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write(path: Path, b: Builder, vocab: list[str], blobs: dict[str, array], meta: dict[str, Any]) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("CREATE TABLE blob (name TEXT PRIMARY KEY, typecode TEXT, data BLOB)")
+        conn.execute("CREATE TABLE code (id INTEGER PRIMARY KEY, system TEXT, code TEXT, key TEXT, "
+                     "title TEXT, billable INTEGER, chapter TEXT)")
+        conn.execute("CREATE TABLE field (id INTEGER PRIMARY KEY, kind INTEGER, text TEXT)")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        conn.executemany("INSERT INTO blob VALUES (?, ?, ?)",
+                         [(n, a.typecode, a.tobytes()) for n, a in blobs.items()]
+                         + [("vocab", "s", "\n".join(vocab).encode())])
+        conn.executemany("INSERT INTO code VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         ((i, *row) for i, row in enumerate(b.code_rows)))
+        conn.executemany("INSERT INTO field VALUES (?, ?, ?)",
+                         ((i, b.field_kind[i], t) for i, t in enumerate(b.field_text)))
+        conn.execute("CREATE INDEX code_key ON code(system, key)")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def build(selection: Selection, open_db: Any, path: Path) -> None:
+    """Compile ``selection`` into ``path``. ``open_db(info)`` returns a store.ReleaseDB."""
+    b = Builder()
+    for system, info in selection.systems.items():
+        add_system(b, system, open_db(info).conn)
+    cm_books = [(book, info) for book, info in selection.index if info.system == "icd10cm_index"]
+    if cm_books and "icd10cm" in selection.systems:
+        res = Resolver(b, "icd10cm")
+        for info in {i.path: i for _, i in cm_books}.values():
+            books = {bk for bk, i in cm_books if i.path == info.path}
+            add_cm_index(b, load_terms(open_db(info).conn, books), res)
+    pcs = [info for book, info in selection.index if info.system == "icd10pcs_index"]
+    if pcs and "icd10pcs" in selection.systems:
+        add_pcs_index(b, load_terms(open_db(pcs[0]).conn, {"pcs"}, pcs=True), Resolver(b, "icd10pcs"))
+    meta = {
+        "version": BUILD_VERSION,
+        "systems": {s: i.release for s, i in selection.systems.items()},
+        "index": [[bk, i.system, i.release] for bk, i in selection.index],
+    }
+    compile_to(b, path, meta)
+
+
+def iter_index_books(conn: sqlite3.Connection) -> Iterable[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT book FROM index_term")]

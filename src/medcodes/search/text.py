@@ -1,0 +1,169 @@
+"""Text normalisation shared by the index builder and the query parser.
+
+Both sides must turn text into the same tokens: lower case, accents
+dropped, split on anything that is not a letter or digit, a light plural
+stemmer (``fractures`` -> ``fracture``, ``injuries`` -> ``injury``), and a
+few stop words dropped (``of``, ``the``... but never ``with``/``without``/
+``not``, which change the code in ICD-10-CM).
+
+Also here: the small, hand-written table of coders' abbreviations and lay
+phrases (``MI``, ``lap``, ``heart attack``...) used to expand a query, and
+edit-distance-1 variants for typo tolerance (checked against the
+vocabulary only, never against documents).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPLIT = re.compile(r"[^a-z0-9]+")
+
+STOP_WORDS = frozenset({
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "is", "of", "on", "or",
+    "s", "the", "to", "other", "nos",
+})
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def fold(text: str) -> str:
+    """Lower case with accents removed (``Ménière`` -> ``meniere``)."""
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
+def stem(token: str) -> str:
+    """Light plural stemming; the same function runs at build and query time."""
+    if len(token) <= 3 or token.isdigit():
+        return token
+    if token.endswith("ies") and len(token) > 4:
+        return token[:-3] + "y"
+    if token.endswith(("sses", "xes", "ches", "shes")):
+        return token[:-2]
+    if token.endswith("s") and not token.endswith(("ss", "us", "is", "ys")):
+        return token[:-1]
+    return token
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Folded words, before stop words and stemming."""
+    return [t for t in _SPLIT.split(fold(text)) if t]
+
+
+def tokens(text: str) -> list[str]:
+    """Index tokens of a text: folded, split, stop words dropped, stemmed."""
+    return [stem(t) for t in raw_tokens(text) if t not in STOP_WORDS]
+
+
+# Coders' abbreviations and lay phrases -> the words the official files use.
+# Keys and values are plain words (folded); a key may be several words.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "mi": ("myocardial infarction",),
+    "ami": ("acute myocardial infarction",),
+    "stemi": ("st elevation myocardial infarction",),
+    "nstemi": ("non st elevation myocardial infarction",),
+    "heart attack": ("myocardial infarction",),
+    "htn": ("hypertension",),
+    "high blood pressure": ("hypertension",),
+    "low blood pressure": ("hypotension",),
+    "dm": ("diabetes mellitus",),
+    "t2dm": ("type 2 diabetes mellitus",),
+    "t1dm": ("type 1 diabetes mellitus",),
+    "dm2": ("type 2 diabetes mellitus",),
+    "dm1": ("type 1 diabetes mellitus",),
+    "iddm": ("type 1 diabetes mellitus",),
+    "niddm": ("type 2 diabetes mellitus",),
+    "sugar": ("diabetes",),
+    "chf": ("congestive heart failure",),
+    "copd": ("chronic obstructive pulmonary disease",),
+    "cad": ("coronary artery disease",),
+    "ckd": ("chronic kidney disease",),
+    "esrd": ("end stage renal disease",),
+    "aki": ("acute kidney failure",),
+    "uti": ("urinary tract infection",),
+    "uri": ("upper respiratory infection",),
+    "dvt": ("deep vein thrombosis",),
+    "pe": ("pulmonary embolism",),
+    "afib": ("atrial fibrillation",),
+    "a fib": ("atrial fibrillation",),
+    "gerd": ("gastro esophageal reflux disease",),
+    "adhd": ("attention deficit hyperactivity disorder",),
+    "tia": ("transient ischemic attack",),
+    "cva": ("cerebral infarction",),
+    "stroke": ("cerebral infarction",),
+    "bph": ("benign prostatic hyperplasia",),
+    "osa": ("obstructive sleep apnea",),
+    "ra": ("rheumatoid arthritis",),
+    "oa": ("osteoarthritis",),
+    "hiv": ("human immunodeficiency virus",),
+    "mrsa": ("methicillin resistant staphylococcus aureus",),
+    "ptsd": ("post traumatic stress disorder",),
+    "lbp": ("low back pain",),
+    "sob": ("shortness of breath",),
+    "cabg": ("coronary artery bypass",),
+    "bka": ("below knee amputation",),
+    "aka": ("above knee amputation",),
+    "lap": ("laparoscopic",),
+    "laparoscopic": ("percutaneous endoscopic",),
+    "lap chole": ("laparoscopic cholecystectomy",),
+    "cholecystectomy": ("resection gallbladder",),
+    "appendectomy": ("resection appendix",),
+    "tonsillectomy": ("resection tonsils",),
+    "c section": ("cesarean",),
+    "csection": ("cesarean",),
+    "ekg": ("electrocardiogram",),
+    "ecg": ("electrocardiogram",),
+    "broken": ("fracture",),
+    "break": ("fracture",),
+    "hip": ("femur neck",),
+    "flu": ("influenza",),
+    "pink eye": ("conjunctivitis",),
+    "hives": ("urticaria",),
+    "shingles": ("zoster",),
+    "sore throat": ("pharyngitis",),
+    "strep throat": ("streptococcal pharyngitis",),
+    "heartburn": ("esophageal reflux",),
+    "high cholesterol": ("hypercholesterolemia",),
+    "kidney stone": ("calculus kidney",),
+    "nosebleed": ("epistaxis",),
+    "chest pain": ("chest pain",),
+    "covid": ("covid 19",),
+    "cpap": ("continuous positive airway pressure",),
+    "o2": ("oxygen",),
+    "iv": ("intravenous",),
+    "im": ("intramuscular",),
+    "inj": ("injection",),
+    "w": ("with",),
+    "wo": ("without",),
+    "w o": ("without",),
+}
+
+
+def synonym_variants(words: list[str]) -> list[tuple[list[str], float]]:
+    """Alternative word lists for a query, each with a score factor (<= 1).
+
+    Each matching key (longest first) gives one variant with that phrase
+    replaced; at most a few variants, the original always first.
+    """
+    variants: list[tuple[list[str], float]] = [(words, 1.0)]
+    n = len(words)
+    for size in (3, 2, 1):
+        for i in range(n - size + 1):
+            key = " ".join(words[i:i + size])
+            for repl in SYNONYMS.get(key, ()):
+                new = words[:i] + repl.split() + words[i + size:]
+                variants.append((new, 0.9))
+                if len(variants) >= 6:
+                    return variants
+    return variants
+
+
+def edits1(word: str) -> set[str]:
+    """Every string one edit away (delete, transpose, replace, insert)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    transposes = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+    inserts = {a + c + b for a, b in splits for c in _ALPHABET}
+    return deletes | transposes | replaces | inserts

@@ -1,0 +1,506 @@
+"""The HTTP service: REST JSON routes, FHIR R4 terminology operations and the web page.
+
+``create_app(home)`` builds a FastAPI app over the store under ``home`` (or
+``MEDCODES_HOME``); ``medcodes serve`` runs it under uvicorn. OpenAPI docs are
+at ``/docs``. Routes are thin: they parse the request, ask a
+:class:`~medcodes.Codebook` (or :mod:`medcodes.server.fhir`) and serialise.
+
+Concurrency: quick reads ($lookup, $validate-code, /codes) run on the event
+loop with the loop's own Codebook and their responses are cached (releases
+never change while installed); heavier work ($expand, /search, claims, diff)
+runs in worker threads, each with its own Codebook (SQLite connections are
+not shared across threads), under the per-request timeout of
+:class:`~medcodes.server.limits.Guard`.
+
+Search, claims, diff/history and the GEM mapping are separate modules written
+alongside this one; they are imported lazily and a route whose module is
+missing answers 501.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..codebook import Codebook
+from ..errors import MedcodesError, NotFound, NotInstalled
+from ..model import SYSTEM_NAMES, SYSTEMS, normalize_key
+from . import fhir
+from .limits import BodyTooLarge, Guard, Settings
+
+log = logging.getLogger("medcodes.server")
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+FHIR_JSON = "application/fhir+json"
+CACHE_SIZE = 20_000
+
+
+class ApiError(Exception):
+    """A REST error: ``{"error": message}`` with ``status`` (plus suggestions for unknown codes)."""
+
+    def __init__(self, status: int, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.suggestions = suggestions or []
+
+
+class Books:
+    """One Codebook per thread over the same store (SQLite connections stay in their thread)."""
+
+    def __init__(self, home: str | os.PathLike[str] | None) -> None:
+        self.home = home
+        self._local = threading.local()
+        self._all: list[Codebook] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Codebook:
+        book = getattr(self._local, "book", None)
+        if book is None:
+            book = Codebook.open(self.home)
+            self._local.book = book
+            with self._lock:
+                self._all.append(book)
+        return book
+
+    def close(self) -> None:
+        with self._lock:
+            for book in self._all:
+                book.close()
+            self._all.clear()
+
+
+class ResponseCache:
+    """A small LRU of finished responses (status, body) for idempotent reads."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: Any) -> tuple[int, bytes] | None:
+        hit = self._data.get(key)
+        if hit is not None:
+            self._data.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, value: tuple[int, bytes]) -> None:
+        self._data[key] = value
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def fhir_response(doc: Any, status: int = 200) -> Response:
+    return Response(_dumps(doc), status_code=status, media_type=FHIR_JSON)
+
+
+def json_response(doc: Any, status: int = 200) -> Response:
+    return Response(_dumps(doc), status_code=status, media_type="application/json")
+
+
+def _optional(module: str) -> Any | None:
+    """A medcodes module written by another part of the project, or None while it is absent."""
+    try:
+        return importlib.import_module(f"medcodes.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("medcodes"):
+            return None
+        raise
+
+
+def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> Any:
+    """The ASGI app (FastAPI wrapped in the limits guard)."""
+    settings = settings or Settings.from_env()
+    books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"))
+    cache = ResponseCache()
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        books.close()
+
+    api = FastAPI(title="medcodes", version=__version__, lifespan=lifespan,
+                  description="US medical billing codes (ICD-10-CM, ICD-10-PCS, HCPCS Level II, CPT, "
+                              "ICD-9-CM): REST JSON and FHIR R4 terminology operations.")
+    api.state.books = books
+    api.state.settings = settings
+    _errors(api)
+    _rest_routes(api, books, cache)
+    _fhir_routes(api, books, cache)
+    _web_routes(api)
+
+    books.get().releases()  # compile the embedded ICD-10-CM now if the store has none
+    guarded = Guard(api, settings)
+    guarded.api = api  # type: ignore[attr-defined]
+    return guarded
+
+
+# ====================================================================== errors
+def _errors(api: FastAPI) -> None:
+    def is_fhir(request: Request) -> bool:
+        return request.url.path.startswith("/fhir")
+
+    @api.exception_handler(fhir.FhirError)
+    async def _fhir_error(request: Request, exc: fhir.FhirError) -> Response:
+        return fhir_response(fhir.outcome(exc.message, exc.code), exc.status)
+
+    @api.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        body: dict[str, Any] = {"error": exc.message, "status": exc.status}
+        if exc.suggestions:
+            body["suggestions"] = exc.suggestions
+        return json_response(body, exc.status)
+
+    @api.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        msg = f"request body larger than {api.state.settings.max_body} bytes"
+        return (fhir_response(fhir.outcome(msg, "too-costly"), 413) if is_fhir(request)
+                else json_response({"error": msg, "status": 413}, 413))
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "path", "body"))
+        msg = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+        return (fhir_response(fhir.outcome(msg, "invalid"), 400) if is_fhir(request)
+                else json_response({"error": msg, "status": 400}, 400))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        msg = str(exc.detail)
+        if is_fhir(request):
+            code = "not-found" if exc.status_code == 404 else "not-supported" if exc.status_code == 405 else "invalid"
+            return fhir_response(fhir.outcome(f"{request.url.path}: {msg}", code), exc.status_code)
+        return json_response({"error": f"{request.url.path}: {msg}", "status": exc.status_code}, exc.status_code)
+
+    @api.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        # never log the request body (claims): only the path and the exception type
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        msg = f"internal error: {type(exc).__name__}"
+        return (fhir_response(fhir.outcome(msg, "exception"), 500) if is_fhir(request)
+                else json_response({"error": msg, "status": 500}, 500))
+
+
+def _book_error(exc: MedcodesError) -> ApiError:
+    if isinstance(exc, NotFound):
+        return ApiError(404, str(exc), exc.suggestions)
+    if isinstance(exc, NotInstalled):
+        return ApiError(404, str(exc))
+    return ApiError(400, str(exc))
+
+
+def _check_system(system: str | None) -> str | None:
+    if system is not None and system not in SYSTEMS:
+        raise ApiError(400, f"{system!r}: unknown system (one of {', '.join(SYSTEMS)})")
+    return system
+
+
+async def _in_thread(books: Books, fn: Callable[[Codebook], Any]) -> Any:
+    """Run ``fn(book)`` in a worker thread with that thread's Codebook (abandoned on timeout)."""
+    return await anyio.to_thread.run_sync(lambda: fn(books.get()), abandon_on_cancel=True)
+
+
+# ====================================================================== REST
+def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
+    @api.get("/health", tags=["service"])
+    async def health() -> Response:
+        return json_response({"status": "ok", "version": __version__})
+
+    @api.get("/releases", tags=["codes"], summary="Installed releases")
+    async def releases(system: str | None = None) -> Response:
+        _check_system(system) if system != "crosswalk" else None
+        return json_response([i.as_dict() for i in books.get().releases(system)])
+
+    @api.get("/codes/{code}", tags=["codes"], summary="The whole record of one code")
+    async def code(code: str, system: str | None = None, date: str | None = None) -> Response:
+        _check_system(system)
+        key = ("codes", code, system, date, _dt.date.today())
+        hit = cache.get(key)
+        if hit is None:
+            try:
+                rec = books.get().lookup(code, system=system, date=date)
+                hit = (200, _dumps(rec.as_dict()))
+            except MedcodesError as exc:
+                err = _book_error(exc)
+                body: dict[str, Any] = {"error": err.message, "status": err.status}
+                if err.suggestions:
+                    body["suggestions"] = err.suggestions
+                hit = (err.status, _dumps(body))
+            cache.put(key, hit)
+        return Response(hit[1], status_code=hit[0], media_type="application/json")
+
+    @api.get("/codes", tags=["codes"], summary="Codes of a system that start with a prefix")
+    async def codes(prefix: str = Query(..., min_length=1, max_length=16), system: str = "icd10cm",
+                    limit: int = Query(20, ge=1, le=200), date: str | None = None) -> Response:
+        _check_system(system)
+        try:
+            db = books.get().db(system, date)
+        except MedcodesError as exc:
+            raise _book_error(exc) from None
+        rows = db.prefix(normalize_key(prefix), limit=limit)
+        return json_response({"system": system, "release": db.info.release, "prefix": prefix,
+                              "results": [_brief(system, r) for r in rows]})
+
+    @api.get("/identify", tags=["codes"], summary="Every plausible reading of a raw string as a code")
+    async def identify(q: str = Query(..., min_length=1, max_length=64), date: str | None = None) -> Response:
+        try:
+            idents = books.get().identify(q, date)
+        except MedcodesError as exc:
+            raise _book_error(exc) from None
+        return json_response([i.as_dict() for i in idents])
+
+    @api.get("/search", tags=["codes"], summary="Search titles and codes")
+    async def search(q: str = Query(..., min_length=1, max_length=200), system: str | None = None,
+                     limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10_000),
+                     date: str | None = None) -> Response:
+        _check_system(system)
+        mod = _optional("search")
+        if mod is None:
+            raise ApiError(501, "search is not available in this build (medcodes.search missing)")
+
+        def run(book: Codebook) -> Any:
+            try:
+                return mod.search(book, q, systems=system, limit=limit, offset=offset, date=date).as_dict()
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+
+        result = await _in_thread(books, run)
+        if result.get("error"):
+            raise ApiError(400, f"q: {result['error']}")
+        return json_response(result)
+
+    @api.post("/claims/check", tags=["claims"], summary="Check a claim (JSON claim format) and list findings")
+    async def check_claim(request: Request) -> Response:
+        claims = _optional("claims")
+        check = getattr(claims, "check", None) if claims else None
+        if check is None:
+            raise ApiError(501, "claim checking is not available in this build (medcodes.claims.check missing)")
+        body = await _json_body(request)
+        from ..claims.model import Claim, ClaimFormatError
+
+        docs = body if isinstance(body, list) else body.get("claims") if isinstance(body, dict) and \
+            "claims" in body else [body]
+        if not isinstance(docs, list) or not docs:
+            raise ApiError(400, "send one claim object, a list of claims, or {\"claims\": [...]}")
+        if len(docs) > 1000:
+            raise ApiError(413, "at most 1000 claims per request")
+        try:
+            parsed = [Claim.from_dict(d, where=f"claims[{i}]") for i, d in enumerate(docs)]
+        except ClaimFormatError as exc:
+            raise ApiError(400, str(exc)) from None
+
+        def run(book: Codebook) -> Any:
+            return [check(book, c).as_dict() for c in parsed]
+
+        results = await _in_thread(books, run)
+        return json_response(results if isinstance(body, list) or (isinstance(body, dict) and "claims" in body)
+                             else results[0])
+
+    @api.get("/diff", tags=["releases"], summary="What changed between two releases of a system")
+    async def diff(system: str, from_: str | None = Query(None, alias="from"), to: str | None = None,
+                   limit: int = Query(1000, ge=1, le=100_000)) -> Response:
+        _check_system(system)
+        mod = _optional("diff")
+        if mod is None:
+            raise ApiError(501, "release diffs are not available in this build (medcodes.diff missing)")
+
+        def run(book: Codebook) -> Any:
+            rels = [i.release for i in book.releases(system)]
+            old, new = from_ or (rels[-2] if len(rels) > 1 else None), to or (rels[-1] if rels else None)
+            if old is None or new is None:
+                raise ApiError(404, f"{system}: two installed releases are needed for a diff "
+                                    f"(installed: {', '.join(rels) or 'none'})")
+            for r in (old, new):
+                if r not in rels:
+                    raise ApiError(404, f"{system} release {r!r} is not installed (installed: {', '.join(rels)})")
+            try:
+                return mod.diff(book, system, old, new).as_dict()
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+
+        return json_response(_trim(await _in_thread(books, run), limit))
+
+    @api.get("/history/{code}", tags=["releases"], summary="A code across every installed release")
+    async def history(code: str, system: str | None = None) -> Response:
+        _check_system(system)
+        mod = _optional("diff")
+        if mod is None or not hasattr(mod, "history"):
+            raise ApiError(501, "code history is not available in this build (medcodes.diff.history missing)")
+
+        def run(book: Codebook) -> Any:
+            try:
+                sys_ = system or _system_of(book, code)
+                steps = mod.history(book, sys_, code)
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+            return {"system": sys_, "code": code, "releases": [s.as_dict() for s in steps]}
+
+        return json_response(await _in_thread(books, run))
+
+
+def _system_of(book: Codebook, code: str) -> str:
+    """The system of the most likely existing reading of ``code`` (else the most plausible)."""
+    idents = book.identify(code)
+    for ident in idents:
+        if ident.exists or ident.status == "deleted":
+            return ident.system
+    if not idents:
+        raise NotFound(f"{code!r}: not a code of any system medcodes knows")
+    return idents[0].system
+
+
+def _trim(data: Any, limit: int) -> Any:
+    """Cap every list in a diff to ``limit`` items (the counts stay as computed)."""
+    if isinstance(data, dict):
+        return {k: (v[:limit] if isinstance(v, list) else v) for k, v in data.items()}
+    return data[:limit] if isinstance(data, list) else data
+
+
+def _brief(system: str, row: Any) -> dict[str, Any]:
+    b = row["billable"]
+    return {"system": system, "code": row["code"], "title": row["title"], "kind": row["kind"],
+            "billable": None if b is None else bool(b)}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise ApiError(400, "the request body is empty (expected JSON)")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the request body is not valid JSON") from None
+
+
+# ====================================================================== FHIR
+def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
+    cached_ops: dict[str, Callable[[Codebook, fhir.Params], dict[str, Any]]] = {
+        "CodeSystem/$lookup": fhir.lookup,
+        "CodeSystem/$validate-code": lambda b, p: fhir.validate_code(b, p, valueset=False),
+        "ValueSet/$validate-code": lambda b, p: fhir.validate_code(b, p, valueset=True),
+        "CodeSystem/$subsumes": fhir.subsumes,
+    }
+
+    def make_cached(op: str, fn: Callable[[Codebook, fhir.Params], dict[str, Any]]) -> Callable[..., Any]:
+        async def handler(request: Request) -> Response:
+            raw = await request.body() if request.method == "POST" else b""
+            key = (op, request.url.query, raw, _dt.date.today())
+            hit = cache.get(key)
+            if hit is None:
+                params = await _fhir_params(request, raw)
+                try:
+                    hit = (200, _dumps(fn(books.get(), params)))
+                except fhir.FhirError as exc:
+                    hit = (exc.status, _dumps(fhir.outcome(exc.message, exc.code)))
+                if hit[0] in (200, 404):
+                    cache.put(key, hit)
+            return Response(hit[1], status_code=hit[0], media_type=FHIR_JSON)
+
+        handler.__name__ = op.replace("/", "_").replace("$", "").replace("-", "_")
+        return handler
+
+    for op, fn in cached_ops.items():
+        api.add_api_route(f"/fhir/{op}", make_cached(op, fn), methods=["GET", "POST"], tags=["fhir"],
+                          summary=f"FHIR {op} (GET query parameters or POST a Parameters resource)")
+
+    @api.api_route("/fhir/ValueSet/$expand", methods=["GET", "POST"], tags=["fhir"],
+                   summary="FHIR ValueSet/$expand of <system uri>?fhir_vs (filter, count, offset)")
+    async def expand(request: Request) -> Response:
+        params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
+        return fhir_response(await _in_thread(books, lambda b: fhir.expand(b, params)))
+
+    @api.api_route("/fhir/ConceptMap/$translate", methods=["GET", "POST"], tags=["fhir"],
+                   summary="FHIR ConceptMap/$translate with the ICD-9-CM <-> ICD-10 GEMs")
+    async def translate(request: Request) -> Response:
+        mapping = _optional("mapping")
+        if mapping is None or not hasattr(mapping, "map_code"):
+            raise fhir.FhirError(501, "not-supported", "$translate is not available in this build "
+                                                       "(medcodes.mapping missing)")
+        params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
+        return fhir_response(await _in_thread(books, lambda b: fhir.translate(b, params, mapping)))
+
+    @api.get("/fhir/metadata", tags=["fhir"], summary="CapabilityStatement (?mode=terminology: TerminologyCapabilities)")
+    async def metadata(request: Request, mode: str | None = None) -> Response:
+        if mode == "terminology":
+            return fhir_response(fhir.terminology_capabilities(books.get()))
+        if mode not in (None, "full", "normative"):
+            raise fhir.FhirError(400, "invalid", f"mode={mode!r}: use full, normative or terminology")
+        mapping = _optional("mapping")
+        return fhir_response(fhir.capability_statement(_base(request), bool(mapping and
+                                                                           hasattr(mapping, "map_code"))))
+
+    @api.get("/fhir/CodeSystem", tags=["fhir"], summary="CodeSystem resources of the installed releases")
+    async def code_systems(request: Request, url: str | None = None, version: str | None = None,
+                           _id: str | None = Query(None, alias="_id")) -> Response:
+        return fhir_response(fhir.code_system_bundle(books.get(), url, version, _id, _base(request)))
+
+    @api.get("/fhir/CodeSystem/{rid}", tags=["fhir"], summary="One CodeSystem resource (id <system>-<release>)")
+    async def code_system(rid: str) -> Response:
+        for info in fhir.code_system_infos(books.get()):
+            if fhir.code_system_id(info) == rid:
+                return fhir_response(fhir.code_system(books.get(), info))
+        raise fhir.FhirError(404, "not-found", f"CodeSystem/{rid}: no such release installed")
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def _fhir_params(request: Request, raw: bytes) -> fhir.Params:
+    """Operation parameters from the query string, a POSTed Parameters resource, or a form."""
+    params = fhir.Params.from_query(request.query_params.multi_items())
+    if request.method != "POST":
+        return params
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        from urllib.parse import parse_qsl
+
+        for k, v in parse_qsl(raw.decode("utf-8", "replace")):
+            params.add(k, v)
+        return params
+    if ctype not in ("application/fhir+json", "application/json", "application/json+fhir", ""):
+        raise fhir.FhirError(415, "not-supported", f"content type {ctype!r}: send application/fhir+json")
+    if not raw:
+        raise fhir.FhirError(400, "structure", "the request body is empty (expected a Parameters resource)")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise fhir.FhirError(400, "structure", "the request body is not valid JSON") from None
+    body_params = fhir.Params.from_resource(body)
+    for name, values in body_params.values.items():
+        for v in values:
+            params.add(name, v)
+    return params
+
+
+# ====================================================================== web page
+def _web_routes(api: FastAPI) -> None:
+    @api.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    if WEB_DIR.is_dir():
+        api.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+
+
+def system_names() -> dict[str, str]:
+    return {s: SYSTEM_NAMES.get(s, s) for s in SYSTEMS}

@@ -1,0 +1,137 @@
+"""identify / lookup / validate through the Codebook, on releases pulled from ../shared/data."""
+
+from __future__ import annotations
+
+import pytest
+
+from medcodes import NotFound
+
+
+def first(cb, raw):
+    return cb.identify(raw)[0]
+
+
+# ---------------------------------------------------------------- identify: the issue's examples
+def test_identify_e1130_is_a_hcpcs_wheelchair_not_icd10cm(cb):
+    readings = cb.identify("e1130")
+    top = readings[0]
+    assert (top.system, top.code, top.exists, top.status) == ("hcpcs", "E1130", True, "valid")
+    assert "wheelchair" in top.title.lower()
+    assert top.maintainer.startswith("CMS")
+    assert top.structure["section"]["letter"] == "E"
+    icd = [r for r in readings if r.system == "icd10cm"]
+    assert icd and icd[0].code == "E11.30" and not icd[0].exists  # E11.30 does not exist
+
+
+def test_identify_a0021_ambulance(cb):
+    top = first(cb, "A0021")
+    assert (top.system, top.code, top.exists) == ("hcpcs", "A0021", True)
+    assert "ambulance" in top.title.lower()
+
+
+def test_identify_cpt_category_i_ii_iii_by_structure(cb):
+    e_m = first(cb, "99213")
+    assert (e_m.system, e_m.code) == ("cpt", "99213")
+    assert e_m.maintainer.startswith("AMA")
+    assert e_m.structure["category"] == "I"
+    assert "Evaluation and Management" in str(e_m.structure["section"])
+    cat2 = first(cb, "0001F")
+    assert (cat2.system, cat2.structure["category"]) == ("cpt", "II")
+    cat3 = first(cb, "0042T")
+    assert (cat3.system, cat3.structure["category"]) == ("cpt", "III")
+
+
+def test_identify_pcs_axes(cb):
+    top = first(cb, "0DTJ4ZZ")
+    assert (top.system, top.exists, top.billable) == ("icd10pcs", True, True)
+    assert top.maintainer.startswith("CMS")
+
+
+def test_identify_icd10cm_with_7th_character(cb):
+    top = first(cb, "s72001a")
+    assert (top.system, top.code, top.exists, top.billable) == ("icd10cm", "S72.001A", True, True)
+    assert top.maintainer.startswith("NCHS")
+    assert top.structure["chapter"]["number"] == 19
+
+
+def test_identify_modifiers(cb):
+    lt = first(cb, "LT")
+    assert (lt.system, lt.kind, lt.exists) == ("hcpcs", "modifier", True)
+    assert "left side" in lt.title.lower()
+    m25 = first(cb, "25")
+    assert m25.system == "cpt" and m25.kind == "modifier"
+
+
+def test_identify_icd9(cb):
+    top = first(cb, "250.00")
+    assert (top.system, top.code, top.exists) == ("icd9cm", "250.00", True)
+    assert "diabetes" in top.title.lower()
+
+
+def test_identify_dental_d_code_is_cdt(cb):
+    top = first(cb, "D0120")
+    assert top.system == "cdt"
+    assert "ADA" in top.maintainer
+
+
+def test_identify_t814xxa_deleted_and_split(cb):
+    readings = cb.identify("T81.4XXA")
+    top = readings[0]
+    assert (top.system, top.code, top.exists) == ("icd10cm", "T81.4XXA", False)
+    assert "T81.40XA" in top.successors and "T81.49XA" in top.successors
+
+
+def test_identify_rejects_garbage(cb):
+    from medcodes import MedcodesError
+
+    with pytest.raises(MedcodesError):
+        cb.identify("!!")
+
+
+# ---------------------------------------------------------------- lookup
+def test_lookup_e1165_whole_record(cb):
+    rec = cb.lookup("E11.65")
+    assert rec.system == "icd10cm"
+    assert rec.title == "Type 2 diabetes mellitus with hyperglycemia"
+    assert rec.billable is True
+    assert [a["code"] for a in rec.ancestors][-3:] == ["E08-E13", "E11", "E11.6"]
+    d = rec.as_dict()
+    for key in ("system", "code", "title", "billable", "release"):
+        assert key in d
+
+
+def test_lookup_header_has_children(cb):
+    rec = cb.lookup("E11")
+    assert rec.billable is False
+    assert "E11.65" not in [c["code"] for c in rec.children]  # grandchild, not child
+    assert "E11.6" in [c["code"] for c in rec.children]
+
+
+def test_lookup_unknown_code_suggests_nearest(cb):
+    with pytest.raises(NotFound) as err:
+        cb.lookup("E11.30")
+    assert "E11.30" in str(err.value) and err.value.suggestions
+
+
+def test_validate_header_is_not_billable(cb):
+    v = cb.validate("E11")
+    assert v.exists and not v.valid and v.billable is False
+    ok = cb.validate("E11.65")
+    assert ok.valid and ok.billable
+
+
+def test_date_of_service_picks_release(cb):
+    # B88.0 was a billable code in FY2025 and became a header in FY2026 (icd10cm_order_addenda_2026.txt)
+    old = cb.validate("B88.0", system="icd10cm", date="2025-01-15")
+    new = cb.validate("B88.0", system="icd10cm", date="2025-10-15")
+    assert old.release == "2025" and old.valid
+    assert new.release.startswith("2026") and not new.valid
+    assert cb.lookup("B88.01", date="2025-10-15").billable is True
+    with pytest.raises(NotFound):
+        cb.lookup("B88.01", system="icd10cm", date="2025-01-15")
+
+
+def test_describe_fast_path(cb):
+    assert cb.describe("E1165") == "Type 2 diabetes mellitus with hyperglycemia"
+    assert cb.describe("e11.65") == cb.describe("E11.65")
+    assert cb.describe("ZZZ") is None
