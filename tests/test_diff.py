@@ -15,6 +15,7 @@ import csv
 import io
 import json
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -171,10 +172,15 @@ def test_hcpcs_diff_agrees_with_the_2020_action_codes(store: Store, shared_data:
     # 2019-01-01 or earlier (action N: nothing changed for 2020)
     for k in added - by("A"):
         assert acts[k].action == "N" and k not in every_2019 and acts[k].added <= "20190101", k
-    # D (discontinued): exactly the deletions, plus codes added and ended within 2019 (never in the 2019 file)
-    assert deleted == by("D") & in_2019
+    # D (discontinued): every one in the 2019 file is deleted; the others were added and ended within
+    # 2019 (never in the 2019 file)
+    assert by("D") & in_2019 <= deleted
     for k in by("D") - deleted:
         assert k not in every_2019 and acts[k].added > "20190101", k
+    # ... the rest of the deletions: codes the 2020 file dates as ended before 2019-01-01 (action N),
+    # although the 2019 file still listed them as valid
+    for k in deleted - by("D"):
+        assert acts[k].action == "N" and acts[k].terminated < "20190101" and k in in_2019, k
     # C (long description changed): exactly the long-title revisions
     assert {key(r) for r in d.title_revised} == by("C")
     # S (short description changed) are short-title revisions; C may change the short title too
@@ -217,3 +223,38 @@ def test_history_of_a_deleted_hcpcs_code(store: Store, shared_data: Path) -> Non
 def test_diff_of_a_release_not_installed(store: Store) -> None:
     with pytest.raises(D.DiffError, match=r"icd10cm 1999 is not installed \(installed: .*2026"):
         D.diff(store, "icd10cm", "1999", "2026")
+
+
+# ----------------------------------------------------------------------------- date of service
+@pytest.fixture(scope="module")
+def resolver(store: Store):
+    from medcodes.dates import DateResolver
+
+    return DateResolver(store, "icd10cm")
+
+
+def test_code_valid_until_the_day_before_it_became_a_header(resolver) -> None:
+    assert resolver.resolve("B880", date(2025, 9, 30)) == ("2025", True)
+    assert resolver.resolve("B880", date(2025, 10, 1)) == ("2026", False)
+    assert resolver.ended("B880", date(2025, 10, 1)) == date(2025, 9, 30)
+    assert resolver.ended("B880", date(2025, 9, 30)) is None
+
+
+def test_new_code_valid_from_its_fiscal_year(resolver) -> None:
+    assert resolver.resolve("B8801", date(2025, 9, 30)) == ("2025", False)
+    assert resolver.starts("B8801", date(2025, 9, 30)) == date(2025, 10, 1)
+    assert resolver.resolve("B8801", date(2026, 4, 1)) == ("2026-04", True)
+    assert resolver.resolve_many([("B8801", date(2025, 10, 1)), ("B8801", date(2000, 1, 1))]) == \
+        [("2026", True), (None, False)]
+
+
+def test_resolver_agrees_with_the_release_files(resolver, store: Store) -> None:
+    """Every key of two releases: valid <=> a non-structural row with billable not 0."""
+    for rid, day in (("2025", date(2025, 1, 15)), ("2026", date(2025, 12, 1))):
+        db = store.open("icd10cm", rid)
+        n = 0
+        for key, kind, billable in db.conn.execute("SELECT key, kind, billable FROM concept"):
+            want = kind not in D.STRUCTURAL_KINDS and billable != 0
+            assert resolver.resolve(key, day) == (rid, want), key
+            n += want
+        assert n == store.find("icd10cm", rid).counts["order_billable"]

@@ -309,3 +309,24 @@ def test_wrong_checksum(mirror: Mirror, store: Store, shared_data: Path) -> None
 def test_unknown_release_is_one_line(store: Store) -> None:
     with pytest.raises(MedcodesError, match=r"hcpcs 2030-01: not in the catalogue \(known: 2019-01"):
         download_release(store, "hcpcs", "2030-01", base_url="http://127.0.0.1:9", progress=False)
+
+
+# ----------------------------------------------------------------------------- through to the store
+def test_download_installs_through_the_parsers(mirror: Mirror, store: Store) -> None:
+    rep = download_release(store, "hcpcs", "2020-01", base_url=mirror.url, progress=False, retry=FAST)
+    assert [(s, r) for s, r, _c in rep.pull.installed] == [("hcpcs", "2020-01")]
+    info = store.find("hcpcs", "2020-01")
+    assert info.counts["codes"] == 6710 and info.counts["modifiers"] == 369   # the agency's own totals
+    assert store.open("hcpcs", "2020-01").get("A4216")["title"] == \
+        "Sterile water, saline and/or dextrose, diluent/flush, 10 ml"
+    assert store.find("hcpcs", "synthetic") is not None                       # the rest is untouched
+    # pulling again downloads nothing and rebuilds nothing
+    mirror.log.clear()
+    again = download_release(store, "hcpcs", "2020-01", base_url=mirror.url, progress=False, retry=FAST)
+    assert mirror.log == [] and again.pull.unchanged == [("hcpcs", "2020-01")]
+
+
+def test_download_of_a_zip_assembled_from_members(mirror: Mirror, store: Store) -> None:
+    rep = download_release(store, "icd9cm", "v32", base_url=mirror.url, progress=False, retry=FAST)
+    assert [(s, r) for s, r, _c in rep.pull.installed] == [("icd9cm", "v32")]
+    assert store.find("icd9cm", "v32").effective_from == _dt.date(2014, 10, 1)

@@ -31,6 +31,9 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:  # `medcodes ... | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # noqa: BLE001 - last line of defence for users
             if os.environ.get("MEDCODES_DEBUG"):
                 raise
@@ -96,16 +99,35 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         systems = {system} if system else None
         report = pull_from_dir(store, from_dir, systems=systems, force=force, progress=say)
     else:
-        try:
-            from .download import pull_official
-        except ImportError:
-            raise MedcodesError("downloading from the agencies is not available in this build; "
-                                "use medcodes pull --from DIR") from None
-        report = pull_official(store, system, release, force=force, progress=not quiet)
+        report = _pull_official(store, system, release, force, quiet)
     for sys_, rel, counts in report.installed:
         click.echo(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for sys_, rel in report.unchanged:
         click.echo(f"unchanged {sys_} {rel} (already installed from the same files)")
+
+
+def _pull_official(store: Any, system: str | None, release: str | None, force: bool, quiet: bool) -> Any:
+    """Download from cms.gov / cdc.gov: one release, a system's current one, or every system's."""
+    from . import catalogue
+    from .download import download_release
+    from .releases import PullReport
+
+    if release and not system:
+        raise MedcodesError("name the system before the release, e.g. medcodes pull icd10cm 2026")
+    if system and release:
+        wanted = [catalogue.get(system, release)]
+    else:
+        systems = [system] if system else sorted({e.system for e in catalogue.releases()})
+        wanted = [catalogue.latest(s) for s in systems]
+    total = PullReport()
+    for entry in wanted:
+        if not quiet:
+            click.echo(f"downloading {entry.system} {entry.release} ({entry.label})", err=True)
+        rep = download_release(store, entry.system, entry.release, progress=not quiet, force=force)
+        if rep.pull is not None:
+            total.installed.extend(rep.pull.installed)
+            total.unchanged.extend(rep.pull.unchanged)
+    return total
 
 
 # ------------------------------------------------------------------ releases
@@ -272,6 +294,111 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
     click.echo(f"medcodes: serving on http://{host}:{port}/ (API docs /docs, FHIR /fhir/metadata)", err=True)
     uvicorn.run("medcodes.server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_level="info", timeout_keep_alive=30)
+
+
+# ------------------------------------------------------------------ search
+@main.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--system", "systems", multiple=True, type=SYSTEM_CHOICE, help="Only these systems (repeatable).")
+@click.option("--billable", is_flag=True, help="Only billable codes.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 500))
+@click.option("--offset", default=0, type=click.IntRange(0, None))
+@click.option("--date", help="Date of service (YYYY-MM-DD): search the releases in effect then.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...], billable: bool, limit: int,
+           offset: int, date: str | None, as_json: bool) -> None:
+    """Ranked, typo-tolerant search over titles, inclusion terms and the official indexes."""
+    res = _book(ctx).search(" ".join(query), systems=list(systems) or None, billable=True if billable else None,
+                            limit=limit, offset=offset, date=date)
+    if as_json:
+        _emit_json(res.as_dict())
+        return
+    if res.error:
+        _fail(res.error)
+    for h in res.hits:
+        why = "; ".join(h.matched[:2]) if h.matched else ""
+        click.echo(f"{h.system:9} {h.code:10} {h.title}" + (f"   [{why}]" if why else ""))
+    more = " (more: use --offset)" if res.truncated else ""
+    click.echo(f"{len(res.hits)} of {res.total:,} results{more}", err=True)
+
+
+# ------------------------------------------------------------------ diff / history / map
+@main.command()
+@click.argument("system", type=SYSTEM_CHOICE)
+@click.argument("from_release")
+@click.argument("to_release")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_context
+def diff(ctx: click.Context, system: str, from_release: str, to_release: str, as_json: bool, as_csv: bool) -> None:
+    """Codes added, deleted, retitled, or changed billable status between two releases."""
+    d = _book(ctx).diff(system, from_release, to_release)
+    if as_json:
+        _emit_json(d.as_dict())
+        return
+    if as_csv:
+        import csv
+
+        csv.writer(sys.stdout).writerows(d.csv_rows())
+        return
+    click.echo(f"{system} {from_release} -> {to_release}: " + ", ".join(f"{k} {v:,}" for k, v in d.counts.items()))
+    for label, entries in (("added", d.added), ("deleted", d.deleted)):
+        for e in entries:
+            click.echo(f"  {label:8} {e.code:10} {e.title}")
+    for label, revs in (("retitled", d.title_revised), ("billable", d.billable_changed)):
+        for r in revs:
+            click.echo(f"  {label:8} {r.code:10} {r.before} -> {r.after}")
+
+
+@main.command()
+@click.argument("code")
+@click.option("--system", type=SYSTEM_CHOICE)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history(ctx: click.Context, code: str, system: str | None, as_json: bool) -> None:
+    """Every installed release a code appears in, with its title in each and what changed."""
+    book = _book(ctx)
+    system_, steps = book.history(code, system)
+    if as_json:
+        _emit_json({"system": system_, "code": code, "releases": [s.as_dict() for s in steps]})
+        return
+    if not steps:
+        _fail(f"{code!r}: in no installed {system_} release")
+    for s in steps:
+        state = (s.title or "") if s.present else "(not in this release)"
+        click.echo(f"{s.release:10} {s.effective_from.isoformat()}  {state}")
+        for c in s.changes:
+            click.echo(f"{'':22}{c}")
+
+
+@main.command("map")
+@click.argument("code")
+@click.option("--to", "to", type=click.Choice(["icd10cm", "icd10pcs", "icd9cm"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def map_(ctx: click.Context, code: str, to: str | None, as_json: bool) -> None:
+    """ICD-9-CM <-> ICD-10-CM/PCS through the CMS/CDC GEMs (forward and backward)."""
+    res = _book(ctx).map(code, to)
+    if as_json:
+        _emit_json(res.as_dict())
+        return
+    if not res.found:
+        _fail(f"{code!r}: no GEM entry" + (f" ({res.note})" if res.note else ""))
+    from .mapping import render
+
+    for line in render(res):
+        click.echo(line)
+
+
+@main.command("check", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              add_help_option=False)
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check claims (JSON, CSV, FHIR R4 Claim, CMS RIF) for code errors; exit 1 if any error."""
+    from .claims.cli import check_command
+
+    check_command.main(ctx.args, prog_name="medcodes check", obj=ctx.obj, standalone_mode=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,9 +177,17 @@ class Codebook:
                 txn.stage(p.build())
 
     def release_for(self, system: str, date: _dt.date | str | None = None) -> ReleaseInfo:
-        """The release of ``system`` in effect on ``date`` (today by default)."""
+        """The release of ``system`` in effect on ``date`` (today by default).
+
+        When no installed release covers the date, the one nearest to it in time
+        (see :meth:`release_covering` to know whether it covers the date).
+        """
         info, _covers = self._release_for(system, _as_date(date))
         return info
+
+    def release_covering(self, system: str, date: _dt.date | str | None = None) -> tuple[ReleaseInfo, bool]:
+        """Like :meth:`release_for`, plus whether that release really covers the date."""
+        return self._release_for(system, _as_date(date))
 
     def _release_for(self, system: str, date: _dt.date | None) -> tuple[ReleaseInfo, bool]:
         infos = self.releases(system)
@@ -190,9 +198,16 @@ class Codebook:
         covering = [i for i in infos if i.covers(day)]
         if covering:
             return max(covering, key=lambda i: (i.effective_from, i.release)), True
-        if date is not None and day < infos[0].effective_from:
-            return infos[0], False
-        return max(infos, key=lambda i: (i.effective_from, i.release)), date is None
+        if date is None:  # nothing covers today: the newest installed release answers
+            return max(infos, key=lambda i: (i.effective_from, i.release)), True
+
+        def distance(i: ReleaseInfo) -> int:
+            if day < i.effective_from:
+                return (i.effective_from - day).days
+            return (day - (i.effective_to or i.effective_from)).days
+
+        # no installed release covers that date of service: the one nearest to it in time
+        return min(infos, key=lambda i: (distance(i), -i.effective_from.toordinal())), False
 
     def db(self, system: str, date: _dt.date | str | None = None) -> ReleaseDB:
         info = self.release_for(system, date)
@@ -426,6 +441,50 @@ class Codebook:
             titles = dict(conn.execute("SELECT key, title FROM concept"))
             self._titles[cache_key] = titles
         return titles
+
+    # ---------------------------------------------------------------- the other questions
+    def search(self, query: str, systems: Iterable[str] | str | None = None, billable: bool | None = None,
+               limit: int = 20, offset: int = 0, date: _dt.date | str | None = None,
+               chapter: str | None = None) -> Any:
+        """Ranked, typo-tolerant search (see :mod:`medcodes.search`)."""
+        from .search import search
+
+        return search(self, query, systems=systems, billable=billable, limit=limit, offset=offset,
+                      date=date, chapter=chapter)
+
+    def check(self, claim: Any, edits: Any = None) -> Any:
+        """Check one claim (a :class:`medcodes.claims.Claim` or its JSON dict)."""
+        from .claims import Claim, check
+
+        if isinstance(claim, dict):
+            claim = Claim.from_dict(claim)
+        return check(self, claim, edits)
+
+    def diff(self, system: str, from_release: str, to_release: str) -> Any:
+        """What changed between two installed releases (see :mod:`medcodes.diff`)."""
+        from .diff import diff
+
+        return diff(self, system, from_release, to_release)
+
+    def history(self, code: str, system: str | None = None) -> tuple[str, list[Any]]:
+        """(system, steps): the code in every installed release of its system."""
+        from .diff import history
+
+        if system is None:
+            idents = self.identify(code)
+            known = [i for i in idents if i.exists or i.status == "deleted"] or idents
+            if not known:
+                raise NotFound(f"{code!r}: not a code of any system medcodes knows")
+            system, key = known[0].system, known[0].key
+        else:
+            key = normalize_key(code)
+        return system, history(self, system, key)
+
+    def map(self, code: str, to: str | None = None) -> Any:
+        """ICD-9-CM <-> ICD-10 through the GEMs (see :mod:`medcodes.mapping`)."""
+        from .mapping import map_code
+
+        return map_code(self, code, to)
 
     def codes(self, system: str, date: _dt.date | str | None = None,
               billable: bool | None = None) -> Iterable[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import sys
 import datetime as _dt
 from typing import Iterable, Sequence
 
@@ -38,11 +39,12 @@ def valid_keys(store: Store, info: ReleaseInfo) -> frozenset[str]:
     marks = ",".join("?" * len(_SKIP))
     sql = (f"SELECT key, attrs FROM concept WHERE kind NOT IN ({marks}) "
            "AND (billable IS NULL OR billable != 0)")
-    if info.system != "hcpcs":
-        return frozenset(k for k, _a in db.conn.execute(sql, _SKIP))
-    start = info.effective_from
-    return frozenset(k for k, a in db.conn.execute(sql, _SKIP)
-                     if not (a and hcpcs_discontinued(json.loads(a), start)))
+    rows = db.conn.execute(sql, _SKIP)
+    if info.system == "hcpcs":
+        start = info.effective_from
+        rows = ((k, a) for k, a in rows if not (a and hcpcs_discontinued(json.loads(a), start)))
+    # interned: the same key string object in every release's set makes lookups cheaper
+    return frozenset(sys.intern(k) for k, _a in rows)
 
 
 class DateResolver:

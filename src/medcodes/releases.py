@@ -9,13 +9,16 @@ one transaction, so a bad file leaves the store exactly as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
 from . import sources as _sources
 from .errors import DataError
-from .store import Store
+from .store import Store, write_release
 from .systems import Plan, all_modules
 
 
@@ -41,7 +44,14 @@ def pull_from_dir(
     systems: set[str] | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> PullReport:
+    """Install every release the official files under ``root`` make; all or nothing.
+
+    Builds run in ``jobs`` worker processes (default: one per core), each writing its
+    release file under a temporary name; the files are moved into place together
+    only when every build succeeded.
+    """
     found = _sources.scan(root)
     plans = plans_in(found, systems)
     report = PullReport()
@@ -49,19 +59,54 @@ def pull_from_dir(
     report.ignored = sum(1 for s in found if s not in used)
     if not plans:
         raise DataError(f"{root}: no official release files found")
+    todo: list[Plan] = []
+    for plan in plans:
+        refs = [s.ref().as_dict() for s in plan.sources]
+        if not force and store.is_current(plan.system, plan.release, refs):
+            report.unchanged.append((plan.system, plan.release))
+        else:
+            todo.append(plan)
+    # biggest first, so the slowest builds start early
+    todo.sort(key=lambda p: -sum(s.ref().size for s in p.sources))
     with store.transaction() as txn:
-        for plan in plans:
-            refs = [s.ref().as_dict() for s in plan.sources]
-            if not force and store.is_current(plan.system, plan.release, refs):
-                report.unchanged.append((plan.system, plan.release))
-                continue
+        targets = [txn.reserve(p.system, p.release) for p in todo]
+        for plan in todo:
             if progress:
                 progress(f"building {plan.system} {plan.release} from "
                          + ", ".join(s.display for s in plan.sources))
-            build = plan.build()
-            txn.stage(build)
-            report.installed.append((build.system, build.release, dict(build.counts)))
+        report.installed = _build_all(todo, targets, jobs)
+    report.installed.sort()
     return report
+
+
+_PLANS: list[tuple[Plan, Path]] = []  # handed to forked workers
+
+
+def _build_one(i: int) -> tuple[str, str, dict[str, int]]:
+    plan, target = _PLANS[i]
+    build = plan.build()
+    write_release(target, build)
+    return build.system, build.release, dict(build.counts)
+
+
+def _build_all(todo: list[Plan], targets: list[Path], jobs: int | None) -> list[tuple[str, str, dict[str, int]]]:
+    global _PLANS
+    _PLANS = list(zip(todo, targets))
+    try:
+        jobs = min(jobs or os.cpu_count() or 1, len(todo))
+        if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return [_build_one(i) for i in range(len(todo))]
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_build_one, i) for i in range(len(todo))]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        _PLANS = []
 
 
 # ----------------------------------------------------------------- calendars

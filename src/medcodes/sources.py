@@ -62,8 +62,17 @@ class Source:
         return iter(text.splitlines())
 
     def ref(self) -> SourceRef:
-        data = self.read_bytes()
-        return SourceRef(self.display, hashlib.sha256(data).hexdigest(), len(data))
+        """Name, sha256 and size (hashed once per file state, then remembered)."""
+        st = self.path.stat()
+        cache_key = (str(self.path), self.member, st.st_mtime_ns, st.st_size)
+        ref = _REFS.get(cache_key)
+        if ref is None:
+            data = self.read_bytes()
+            ref = _REFS[cache_key] = SourceRef(self.display, hashlib.sha256(data).hexdigest(), len(data))
+        return ref
+
+
+_REFS: dict[tuple[str, str | None, int, int], SourceRef] = {}
 
 
 def _why(exc: BaseException) -> str:

@@ -146,13 +146,17 @@ class Transaction:
         self.store = store
         self.staged: list[tuple[Path, Path, str, str]] = []
 
-    def stage(self, build: ReleaseBuild) -> None:
-        target = self.store.path_for(build.system, build.release)
+    def reserve(self, system: str, release: str) -> Path:
+        """A temporary file beside the release's final place; committed or removed with the rest."""
+        target = self.store.path_for(system, release)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{build.release}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{release}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
-        self.staged.append((Path(tmp), target, build.system, build.release))
-        _write_release(Path(tmp), build)
+        self.staged.append((Path(tmp), target, system, release))
+        return Path(tmp)
+
+    def stage(self, build: ReleaseBuild) -> None:
+        write_release(self.reserve(build.system, build.release), build)
 
     def commit(self) -> None:
         for tmp, target, system, release in self.staged:
@@ -276,7 +280,8 @@ def _read_info(path: Path) -> ReleaseInfo:
     )
 
 
-def _write_release(path: Path, build: ReleaseBuild) -> None:
+def write_release(path: Path, build: ReleaseBuild) -> None:
+    """Write one release file (normally through :meth:`Transaction.stage`)."""
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=OFF")

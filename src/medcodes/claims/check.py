@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..errors import MedcodesError, NotFound, NotInstalled
 from ..model import normalize_key
+from ..store import row_attrs
 from .facts import DxFacts, dx_facts
 from .model import CheckResult, Claim, Finding, Line
 from .ncci import MODIFIER_INDICATORS, NcciEdits
@@ -116,6 +117,8 @@ class Checker:
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
         self._icd9: dict[str, bool] = {}
+        self._solo: dict[tuple[Any, ...], tuple[DxState | None, tuple[Finding, ...]]] = {}
+        self._lines: dict[tuple[Any, ...], tuple[tuple[Finding, ...], bool]] = {}
         self._cpt_installed: bool | None = None
 
     # ------------------------------------------------------------------ releases
@@ -146,7 +149,7 @@ class Checker:
             r = self.rel(system, day)
             if r is not None:
                 res.releases[system] = r.release
-        states = [self._dx_rules(claim, i, add) for i in range(len(claim.diagnoses))]
+        states = [self._dx_cached(claim, i, res.findings) for i in range(len(claim.diagnoses))]
         valid = [(i, s.facts) for i, s in enumerate(states) if s is not None and s.facts is not None]
         _sequencing(claim, valid, add)
         _pairs(claim, valid, add)
@@ -158,6 +161,21 @@ class Checker:
         return res
 
     # ------------------------------------------------------------------ diagnoses
+    def _dx_cached(self, claim: Claim, i: int, out: list[Finding]) -> DxState | None:
+        """:meth:`_dx_rules`, memoised on everything it reads (code, position, date, earlier codes)."""
+        dx = claim.diagnoses[i]
+        earlier = tuple(d.code for d in claim.diagnoses[:i]) if i else ()
+        ck = (dx.code, dx.system, i, claim.service_date, earlier)
+        hit = self._solo.get(ck)
+        if hit is None:
+            found: list[Finding] = []
+            state = self._dx_rules(claim, i, found.append)
+            hit = self._solo[ck] = (state, tuple(found))
+            if len(self._solo) > 500_000:
+                self._solo.clear()
+        out.extend(hit[1])
+        return hit[0]
+
     def _dx_rules(self, claim: Claim, i: int, add: Callable[[Finding], None]) -> DxState | None:
         dx = claim.diagnoses[i]
         loc = f"diagnoses[{i}]"
@@ -217,9 +235,14 @@ class Checker:
         db = self.cb.db("icd10cm", day)
         row = db.get(key) if key.isalnum() else None
         if row is not None and row["kind"] in ("code", "category", "header", "diagnosis"):
-            facts = dx_facts(self.cb.lookup(key, system="icd10cm", date=day))
+            rec = self.cb.lookup(key, system="icd10cm", date=day)
+            facts = dx_facts(rec, _ancestor_terms(db, rec))
             if row["billable"]:
                 return DxState("ok", facts)
+            seventh = _seventh_character(db, key, raw)
+            if seventh is not None:
+                seventh.facts = None
+                return seventh
             kids = [c["code"] for c in db.children(key)][:4]
             return DxState("header", facts, extra=f" (e.g. {', '.join(kids)})" if kids else "")
         seventh = _seventh_character(db, key, raw)
@@ -313,8 +336,19 @@ class Checker:
                             "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
                             "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"))
                 continue
-            cpt_seen |= self._line_code(claim, line, key, loc, day, add)
-            self._modifiers(line, loc, day, add)
+            ck = (line.code, j, day, claim.type, tuple(line.modifiers),
+                  line.charge if _CPT_II.match(key) else None)
+            hit = self._lines.get(ck)
+            if hit is None:
+                found: list[Finding] = []
+                is_cpt = self._line_code(claim, line, key, loc, day, found.append)
+                self._modifiers(line, loc, day, found.append)
+                hit = self._lines[ck] = (tuple(found), is_cpt)
+                if len(self._lines) > 500_000:
+                    self._lines.clear()
+            for f in hit[0]:
+                add(f)
+            cpt_seen |= hit[1]
             if line.units <= 0:
                 add(Finding("line-units", "error", f"{loc}.units", (line.code,),
                             f"Units must be a positive number (got {line.units:g}).",
@@ -470,6 +504,20 @@ def _iso(value: Any) -> _dt.date | None:
         return None
 
 
+def _ancestor_terms(db: Any, rec: Any) -> list[dict[str, Any]]:
+    """Inclusion terms stated at the code's category and subcategories (not inherited by lookup)."""
+    out = []
+    for anc in rec.ancestors:
+        if anc.get("kind") in ("chapter", "block", "section"):
+            continue
+        row = db.get(normalize_key(anc["code"]))
+        if row is None:
+            continue
+        for text in row_attrs(row).get("notes", {}).get("inclusionTerm", []):
+            out.append({"kind": "inclusionTerm", "text": text, "from": anc["code"], "inherited": True})
+    return out
+
+
 def _gap_finding(loc: str, raw: str, rel: Rel, day: _dt.date) -> Finding:
     return Finding("dx-release-gap", "info", loc, (raw,),
                    f"No installed ICD-10-CM release covers {day.isoformat()}; {raw} was checked against "
@@ -538,30 +586,20 @@ def _sequencing(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[F
                 add(Finding("dx-code-first", "warning", loc, (f.code,),
                             f"{f.code} says 'code first' {note.text}, but no such code is on the claim.",
                             note.cite()))
-        for kind, notes, rule in (("use additional code", f.use_additional, "dx-use-additional-code"),
-                                  ("code also", f.code_also, "dx-code-also")):
-            for group in _note_groups(notes):
-                first = group[0]
-                if (rule, first.origin, first.text) in said:
-                    continue
-                said.add((rule, first.origin, first.text))
-                if any(any_match(n.refs, k) for n in group for j, k in keys if j != i):
-                    continue
-                # one unconditional instruction is a warning; "if applicable" or a list of options is info
-                single = len(group) == 1 and not first.conditional
-                texts = "; ".join(n.text for n in group[:3]) + ("; ..." if len(group) > 3 else "")
-                add(Finding(rule, "warning" if single else "info", loc, (f.code,),
-                            f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
-                            f"{'add it' if single else 'add one if it applies'}.", first.cite()))
-
-
-def _note_groups(notes: list[Any]) -> list[list[Any]]:
-    """Notes stated together at one node (the XML splits one instruction into list items)."""
-    groups: dict[str, list[Any]] = {}
-    for n in notes:
-        if n.refs:
-            groups.setdefault(n.origin, []).append(n)
-    return list(groups.values())
+        for rule, kind, group, idx in f.groups():
+            first = group[0]
+            tag = (rule, first.origin, first.text)
+            if tag in said:
+                continue
+            said.add(tag)
+            if any(idx.first(k) is not None for j, k in keys if j != i):
+                continue
+            # one unconditional instruction is a warning; "if applicable" or a list of options is info
+            single = len(group) == 1 and not first.conditional
+            texts = "; ".join(n.text for n in group[:3]) + ("; ..." if len(group) > 3 else "")
+            add(Finding(rule, "warning" if single else "info", loc, (f.code,),
+                        f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
+                        f"{'add it' if single else 'add one if it applies'}.", first.cite()))
 
 
 def _pairs(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
@@ -589,12 +627,8 @@ def _pairs(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Findin
 
 
 def _excludes(owner: DxFacts, other: DxFacts, kind: str) -> tuple[DxFacts, DxFacts, Any] | None:
-    for note in owner.excludes1 if kind == "excludes1" else owner.excludes2:
-        if kind == "excludes2" and note.level in ("chapter", "block"):
-            continue   # chapter/block Excludes2 only say where other conditions are classified
-        if note.refs and any_match(note.refs, other.key):
-            return owner, other, note
-    return None
+    note = owner.index(kind).first(other.key)   # chapter/block Excludes2 only say where others are classified
+    return None if note is None else (owner, other, note)
 
 
 def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:

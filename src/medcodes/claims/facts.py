@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .refs import Ref, parse_refs
+from .refs import Ref, RefIndex, parse_refs
 
 # --- how the Tabular List words the facts the rules use ------------------------------------
 _MATERNAL = re.compile(r"\bonly on maternal records\b|\bmaternal records only\b|\bon the mother'?s record\b", re.I)
+_NOT_MATERNAL = re.compile(r"\bnot (?:to be used|for use) on the mother'?s record", re.I)
 _NEWBORN_ONLY = re.compile(r"\bfor use on newborn records only\b", re.I)
 _BIRTH_RECORD = re.compile(r"\binitial (?:birth )?record of a newborn\b|\binitial birth record only\b", re.I)
 _SECONDARY = re.compile(r"\bused secondary to a code from another chapter\b", re.I)
@@ -74,16 +75,47 @@ class DxFacts:
     age_min: int | None = None
     age_max: int | None = None
     age_source: str = ""
+    _index: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def index(self, kind: str) -> RefIndex:
+        """Excludes1 / Excludes2 (chapter and block notes left out) references, indexed once."""
+        idx = self._index.get(kind)
+        if idx is None:
+            notes = self.excludes1 if kind == "excludes1" else [
+                n for n in self.excludes2 if n.level not in ("chapter", "block")]
+            idx = self._index[kind] = RefIndex([(r, n) for n in notes for r in n.refs])
+        return idx
+
+    def groups(self) -> list[tuple[str, str, list[NoteRefs], RefIndex]]:
+        """use-additional-code / code-also notes stated together at one node, each group indexed once."""
+        got = self._index.get("groups")
+        if got is None:
+            got = []
+            for rule, kind, notes in (("dx-use-additional-code", "use additional code", self.use_additional),
+                                      ("dx-code-also", "code also", self.code_also)):
+                by_origin: dict[str, list[NoteRefs]] = {}
+                for n in notes:
+                    if n.refs:
+                        by_origin.setdefault(n.origin, []).append(n)
+                for group in by_origin.values():
+                    got.append((rule, kind, group, RefIndex([(r, n) for n in group for r in n.refs])))
+            self._index["groups"] = got
+        return got
 
 
-def dx_facts(rec: Any) -> DxFacts:
-    """Derive :class:`DxFacts` from a ``cb.lookup`` record of an ICD-10-CM code."""
+def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = ()) -> DxFacts:  # type: ignore[assignment]
+    """Derive :class:`DxFacts` from a ``cb.lookup`` record of an ICD-10-CM code.
+
+    ``ancestor_terms`` are the inclusion terms stated at the code's category and
+    subcategories (the lookup record only inherits the other note kinds); they
+    describe the code too (e.g. O09.5 "Pregnancy for a female 35 years and older").
+    """
     chapter = next((a["title"] for a in rec.ancestors if a.get("kind") == "chapter"), "")
     f = DxFacts(rec.code, rec.code.replace(".", ""), rec.title, bool(rec.billable), rec.release,
                 rec.release_label, chapter)
     levels = {a["code"]: a.get("kind", "") for a in rec.ancestors}
     levels[rec.code] = rec.kind
-    for note in rec.notes:
+    for note in [*rec.notes, *ancestor_terms]:
         _take_note(f, note, levels.get(note.get("from", ""), ""))
     _title_facts(f, rec)
     return f
@@ -102,7 +134,7 @@ def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     cite = nr.cite()
     if _SECONDARY.search(text):
         f.secondary_only = f.secondary_only or cite
-    if _MATERNAL.search(text):
+    if _MATERNAL.search(text) and not _NOT_MATERNAL.search(text):
         f.maternal = f.maternal or cite
     if _NEWBORN_ONLY.search(text):
         f.newborn_only = f.newborn_only or cite
@@ -111,7 +143,7 @@ def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     m = _PERINATAL_SPAN.search(text)
     if m and kind == "includes":
         f.perinatal_days = int(m.group(1))
-    if not note.get("inherited"):
+    if not note.get("inherited") or kind == "inclusionTerm":
         _age_facts(f, text, cite)
 
 

@@ -118,14 +118,9 @@ def _text(src: Source) -> str:
 
 
 def _xlsx_as_tsv(src: Source) -> str:
-    import openpyxl
+    from ..xlsx import sheet_rows
 
-    with src.open() as fh:
-        wb = openpyxl.load_workbook(io.BytesIO(fh.read()), read_only=True, data_only=True)
-    out = []
-    for row in wb.worksheets[0].iter_rows(values_only=True):
-        out.append("\t".join("" if v is None else str(v) for v in row))
-    return "\n".join(out)
+    return "\n".join("\t".join("" if v is None else str(v) for v in row) for row in sheet_rows(src))
 
 
 def _is_mue(text: str) -> bool:

@@ -54,3 +54,36 @@ def any_match(refs: tuple[Ref, ...], key: str) -> Ref | None:
         if r.matches(key):
             return r
     return None
+
+
+class RefIndex:
+    """Many notes' references, indexed so ``first(key)`` is a few dictionary probes.
+
+    Codes and dashes ("E10.-", "N18.1") are prefixes looked up by every prefix
+    of the key; ranges ("O00-O9A") are compared in turn (there are few).
+    """
+
+    __slots__ = ("_prefix", "_ranges")
+
+    def __init__(self, items: "list[tuple[Ref, object]]") -> None:
+        self._prefix: dict[str, object] = {}
+        self._ranges: list[tuple[Ref, object]] = []
+        for ref, payload in items:
+            if ref.hi is None:
+                self._prefix.setdefault(ref.lo, payload)
+            else:
+                self._ranges.append((ref, payload))
+
+    def __bool__(self) -> bool:
+        return bool(self._prefix or self._ranges)
+
+    def first(self, key: str) -> object | None:
+        get = self._prefix.get
+        for n in range(1, len(key) + 1):
+            hit = get(key[:n])
+            if hit is not None:
+                return hit
+        for ref, payload in self._ranges:
+            if ref.matches(key):
+                return payload
+        return None

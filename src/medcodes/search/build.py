@@ -51,7 +51,7 @@ KIND_LABEL = {
 }
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
-MAX_ALIAS = 400          # subterms of a see-target copied under the referring term
+MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
 
 
 @dataclass
@@ -195,6 +195,10 @@ class Term:
     see: str | None
     codes: list[tuple[str, int | None, str | None, str]] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
+    level: int = 0
+    key: str = ""
+    first: str = ""
+    by_key: dict[str, int] | None = None
 
 
 def load_terms(conn: sqlite3.Connection, books: set[str], pcs: bool = False) -> dict[int, Term]:
@@ -209,8 +213,11 @@ def load_terms(conn: sqlite3.Connection, books: set[str], pcs: bool = False) -> 
         if t is not None:
             t.codes.append((role, col_, heading, code))
     for t in terms.values():
+        t.key, t.first = _key(t.title), _key(t.title.split(",")[0])
         if t.parent is not None and t.parent in terms:
-            terms[t.parent].children.append(t.id)
+            parent = terms[t.parent]
+            parent.children.append(t.id)
+            t.level = parent.level + 1
     return terms
 
 
@@ -227,9 +234,8 @@ class SeeIndex:
         self.first: dict[str, int] = {}
         for t in terms.values():
             if t.parent is None and t.book == book:
-                k = _key(t.title)
-                self.main.setdefault(k, t.id)
-                self.first.setdefault(_key(t.title.split(",")[0]), t.id)
+                self.main.setdefault(t.key, t.id)
+                self.first.setdefault(t.first, t.id)
 
     def find(self, see: str) -> Term | None:
         parts = [p for p in (_key(x) for x in see.replace(" - ", ",").split(",")) if p]
@@ -255,19 +261,24 @@ class SeeIndex:
         return term
 
     def _child(self, term: Term, rest: list[str]) -> tuple[Term, list[str]] | None:
-        for k in range(min(3, len(rest)), 0, -1):
-            want = " ".join(rest[:k])
-            for cid in term.children:
+        if term.by_key is None:
+            term.by_key = {}
+            for cid in reversed(term.children):
                 c = self.terms[cid]
-                ck = _key(c.title)
-                if ck == want or _key(c.title.split(",")[0]) == want:
-                    return c, rest[k:]
+                term.by_key[c.first] = cid
+            for cid in reversed(term.children):
+                term.by_key[self.terms[cid].key] = cid
+        for k in range(min(3, len(rest)), 0, -1):
+            cid = term.by_key.get(" ".join(rest[:k]))
+            if cid is not None:
+                return self.terms[cid], rest[k:]
         return None
 
 
 def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
     see_idx = {book: SeeIndex(terms, book) for book in {t.book for t in terms.values()}}
     own: dict[int, list[tuple[int, int]]] = {}
+    resolved: dict[int, list[tuple[int, int]]] = {}
 
     def codes_of(t: Term) -> list[tuple[int, int]]:
         got = own.get(t.id)
@@ -280,6 +291,9 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
         return got
 
     def target_codes(t: Term, depth: int = 0) -> list[tuple[int, int]]:
+        got = resolved.get(t.id)
+        if got is not None:
+            return got
         got = codes_of(t)
         if not got and t.see and depth < 3:
             tgt = see_idx[t.book].find(t.see)
@@ -287,6 +301,7 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
                 b.bump("see_unresolved")
             elif tgt is not t:
                 got = [(c, w * 95 // 100) for c, w in target_codes(tgt, depth + 1)]
+        resolved[t.id] = got
         return got
 
     for t in terms.values():
@@ -295,9 +310,9 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
             _add_cells(b, t, res, kind)
         path = t.path + (f" (see {t.see})" if t.see else "")
         b.add_field(kind, path, target_codes(t), words=t.path)
-        if t.see and t.book == "index" and not codes_of(t):
+        if t.see and t.book == "index" and t.level <= 1 and not codes_of(t):
             tgt = see_idx[t.book].find(t.see)
-            if tgt is not None and tgt is not t:
+            if tgt is not None and tgt is not t and len(tgt.children) <= MAX_ALIAS:
                 for cid in tgt.children[:MAX_ALIAS]:
                     c = terms[cid]
                     codes = target_codes(c)

@@ -29,6 +29,8 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 def fold(text: str) -> str:
     """Lower case with accents removed (``Ménière`` -> ``meniere``)."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
 
@@ -51,9 +53,19 @@ def raw_tokens(text: str) -> list[str]:
     return [t for t in _SPLIT.split(fold(text)) if t]
 
 
+_STEMS: dict[str, str] = {}
+
+
 def tokens(text: str) -> list[str]:
     """Index tokens of a text: folded, split, stop words dropped, stemmed."""
-    return [stem(t) for t in raw_tokens(text) if t not in STOP_WORDS]
+    out = []
+    for t in _SPLIT.split(fold(text)):
+        if t and t not in STOP_WORDS:
+            s = _STEMS.get(t)
+            if s is None:
+                s = _STEMS[t] = stem(t) if len(_STEMS) < 200000 else stem(t)
+            out.append(s)
+    return out
 
 
 # Coders' abbreviations and lay phrases -> the words the official files use.

@@ -134,6 +134,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     cache = ResponseCache()
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_warm_search, args=(books,), name="medcodes-search-warmup", daemon=True).start()
         yield
         books.close()
 
@@ -198,6 +199,17 @@ def _errors(api: FastAPI) -> None:
         msg = f"internal error: {type(exc).__name__}"
         return (fhir_response(fhir.outcome(msg, "exception"), 500) if is_fhir(request)
                 else json_response({"error": msg, "status": 500}, 500))
+
+
+def _warm_search(books: Books) -> None:
+    """Build (or load) the search index in the background so the first query does not wait."""
+    mod = _optional("search")
+    if mod is None or not hasattr(mod, "prepare"):
+        return
+    try:
+        mod.prepare(books.get())
+    except Exception as exc:  # noqa: BLE001 - a warm-up failure shows again on the first search
+        log.warning("search index warm-up failed: %s", type(exc).__name__)
 
 
 def _book_error(exc: MedcodesError) -> ApiError:

@@ -244,21 +244,11 @@ def previous_links(text: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def _conversion_rows(src: Source) -> Iterator[tuple[Any, ...]]:
-    try:
-        import openpyxl
-    except ImportError as exc:  # pragma: no cover - openpyxl is a dependency
-        raise DataError(f"{src.display}: openpyxl is needed to read it") from exc
-    try:
-        with src.open() as fh:
-            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-            sheet = wb.worksheets[0]
-            rows = list(sheet.iter_rows(values_only=True))
-            wb.close()
-    except DataError:
-        raise
-    except Exception as exc:  # openpyxl raises many types on a damaged workbook
-        raise DataError(f"{src.display}: not a readable Excel workbook ({type(exc).__name__})") from exc
+def _conversion_rows(src: Source) -> Iterator[tuple[int, list[Any]]]:
+    """(spreadsheet row number, [code, effective, previous]) for each row under the header."""
+    from ..xlsx import sheet_rows
+
+    rows = sheet_rows(src)
     header_at = _find_header(rows, src)
     for i, row in enumerate(rows[header_at + 1:], header_at + 2):
         cells = (list(row) + [None, None, None])[:3]

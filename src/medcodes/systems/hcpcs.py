@@ -363,24 +363,9 @@ def parse_excel(src: Source) -> list[Entry]:
 
     A long description that does not fit one cell goes on in a record-id 4 (or 8) row.
     """
-    import openpyxl  # imported here: only the quarterly files need it
+    from ..xlsx import sheet_rows
 
-    try:
-        with src.open() as fh:
-            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-            try:
-                rows = _excel_rows(wb, src)
-                return _excel_entries(rows, src)
-            finally:
-                wb.close()
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
-        raise DataError(f"{src.display}: not a readable Excel workbook ({exc})") from exc
-
-
-def _excel_rows(wb: Any, src: Source) -> list[tuple[Any, ...]]:
-    if "A" not in wb.sheetnames:
-        raise DataError(f"{src.display}: no sheet 'A' (sheets: {', '.join(wb.sheetnames)})")
-    return list(wb["A"].iter_rows(values_only=True))
+    return _excel_entries(sheet_rows(src, "A"), src)
 
 
 def _cell(v: Any) -> str:
