@@ -110,3 +110,32 @@ def test_cpt_licensee_file(tmp_path):
 def test_bad_options(home, args):
     out = run(home, *args)
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_diff_history_map_search_commands(home):
+    d = json.loads(run(home, "diff", "icd10cm", "2025", "2026", "--json", check=True).stdout)
+    assert d["counts"]["to_codes"] == 98186 and d["counts"]["from_codes"] == 97584
+    assert "B88.01" in [e["code"] for e in d["added"]]
+    csv_out = run(home, "diff", "hcpcs", "2019-01", "2020-01", "--csv", check=True).stdout
+    assert csv_out.splitlines()[0] == "change,code,kind,field,before,after"
+    h = json.loads(run(home, "history", "B88.0", "--json", check=True).stdout)
+    assert [s["release"] for s in h["releases"]][:2] == ["2017", "2025"]
+    m = json.loads(run(home, "map", "250.00", "--json", check=True).stdout)
+    assert "E11.9" in json.dumps(m)
+    s = json.loads(run(home, "search", "diabetes", "with", "hyperglycemia", "--json", check=True).stdout)
+    assert any(hit["code"] == "E11.65" for hit in s["hits"])
+
+
+def test_check_exit_status(home, tmp_path):
+    claim = {"id": "c1", "type": "professional", "patient": {"sex": "F", "birth_date": "1960-01-01"},
+             "service_date": "2026-05-01", "diagnoses": [{"code": "E11"}],
+             "lines": [{"code": "E1130", "units": 1, "diagnosis_pointers": [1]}]}
+    f = tmp_path / "claim.json"
+    f.write_text(json.dumps(claim))
+    out = run(home, "check", str(f), "--json")
+    assert out.returncode == 1  # E11 is a header: an error
+    findings = json.loads(out.stdout)[0]["findings"]
+    assert any(x["rule"] == "dx-header" for x in findings)
+    claim["diagnoses"] = [{"code": "E11.65"}]
+    f.write_text(json.dumps(claim))
+    assert run(home, "check", str(f)).returncode == 0

@@ -135,3 +135,35 @@ def test_describe_fast_path(cb):
     assert cb.describe("E1165") == "Type 2 diabetes mellitus with hyperglycemia"
     assert cb.describe("e11.65") == cb.describe("E11.65")
     assert cb.describe("ZZZ") is None
+
+
+def test_code_deleted_on_a_date_reports_end_and_successors(cb):
+    # S30.1XXA is in the FY2025 order file and deleted in FY2026 (icd10cm_order_addenda_2026.txt);
+    # the FY2026 conversion table names S30.11XA-S30.13XA as the codes that replaced it.
+    before = cb.validate("S30.1XXA", date="2025-09-30")
+    assert before.valid and before.release == "2025"
+    after = cb.validate("S30.1XXA", date="2025-10-01")
+    assert not after.valid and after.system == "icd10cm"
+    assert after.ended.isoformat() == "2025-09-30"
+    assert after.successors == ["S30.11XA", "S30.12XA", "S30.13XA"]
+    ident = cb.identify("S30.1XXA", date="2025-10-01")[0]
+    assert (ident.status, ident.ended) == ("deleted", "2025-09-30")
+    with pytest.raises(NotFound) as err:
+        cb.lookup("S30.1XXA", system="icd10cm", date="2025-10-01")
+    assert "last valid 2025-09-30" in str(err.value) and "S30.11XA" in str(err.value)
+
+
+def test_dot_position_decides_between_icd9_and_icd10(cb):
+    assert first(cb, "E880.1").system == "icd9cm"      # ICD-9-CM E code: dot after 4
+    assert first(cb, "E88.01").system == "icd10cm"     # ICD-10-CM: dot after 3
+    assert first(cb, "81.51").code == "81.51"          # ICD-9-CM procedure: dot after 2
+    with pytest.raises(NotFound) as err:
+        cb.lookup("E11.30")
+    assert "ICD-10-CM" in str(err.value)
+
+
+def test_release_nearest_in_time_when_none_covers(cb):
+    info, covers = cb.release_covering("icd10cm", "2018-05-01")
+    assert (info.release, covers) == ("2017", False)
+    info, covers = cb.release_covering("hcpcs", "2020-05-01")
+    assert (info.release, covers) == ("2020-04", True)

@@ -241,12 +241,11 @@ class Codebook:
         sys_id = reading.extra.get("system", system)
         maintainer = reading.extra.get("maintainer") or MAINTAINERS.get(sys_id, "")
         score = reading.score
-        if system == "icd9cm":
-            # the dot says which ICD-9-CM volume: 250.00 is a diagnosis, 81.51 a procedure
-            dot = cleaned.find(".")
-            if dot in (2, 3):
-                want = "procedure" if dot == 2 else "diagnosis"
-                score += 0.2 if reading.kind == want else -0.2
+        dot = cleaned.find(".")
+        if dot >= 0:
+            # the dot says how the code was written: E11.30 (ICD-10-CM) vs E113.0 (ICD-9-CM E code),
+            # 250.00 (ICD-9-CM diagnosis) vs 25.00 (procedure)
+            score += 0.3 if reading.code.find(".") == dot else -0.5
         ident = Identification(system=sys_id, code=reading.code, exists=False, status="not-installed",
                                kind=reading.kind, maintainer=maintainer, score=score, note=reading.note,
                                key=reading.key)
@@ -381,23 +380,24 @@ class Codebook:
 
     def _not_found(self, raw: str, system: str, key: str, db: ReleaseDB,
                    ident: Identification | None = None) -> NotFound:
-        near = [r["code"] for r in db.neighbours(key, 2)]
+        """A one-line NotFound: deleted (when, and what replaced it) or the nearest codes."""
         name = SYSTEM_NAMES.get(system, system)
-        if ident is not None and ident.status == "deleted":
-            msg = (f"{raw!r}: {name} {ident.code} is not valid in release {db.info.release}"
-                   f" (last valid {ident.ended})")
-            if ident.successors:
-                msg += f"; replaced by {', '.join(ident.successors[:12])}"
-                return NotFound(msg, ident.successors)
+        code = ident.code if ident is not None else raw
+        ended, successors, _title = self._ended(system, key, db.info)
+        if ended is not None:
+            msg = f"{raw!r}: {name} {code} is not valid in release {db.info.release} (last valid {ended.isoformat()})"
         else:
-            msg = f"{raw!r}: not a {name} code in release {db.info.release}"
-            succ = ident.successors if ident else []
-            if succ:
-                msg += f" (deleted; replaced by {', '.join(succ[:12])})"
-                return NotFound(msg, succ)
-        if near:
-            msg += f"; nearest: {', '.join(near)}"
-        return NotFound(msg, near)
+            msg = f"{raw!r}: not in {name} release {db.info.release}"
+        if successors:
+            msg += f"; replaced by {', '.join(successors[:12])}"
+            err = NotFound(msg, successors)
+        else:
+            near = [r["code"] for r in db.neighbours(key, 2)]
+            if near:
+                msg += f"; nearest: {', '.join(near)}"
+            err = NotFound(msg, near)
+        err.system, err.ended = system, ended
+        return err
 
     # ---------------------------------------------------------------- validate
     def validate(self, code: str, system: str | None = None, date: _dt.date | str | None = None) -> Validation:
@@ -405,8 +405,10 @@ class Codebook:
         try:
             system_, key = self._resolve(code, system, day)
         except NotFound as exc:
-            return Validation(code=code, system=system, valid=False, exists=False, billable=None,
-                              release=None, reason=str(exc), successors=exc.suggestions)
+            ended = exc.ended
+            return Validation(code=code, system=exc.system or system, valid=False, exists=False, billable=None,
+                              release=None, reason=str(exc), ended=ended,
+                              successors=exc.suggestions if ended else [])
         info, covers = self._release_for(system_, day)
         row = self.store.open(system_, info.release).get(key)
         when = f" on {day.isoformat()}" if day else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MedcodesError(Exception):
     """Base class: the message is one line that names the input and what is wrong."""
@@ -17,6 +19,8 @@ class NotFound(MedcodesError):
     def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
         super().__init__(message)
         self.suggestions = suggestions or []
+        self.system: str | None = None   # the system the code was read as, when known
+        self.ended: Any = None           # datetime.date the code was last valid, when it was deleted
 
 
 class NotInstalled(MedcodesError):

@@ -114,10 +114,36 @@ def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
         eng = _engines.get(key)
         if eng is None:
             if not path.exists():
-                build(sel, lambda info: cb.store.open(info.system, info.release), path)
+                _build(cb, sel, path, date)
             eng = Engine(path)
             _engines[key] = eng
     return eng
+
+
+def _build(cb: Any, sel: Selection, path: Path, date: _dt.date | None) -> None:
+    """Compile in a child process (the build needs ~0.7 GB that a long-lived process should not keep)."""
+    import subprocess
+    import sys
+
+    home = getattr(getattr(cb, "store", None), "home", None)
+    if home is not None and type(cb).__name__ == "Codebook":
+        args = [str(home), date.isoformat() if date else None, str(path)]
+        code = f"from medcodes.search.api import _child_build; _child_build(*{args!r})"
+        done = subprocess.run([sys.executable, "-c", code], check=False)
+        if done.returncode == 0 and path.exists():
+            return
+    build(sel, lambda info: cb.store.open(info.system, info.release), path)
+
+
+def _child_build(home: str, date: str | None, path: str) -> None:
+    from ..codebook import Codebook
+
+    cb = Codebook.open(home=home)
+    try:
+        day = _dt.date.fromisoformat(date) if date else None
+        build(_selection(cb, day), lambda info: cb.store.open(info.system, info.release), Path(path))
+    finally:
+        cb.close()
 
 
 def prepare(cb: Any, date: _dt.date | None = None) -> Path:

@@ -1,0 +1,84 @@
+"""The web page in headless Debian chromium, driven by Playwright: search, code page, claim form.
+
+Screenshots are saved under tests/out/. Skipped (with the reason) when
+/usr/bin/chromium or Playwright is not installed; .ci/apt-packages makes CI install chromium.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from server_helpers import live_server
+
+OUT = Path(__file__).resolve().parent / "out"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def base(home, cb, tmp_path_factory):
+    from medcodes import search
+
+    search.prepare(cb)
+    with live_server(home, tmp_path_factory.mktemp("web") / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(base):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1100, "height": 900})
+        yield pg
+        browser.close()
+
+
+def test_search_code_page_and_claim(base, page):
+    OUT.mkdir(exist_ok=True)
+    page.goto(base + "/")
+    box = page.get_by_label("Search a code or words")
+    box.press_sequentially("diabetes hyperglycemia", delay=20)   # results come as the user types
+    link = page.locator("#results a", has_text="E11.65")
+    link.wait_for(timeout=20_000)
+    page.screenshot(path=str(OUT / "web-search.png"), full_page=True)
+
+    page.keyboard.press("ArrowDown")                           # keyboard: into the result list
+    link.click()
+    page.locator("#code-title").wait_for()
+    assert "Type 2 diabetes mellitus with hyperglycemia" in page.locator("#code-title").inner_text()
+    page.locator("nav[aria-label=Hierarchy] a", has_text="E11.6").wait_for()
+    page.locator("#history table").wait_for(timeout=20_000)
+    page.screenshot(path=str(OUT / "web-code.png"), full_page=True)
+
+    page.locator("nav[aria-label=Hierarchy] a", has_text="E11").first.click()   # hierarchy links work
+    page.wait_for_function("document.querySelector('#code-title') && "
+                           "document.querySelector('#code-title').innerText.startsWith('E11 ')")
+
+    page.goto(base + "/#/claim")
+    page.get_by_label("Date of service").fill("2026-05-01")
+    page.get_by_label("Patient sex").select_option("F")
+    page.get_by_label("Diagnoses").fill("E11.65, E11")
+    page.get_by_label("Service lines").fill("E0130 x1 -> 1")
+    page.get_by_role("button", name="Check claim").click()
+    verdict = page.locator("#claim-verdict")
+    verdict.wait_for(timeout=20_000)
+    assert "1 error" in verdict.inner_text()
+    assert "dx-header" in page.locator("#findings").inner_text()
+    page.screenshot(path=str(OUT / "web-claim.png"), full_page=True)
+
+
+def test_pcs_axes_and_hcpcs_fields(base, page):
+    page.goto(base + "/#/code/icd10pcs/0DTJ4ZZ")
+    page.locator("text=ICD-10-PCS axes").wait_for()
+    assert "Appendix" in page.locator("table").first.inner_text()
+    page.goto(base + "/#/code/hcpcs/E0130")
+    page.locator("text=HCPCS fields").wait_for()
+    assert "BETOS" in page.locator("dl.fields").inner_text()
+    page.screenshot(path=str(OUT / "web-hcpcs.png"), full_page=True)
