@@ -24,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
@@ -106,8 +106,11 @@ async def load(host: str, port: int, paths: list[str], seconds: float, conns: in
 
 def warm(base: str, paths: list[str]) -> None:
     for p in paths:
-        with urllib.request.urlopen(base + p, timeout=120) as r:
-            r.read()
+        try:
+            with urllib.request.urlopen(base + p, timeout=120) as r:
+                r.read()
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"warm-up: {p}: HTTP {exc.code} {exc.read()[:200]!r}") from None
 
 
 def wait_up(base: str, proc: subprocess.Popen[bytes] | None) -> None:
@@ -121,6 +124,12 @@ def wait_up(base: str, proc: subprocess.Popen[bytes] | None) -> None:
         except OSError:
             time.sleep(0.3)
     raise SystemExit("server did not start")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def main() -> None:
@@ -156,13 +165,9 @@ def main() -> None:
         host, port_ = parsed.hostname or "127.0.0.1", parsed.port or 80
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise SystemExit("loopback only")
-        try:
-            import uvloop  # noqa: F401
-            loop_name = "uvloop"
-        except ImportError:
-            loop_name = "asyncio"
+        loop_name = "uvloop" if _has("uvloop") else "asyncio"
         print(f"server {base} workers={args.workers if proc else '?'}; client: {args.connections} "
-              f"connections, {args.seconds:g} s per endpoint, {len(codes)} codes ({loop_name} on both sides)")
+              f"connections, {args.seconds:g} s per endpoint, {len(codes)} codes (server loop: {loop_name})")
         for name, paths, target in (("$lookup", lookups, (1500, 50.0)), ("/search", searches, None)):
             warm(base, paths)
             r = asyncio.run(load(host, port_, paths, args.seconds, args.connections))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .errors import MedcodesError
-from .releases import fiscal_year, hcpcs_quarter
+from .calendar import fiscal_year, hcpcs_quarter
 
 CMS_ZIP = "https://www.cms.gov/files/zip/"
 CDC_ICD10CM = "https://ftp.cdc.gov/pub/Health_Statistics/NCHS/Publications/ICD10CM/"

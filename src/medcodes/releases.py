@@ -8,7 +8,6 @@ one transaction, so a bad file leaves the store exactly as it was.
 
 from __future__ import annotations
 
-import datetime as _dt
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +17,7 @@ from typing import Callable
 
 from . import sources as _sources
 from .errors import DataError
+from .calendar import fiscal_year, hcpcs_quarter  # noqa: F401  (re-exported)
 from .store import Store, write_release
 from .systems import Plan, all_modules
 
@@ -107,17 +107,3 @@ def _build_all(todo: list[Plan], targets: list[Path], jobs: int | None) -> list[
                 raise
     finally:
         _PLANS = []
-
-
-# ----------------------------------------------------------------- calendars
-def fiscal_year(fy: int) -> tuple[_dt.date, _dt.date]:
-    """US federal fiscal year FY (ICD-10-CM/PCS): Oct 1 of FY-1 to Sep 30 of FY."""
-    return _dt.date(fy - 1, 10, 1), _dt.date(fy, 9, 30)
-
-
-def hcpcs_quarter(year: int, month: int) -> tuple[_dt.date, _dt.date]:
-    """HCPCS quarterly file for (year, month in 1/4/7/10): that quarter's first and last day."""
-    start = _dt.date(year, month, 1)
-    end_month = month + 3
-    end = _dt.date(year + (end_month > 12), (end_month - 1) % 12 + 1, 1) - _dt.timedelta(days=1)
-    return start, end

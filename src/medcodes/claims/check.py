@@ -117,8 +117,11 @@ class Checker:
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
         self._icd9: dict[str, bool] = {}
-        self._solo: dict[tuple[Any, ...], tuple[DxState | None, tuple[Finding, ...]]] = {}
+        self._solo: dict[tuple[Any, ...], tuple[DxFacts | None, tuple[Finding, ...]]] = {}
+        self._norm: dict[str, str] = {}
         self._lines: dict[tuple[Any, ...], tuple[tuple[Finding, ...], bool]] = {}
+        self._pairs: dict[tuple[str, str, str, int], tuple[Finding, ...]] = {}
+        self._days: dict[_dt.date, dict[str, str]] = {}
         self._cpt_installed: bool | None = None
 
     # ------------------------------------------------------------------ releases
@@ -141,51 +144,92 @@ class Checker:
         return self._cpt_installed
 
     # ------------------------------------------------------------------ check
+    def releases_on(self, day: _dt.date) -> dict[str, str]:
+        """System -> release used on ``day`` (computed once per date)."""
+        got = self._days.get(day)
+        if got is None:
+            got = {}
+            for system in ("icd10cm", "hcpcs", "icd10pcs"):
+                r = self.rel(system, day)
+                if r is not None:
+                    got[system] = r.release
+            self._days[day] = got
+        return got
+
+    # ------------------------------------------------------------------ check
     def check(self, claim: Claim) -> CheckResult:
-        res = CheckResult(claim.id)
-        add = res.findings.append
-        day = claim.service_date
-        for system in ("icd10cm", "hcpcs", "icd10pcs"):
-            r = self.rel(system, day)
-            if r is not None:
-                res.releases[system] = r.release
-        states = [self._dx_cached(claim, i, res.findings) for i in range(len(claim.diagnoses))]
-        valid = [(i, s.facts) for i, s in enumerate(states) if s is not None and s.facts is not None]
-        _sequencing(claim, valid, add)
-        _pairs(claim, valid, add)
-        _patient(claim, valid, add)
-        self._procedure_rules(claim, add)
-        self._line_rules(claim, add)
+        findings: list[Finding] = []
+        res = CheckResult(claim.id, findings, dict(self.releases_on(claim.service_date)))
+        add = findings.append
+        if claim.diagnoses:
+            valid = self._diagnoses(claim, findings)
+            if valid:
+                _sequencing(claim, valid, add)
+                if len(valid) > 1:
+                    self._pair_rules(claim, valid, findings)
+                _patient(claim, valid, add)
+        if claim.procedures:
+            self._procedure_rules(claim, add)
+        if claim.lines:
+            self._line_rules(claim, findings)
         if self.edits is not None:
             _ncci(claim, self.edits, add)
         return res
 
+    def _pair_rules(self, claim: Claim, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
+        """:func:`_pair_findings` for each pair of diagnoses, memoised on the two codes, the place and release."""
+        pairs = self._pairs
+        for a in range(len(valid) - 1):
+            fi = valid[a][1]
+            for b in range(a + 1, len(valid)):
+                j, fj = valid[b]
+                ck = (fi.release, fi.code, fj.code, j)
+                hit = pairs.get(ck)
+                if hit is None:
+                    hit = pairs[ck] = _pair_findings(fi, fj, j)
+                    if len(pairs) > 500_000:
+                        pairs.clear()
+                if hit:
+                    out.extend(hit)
+
     # ------------------------------------------------------------------ diagnoses
-    def _dx_cached(self, claim: Claim, i: int, out: list[Finding]) -> DxState | None:
-        """:meth:`_dx_rules`, memoised on everything it reads (code, position, date, earlier codes)."""
-        dx = claim.diagnoses[i]
-        earlier = tuple(d.code for d in claim.diagnoses[:i]) if i else ()
-        ck = (dx.code, dx.system, i, claim.service_date, earlier)
-        hit = self._solo.get(ck)
-        if hit is None:
-            found: list[Finding] = []
-            state = self._dx_rules(claim, i, found.append)
-            hit = self._solo[ck] = (state, tuple(found))
-            if len(self._solo) > 500_000:
-                self._solo.clear()
-        out.extend(hit[1])
-        return hit[0]
+    def _diagnoses(self, claim: Claim, out: list[Finding]) -> list[tuple[int, DxFacts]]:
+        """Per-diagnosis rules (memoised per code, system, position and date); the diagnoses with facts."""
+        day = claim.service_date
+        memo, norm = self._solo, self._norm
+        seen: set[str] = set()
+        valid: list[tuple[int, DxFacts]] = []
+        for i, dx in enumerate(claim.diagnoses):
+            code = dx.code
+            key = norm.get(code)
+            if key is None:
+                key = norm[code] = normalize_key(code)
+            if key in seen:
+                out.append(_duplicate_finding(i, code.strip()))
+                continue
+            seen.add(key)
+            ck = (code, dx.system, i, day)
+            hit = memo.get(ck)
+            if hit is None:
+                found: list[Finding] = []
+                state = self._dx_rules(claim, i, found.append)
+                hit = memo[ck] = (state.facts if state is not None else None, tuple(found))
+                if len(memo) > 500_000:
+                    memo.clear()
+                    norm.clear()
+            if hit[1]:
+                out.extend(hit[1])
+            if hit[0] is not None:
+                valid.append((i, hit[0]))
+        return valid
 
     def _dx_rules(self, claim: Claim, i: int, add: Callable[[Finding], None]) -> DxState | None:
+        """Validity, header, 7th character, code set and ICD-9 rules of diagnoses[i] (not its duplicates)."""
         dx = claim.diagnoses[i]
         loc = f"diagnoses[{i}]"
         raw = dx.code.strip()
         key = normalize_key(raw)
         day = claim.service_date
-        if key in (normalize_key(d.code) for d in claim.diagnoses[:i]):
-            add(Finding("dx-duplicate", "warning", loc, (raw,), f"{raw} is listed twice; list each diagnosis once.",
-                        "ICD-10-CM Official Guidelines, Section I.B.12 (code each condition once)"))
-            return None
         if dx.system == "icd9cm" or (not _ICD10CM.match(key) and self._is_icd9(key)):
             if day >= ICD10_START:
                 add(Finding("icd9-after-icd10", "error", loc, (raw,),
@@ -324,42 +368,52 @@ class Checker:
         return self._pcs[ck]
 
     # ------------------------------------------------------------------ lines
-    def _line_rules(self, claim: Claim, add: Callable[[Finding], None]) -> None:
+    def _line_code_and_modifiers(self, claim: Claim, line: Line, j: int,
+                                 day: _dt.date) -> tuple[tuple[Finding, ...], bool | None]:
+        """Findings on one line's code and modifiers, and whether it is a CPT code (None: no code)."""
+        loc = f"lines[{j}]"
+        key = normalize_key(line.code)
+        if not key:
+            return (Finding("line-code-missing", "error", f"{loc}.code", (), "This service line has no "
+                            "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
+                            "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"),), None
+        found: list[Finding] = []
+        is_cpt = self._line_code(claim, line, key, loc, day, found.append)
+        self._modifiers(line, loc, day, found.append)
+        return tuple(found), is_cpt
+
+    def _line_rules(self, claim: Claim, out: list[Finding]) -> None:
         ndx = len(claim.diagnoses)
         cpt_seen = False
+        add = out.append
+        memo = self._lines
         for j, line in enumerate(claim.lines):
-            loc = f"lines[{j}]"
             day = line.date or claim.service_date
-            key = normalize_key(line.code)
-            if not key:
-                add(Finding("line-code-missing", "error", f"{loc}.code", (), "This service line has no "
-                            "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
-                            "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"))
-                continue
-            ck = (line.code, j, day, claim.type, tuple(line.modifiers),
-                  line.charge if _CPT_II.match(key) else None)
-            hit = self._lines.get(ck)
+            code = line.code
+            # the charge only matters for CPT Category II codes (4 digits + F)
+            ck = (code, j, day, claim.type, tuple(line.modifiers), line.charge if code.rstrip()[-1:] in "Ff" else None)
+            hit = memo.get(ck)
             if hit is None:
-                found: list[Finding] = []
-                is_cpt = self._line_code(claim, line, key, loc, day, found.append)
-                self._modifiers(line, loc, day, found.append)
-                hit = self._lines[ck] = (tuple(found), is_cpt)
-                if len(self._lines) > 500_000:
-                    self._lines.clear()
-            for f in hit[0]:
-                add(f)
+                hit = memo[ck] = self._line_code_and_modifiers(claim, line, j, day)
+                if len(memo) > 500_000:
+                    memo.clear()
+            if hit[0]:
+                out.extend(hit[0])
+            if hit[1] is None:     # no code on the line: nothing else to check
+                continue
             cpt_seen |= hit[1]
             if line.units <= 0:
-                add(Finding("line-units", "error", f"{loc}.units", (line.code,),
+                add(Finding("line-units", "error", f"lines[{j}].units", (line.code,),
                             f"Units must be a positive number (got {line.units:g}).",
                             "837P SV104 / 837I SV205: service unit count"))
-            for k, p in enumerate(line.diagnosis_pointers):
+            ptrs = line.diagnosis_pointers
+            for k, p in enumerate(ptrs):
                 if not 1 <= p <= ndx:
-                    add(Finding("line-diagnosis-pointer", "error", f"{loc}.diagnosis_pointers[{k}]",
+                    add(Finding("line-diagnosis-pointer", "error", f"lines[{j}].diagnosis_pointers[{k}]",
                                 (line.code,), f"Diagnosis pointer {p} points at no diagnosis "
                                 f"(the claim lists {ndx}).", "CMS-1500 item 24E / 837P SV107"))
-            if claim.type == "professional" and key and ndx and not line.diagnosis_pointers:
-                add(Finding("line-diagnosis-pointer", "warning", f"{loc}.diagnosis_pointers",
+            if not ptrs and ndx and claim.type == "professional":
+                add(Finding("line-diagnosis-pointer", "warning", f"lines[{j}].diagnosis_pointers",
                             (line.code,), "This line points at no diagnosis: link it to the diagnosis that "
                             "makes the service medically necessary.", "CMS-1500 item 24E / 837P SV107"))
         if cpt_seen and not self.cpt_installed():
@@ -518,6 +572,12 @@ def _ancestor_terms(db: Any, rec: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _duplicate_finding(i: int, raw: str) -> Finding:
+    return Finding("dx-duplicate", "warning", f"diagnoses[{i}]", (raw,),
+                   f"{raw} is listed twice; list each diagnosis once.",
+                   "ICD-10-CM Official Guidelines, Section I.B.12 (code each condition once)")
+
+
 def _gap_finding(loc: str, raw: str, rel: Rel, day: _dt.date) -> Finding:
     return Finding("dx-release-gap", "info", loc, (raw,),
                    f"No installed ICD-10-CM release covers {day.isoformat()}; {raw} was checked against "
@@ -558,80 +618,118 @@ def _sequencing(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[F
     keys = [(i, f.key) for i, f in valid]
     said: set[tuple[str, str, str]] = set()   # a note inherited by several diagnoses is reported once
     for i, f in valid:
-        loc = f"diagnoses[{i}]"
-        if i == 0 and f.secondary_only:
-            add(Finding("dx-external-cause-first", "error", loc, (f.code,),
-                        f"{f.code} is an external cause code: it explains how an injury or condition happened and "
-                        "is never the first-listed diagnosis; list the injury or condition first.",
-                        f"{f.secondary_only}; {GUIDELINES}, Section I.C.20"))
-        if i == 0 and claim.type == "institutional" and f.manifestation:
-            add(Finding("dx-manifestation-first", "error", loc, (f.code,),
-                        f"{f.code} is a manifestation code and cannot be the principal diagnosis: list the "
-                        "underlying condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
-        elif i == 0 and f.manifestation:
-            add(Finding("dx-manifestation-first", "error", loc, (f.code,),
-                        f"{f.code} is a manifestation code and cannot be first-listed: list the underlying "
-                        "condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
-        for note in f.code_first:
-            if not note.refs:
-                continue
-            later = [(j, k) for j, k in keys if j > i and any_match(note.refs, k)]
-            earlier = [(j, k) for j, k in keys if j < i and any_match(note.refs, k)]
-            if later and not earlier:
-                j, k = later[0]
-                add(Finding("dx-code-first", "warning", loc, (f.code, claim.diagnoses[j].code),
-                            f"{f.code} says 'code first' {note.text}: list {claim.diagnoses[j].code} before it.",
-                            note.cite()))
-            elif not later and not earlier and not note.conditional and (i == 0 or f.manifestation):
-                add(Finding("dx-code-first", "warning", loc, (f.code,),
-                            f"{f.code} says 'code first' {note.text}, but no such code is on the claim.",
-                            note.cite()))
-        for rule, kind, group, idx in f.groups():
+        if i == 0:
+            for found in _first_listed(f, claim.type):
+                add(found)
+        if f.code_first:
+            _code_first(claim, keys, i, f, add)
+        for n, (rule, _kind, group, idx) in enumerate(f.groups()):
             first = group[0]
             tag = (rule, first.origin, first.text)
             if tag in said:
                 continue
             said.add(tag)
-            if any(idx.first(k) is not None for j, k in keys if j != i):
-                continue
-            # one unconditional instruction is a warning; "if applicable" or a list of options is info
-            single = len(group) == 1 and not first.conditional
-            texts = "; ".join(n.text for n in group[:3]) + ("; ..." if len(group) > 3 else "")
-            add(Finding(rule, "warning" if single else "info", loc, (f.code,),
-                        f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
-                        f"{'add it' if single else 'add one if it applies'}.", first.cite()))
+            companion = False
+            for j, k in keys:
+                if j != i and idx.first(k) is not None:
+                    companion = True
+                    break
+            if not companion:
+                add(_group_finding(f, n, i))
 
 
-def _pairs(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
-    for a in range(len(valid)):
-        i, fi = valid[a]
-        for b in range(a + 1, len(valid)):
-            j, fj = valid[b]
-            if fi.key == fj.key:
-                continue
-            hit = _excludes(fi, fj, "excludes1") or _excludes(fj, fi, "excludes1")
-            if hit is not None:
-                owner, other, note = hit
-                add(Finding("dx-excludes1", "error", f"diagnoses[{j}]", (fi.code, fj.code),
-                            f"{owner.code} and {other.code} are never coded together: {owner.code} has an "
-                            f"Excludes1 note for {note.text}. Keep the one the record supports.",
-                            f"{note.cite()}; {GUIDELINES}, Section I.A.12.a"))
-                continue
-            hit = _excludes(fi, fj, "excludes2") or _excludes(fj, fi, "excludes2")
-            if hit is not None:
-                owner, other, note = hit
-                add(Finding("dx-excludes2", "info", f"diagnoses[{j}]", (fi.code, fj.code),
-                            f"{owner.code} has an Excludes2 note for {note.text}: {other.code} is a different "
-                            "condition; coding both is fine when the patient has both.",
-                            f"{note.cite()}; {GUIDELINES}, Section I.A.12.b"))
+def _first_listed(f: DxFacts, claim_type: str) -> tuple[Finding, ...]:
+    """Findings for ``f`` as the principal/first-listed diagnosis (built once per code and claim type)."""
+    ck = ("first", claim_type)
+    got = f._index.get(ck)
+    if got is not None:
+        return got
+    out = []
+    loc = "diagnoses[0]"
+    if f.secondary_only:
+        out.append(Finding("dx-external-cause-first", "error", loc, (f.code,),
+                           f"{f.code} is an external cause code: it explains how an injury or condition happened "
+                           "and is never the first-listed diagnosis; list the injury or condition first.",
+                           f"{f.secondary_only}; {GUIDELINES}, Section I.C.20"))
+    if claim_type == "institutional" and f.manifestation:
+        out.append(Finding("dx-manifestation-first", "error", loc, (f.code,),
+                           f"{f.code} is a manifestation code and cannot be the principal diagnosis: list the "
+                           "underlying condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
+    elif f.manifestation:
+        out.append(Finding("dx-manifestation-first", "error", loc, (f.code,),
+                           f"{f.code} is a manifestation code and cannot be first-listed: list the underlying "
+                           "condition first.", f"{f.manifestation}; {GUIDELINES}, Section I.A.13"))
+    got = f._index[ck] = tuple(out)
+    return got
+
+
+def _code_first(claim: Claim, keys: list[tuple[int, str]], i: int, f: DxFacts,
+                add: Callable[[Finding], None]) -> None:
+    loc = f"diagnoses[{i}]"
+    for note in f.code_first:
+        if not note.refs:
+            continue
+        later = [(j, k) for j, k in keys if j > i and any_match(note.refs, k)]
+        earlier = [(j, k) for j, k in keys if j < i and any_match(note.refs, k)]
+        if later and not earlier:
+            j, k = later[0]
+            add(Finding("dx-code-first", "warning", loc, (f.code, claim.diagnoses[j].code),
+                        f"{f.code} says 'code first' {note.text}: list {claim.diagnoses[j].code} before it.",
+                        note.cite()))
+        elif not later and not earlier and not note.conditional and (i == 0 or f.manifestation):
+            add(Finding("dx-code-first", "warning", loc, (f.code,),
+                        f"{f.code} says 'code first' {note.text}, but no such code is on the claim.",
+                        note.cite()))
+
+
+def _group_finding(f: DxFacts, n: int, i: int) -> Finding:
+    """The use-additional-code / code-also finding of ``f``'s n-th note group at diagnoses[i] (built once)."""
+    ck = ("group", n, i)
+    got = f._index.get(ck)
+    if got is None:
+        rule, kind, group, _idx = f.groups()[n]
+        first = group[0]
+        # one unconditional instruction is a warning; "if applicable" or a list of options is info
+        single = len(group) == 1 and not first.conditional
+        texts = "; ".join(x.text for x in group[:3]) + ("; ..." if len(group) > 3 else "")
+        got = f._index[ck] = Finding(rule, "warning" if single else "info", f"diagnoses[{i}]", (f.code,),
+                                     f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
+                                     f"{'add it' if single else 'add one if it applies'}.", first.cite())
+    return got
+
+
+def _pair_findings(fi: DxFacts, fj: DxFacts, j: int) -> tuple[Finding, ...]:
+    """Excludes1 (error) or else Excludes2 (info) between two diagnoses, the later one at diagnoses[j]."""
+    if fi.key == fj.key:
+        return ()
+    hit = _excludes(fi, fj, "excludes1") or _excludes(fj, fi, "excludes1")
+    if hit is not None:
+        owner, other, note = hit
+        return (Finding("dx-excludes1", "error", f"diagnoses[{j}]", (fi.code, fj.code),
+                        f"{owner.code} and {other.code} are never coded together: {owner.code} has an "
+                        f"Excludes1 note for {note.text}. Keep the one the record supports.",
+                        f"{note.cite()}; {GUIDELINES}, Section I.A.12.a"),)
+    hit = _excludes(fi, fj, "excludes2") or _excludes(fj, fi, "excludes2")
+    if hit is not None:
+        owner, other, note = hit
+        return (Finding("dx-excludes2", "info", f"diagnoses[{j}]", (fi.code, fj.code),
+                        f"{owner.code} has an Excludes2 note for {note.text}: {other.code} is a different "
+                        "condition; coding both is fine when the patient has both.",
+                        f"{note.cite()}; {GUIDELINES}, Section I.A.12.b"),)
+    return ()
 
 
 def _excludes(owner: DxFacts, other: DxFacts, kind: str) -> tuple[DxFacts, DxFacts, Any] | None:
-    note = owner.index(kind).first(other.key)   # chapter/block Excludes2 only say where others are classified
+    # chapter/block Excludes2 only say where others are classified (left out of ex2)
+    idx = owner.ex1 if kind == "excludes1" else owner.ex2
+    note = idx.first(other.key) if idx is not None else None
     return None if note is None else (owner, other, note)
 
 
 def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
+    valid = [(i, f) for i, f in valid if f.about_patient]
+    if not valid:
+        return
     pat = claim.patient
     day = claim.service_date
     age = pat.age_on(day)
@@ -724,7 +822,9 @@ _CHECKERS: "weakref.WeakKeyDictionary[Any, dict[int, Checker]]" = weakref.WeakKe
 def checker(cb: Any, edits: NcciEdits | None = None) -> Checker:
     """The cached :class:`Checker` for this Codebook (and edits set)."""
     try:
-        per_cb = _CHECKERS.setdefault(cb, {})
+        per_cb = _CHECKERS.get(cb)
+        if per_cb is None:
+            per_cb = _CHECKERS.setdefault(cb, {})
     except TypeError:
         return Checker(cb, edits)
     ck = per_cb.get(id(edits))

@@ -75,6 +75,9 @@ class DxFacts:
     age_min: int | None = None
     age_max: int | None = None
     age_source: str = ""
+    about_patient: bool = False            # any sex/age fact above: the patient rules look at this code
+    ex1: RefIndex | None = None            # index("excludes1") when it has references, else None
+    ex2: RefIndex | None = None            # index("excludes2") likewise
     _index: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def index(self, kind: str) -> RefIndex:
@@ -118,6 +121,10 @@ def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = ()) -> DxFacts:  #
     for note in [*rec.notes, *ancestor_terms]:
         _take_note(f, note, levels.get(note.get("from", ""), ""))
     _title_facts(f, rec)
+    f.about_patient = bool(f.sex or f.maternal or f.birth_record or f.newborn_only
+                           or f.age_min is not None or f.age_max is not None)
+    f.ex1 = f.index("excludes1") or None
+    f.ex2 = f.index("excludes2") or None
     return f
 
 

@@ -59,31 +59,34 @@ def any_match(refs: tuple[Ref, ...], key: str) -> Ref | None:
 class RefIndex:
     """Many notes' references, indexed so ``first(key)`` is a few dictionary probes.
 
-    Codes and dashes ("E10.-", "N18.1") are prefixes looked up by every prefix
-    of the key; ranges ("O00-O9A") are compared in turn (there are few).
+    Codes and dashes ("E10.-", "N18.1") are prefixes looked up by the prefix
+    lengths that occur among them (shortest first); ranges ("O00-O9A") are
+    compared in turn (there are few).
     """
 
-    __slots__ = ("_prefix", "_ranges")
+    __slots__ = ("_prefix", "_lengths", "_ranges")
 
     def __init__(self, items: "list[tuple[Ref, object]]") -> None:
         self._prefix: dict[str, object] = {}
-        self._ranges: list[tuple[Ref, object]] = []
+        self._ranges: list[tuple[str, str, int, int, object]] = []
         for ref, payload in items:
             if ref.hi is None:
                 self._prefix.setdefault(ref.lo, payload)
             else:
-                self._ranges.append((ref, payload))
+                self._ranges.append((ref.lo, ref.hi, len(ref.lo), len(ref.hi), payload))
+        self._lengths = tuple(sorted({len(k) for k in self._prefix}))
 
     def __bool__(self) -> bool:
         return bool(self._prefix or self._ranges)
 
     def first(self, key: str) -> object | None:
+        """The payload of the first reference matching ``key`` (shortest prefix, then ranges)."""
         get = self._prefix.get
-        for n in range(1, len(key) + 1):
+        for n in self._lengths:
             hit = get(key[:n])
             if hit is not None:
                 return hit
-        for ref, payload in self._ranges:
-            if ref.matches(key):
+        for lo, hi, nlo, nhi, payload in self._ranges:
+            if lo <= key[:nlo] and key[:nhi] <= hi:
                 return payload
         return None

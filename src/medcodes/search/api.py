@@ -29,10 +29,12 @@ from .engine import Engine
 DEFAULT_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt")
 ALL_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm")
 MAX_QUERY = 500
+DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
+_by_sig: dict[Any, Engine] = {}
 _lock = threading.Lock()
 
 
@@ -106,6 +108,10 @@ def _home(cb: Any) -> Path:
 
 def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
     """The loaded engine for the releases in effect on ``date``, building the cache if needed."""
+    sig = (_home(cb), date, tuple((i.system, i.release, i.path) for i in cb.store.releases()))
+    eng = _by_sig.get(sig)
+    if eng is not None:
+        return eng
     sel = _selection(cb, date)
     digest = sel.digest()
     path = _home(cb) / "search" / f"{digest}.sqlite"
@@ -117,6 +123,7 @@ def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
                 _build(cb, sel, path, date)
             eng = Engine(path)
             _engines[key] = eng
+        _by_sig[sig] = eng
     return eng
 
 
@@ -156,6 +163,7 @@ def clear_cache() -> None:
         for eng in _engines.values():
             eng.close()
         _engines.clear()
+        _by_sig.clear()
 
 
 # ------------------------------------------------------------------ search
@@ -225,11 +233,13 @@ def _code_query(eng: Engine, text: str, wanted: set[str]) -> dict[int, tuple[flo
     key = normalize_key(raw.rstrip("-"))
     out: dict[int, tuple[float, int]] = {}
     for system in eng.systems:
-        if system not in wanted:
+        if system not in wanted or ("." in raw and system not in DOTTED):
             continue
         ids, _total = eng.prefix_codes(system, key, 5000)
-        for rank, cid in enumerate(ids):
-            out[cid] = (1.0 if rank == 0 else 0.9 - rank * 1e-6, -1)
+        for cid in ids:
+            out[cid] = (0.9, -1)
+        if ids and eng.codes_info([ids[0]])[ids[0]][1].replace(".", "") == key:
+            out[ids[0]] = (1.0, -1)
     return out
 
 
@@ -240,10 +250,22 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     variants = _text.synonym_variants(content)
     for vwords, factor in variants:
         eng.match(vwords, last_is_prefix, factor, scores, cross=False)
-    if sum(1 for cid in scores if accept(cid)) < need:
-        for vwords, factor in variants:
+    good = sum(1 for cid, (sc, _f) in scores.items() if sc >= 0.6 and accept(cid))
+    if good < min(need, 3):
+        for vwords, factor in variants[:3]:
             eng.match(vwords, last_is_prefix, factor, scores, cross=True)
+    if not any(accept(cid) for cid in scores) and 2 <= len(content) <= 6:
+        _relax(eng, variants[:2], last_is_prefix, scores)
     return scores
+
+
+def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool,
+           scores: dict[int, tuple[float, int]]) -> None:
+    """Nothing has every word: accept codes that have all words but one, at a lower score."""
+    for vwords, factor in variants:
+        for i in range(len(vwords)):
+            rest = vwords[:i] + vwords[i + 1:]
+            eng.match(rest, last_is_prefix and i != len(vwords) - 1, factor * 0.6, scores, cross=False)
 
 
 def _hits(eng: Engine, page: list[tuple[float, int, int]]) -> list[Hit]:

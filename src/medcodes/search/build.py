@@ -38,7 +38,7 @@ from typing import Any, Iterable
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
 
-BUILD_VERSION = "3"
+BUILD_VERSION = "4"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
@@ -49,6 +49,7 @@ KIND_LABEL = {
     "eindex": "ICD-10-CM External Cause Index", "drug": "ICD-10-CM Table of Drugs and Chemicals",
     "neoplasm": "ICD-10-CM Table of Neoplasms", "pcs": "ICD-10-PCS Index",
 }
+SHORT_TITLES = frozenset({"hcpcs", "cpt"})   # elsewhere short titles only abbreviate the long ones
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
@@ -83,6 +84,7 @@ class Builder:
     field_text: list[str] = field(default_factory=list)
     field_tokens: list[list[str]] = field(default_factory=list)
     field_targets: list[list[tuple[int, int]]] = field(default_factory=list)
+    field_len: list[int] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
     def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str) -> int:
@@ -92,7 +94,9 @@ class Builder:
         self.code_bill.append(-1 if billable is None else int(billable))
         return cid
 
-    def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None) -> None:
+    def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None,
+                  primary: str | None = None) -> None:
+        """One searchable text; ``primary`` (default: all words) is what its length is counted on."""
         toks = _text.tokens(words if words is not None else text)
         if not toks or not targets:
             return
@@ -103,6 +107,7 @@ class Builder:
         self.field_kind.append(KINDS.index(kind))
         self.field_text.append(text)
         self.field_tokens.append(toks)
+        self.field_len.append(len(set(_text.tokens(primary))) if primary is not None else len(set(toks)))
         self.field_targets.append(sorted(seen.items()))
         self.stats[f"fields_{kind}"] = self.stats.get(f"fields_{kind}", 0) + 1
 
@@ -124,7 +129,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         cid = b.add_code(system, key, code, title or "", None if billable is None else bool(billable),
                          _chapter(system, key, parents, kinds))
         b.add_field("title", title or "", [(cid, 100)])
-        if short and _text.tokens(short) != _text.tokens(title or ""):
+        if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title or ""):
             b.add_field("short", short, [(cid, 100)])
         if attrs and "inclusionTerm" in attrs:
             notes = (json.loads(attrs).get("notes") or {})
@@ -309,7 +314,7 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
         if t.book in ("drug", "neoplasm"):
             _add_cells(b, t, res, kind)
         path = t.path + (f" (see {t.see})" if t.see else "")
-        b.add_field(kind, path, target_codes(t), words=t.path)
+        b.add_field(kind, path, target_codes(t), words=t.path, primary=_primary(t, terms))
         if t.see and t.book == "index" and t.level <= 1 and not codes_of(t):
             tgt = see_idx[t.book].find(t.see)
             if tgt is not None and tgt is not t and len(tgt.children) <= MAX_ALIAS:
@@ -319,6 +324,18 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
                     if codes:
                         b.add_field("alias", f"{t.path} > {c.title} (see {t.see}, {c.title})",
                                     [(x, w * 9 // 10) for x, w in codes], words=f"{t.path} {c.title}")
+
+
+def _primary(t: Term, terms: dict[int, Term]) -> str:
+    """An index path counted without the main term's alternative forms (``Diabetes, diabetic`` -> ``Diabetes``)."""
+    parts = []
+    while True:
+        parent = terms.get(t.parent) if t.parent is not None else None
+        parts.append(t.title if parent is not None else t.title.split(",")[0])
+        if parent is None:
+            break
+        t = parent
+    return " ".join(reversed(parts))
 
 
 def _add_cells(b: Builder, t: Term, res: Resolver, kind: str) -> None:
@@ -361,7 +378,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         f_tok_start.append(len(f_toks))
         for i in ids:
             postings[i].append(fid)
-    f_len = array("B", [min(255, len(toks)) for toks in b.field_tokens])
+    f_len = array("B", [min(255, max(1, n)) for n in b.field_len])
     p_start, p_data = array("I", [0]), array("I")
     for plist in postings:
         p_data.extend(plist)

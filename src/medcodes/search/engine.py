@@ -38,6 +38,8 @@ _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_t
            "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill")
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
+MAX_CROSS = 3000     # codes tried for a match spread over several fields
+MAX_SCORED = 800     # matching fields scored exactly (the rest only counted)
 
 
 @dataclass
@@ -49,12 +51,34 @@ class Candidate:
     lo: int = 0                      # prefix range [lo, hi) of token ids (quality from length)
     hi: int = 0
     prefix_quality: float = 0.0
+    idset: frozenset = frozenset()
 
     def quality(self, tok: int) -> float:
         q = self.ids.get(tok, 0.0)
         if self.lo <= tok < self.hi:
             q = max(q, self.prefix_quality)
         return q
+
+    def hits(self, toks: array) -> bool:
+        """Does a field (its sorted token ids) contain a token this word accepts?"""
+        if self.hi > self.lo:
+            i = bisect.bisect_left(toks, self.lo)
+            if i < len(toks) and toks[i] < self.hi:
+                return True
+        return bool(self.ids) and not self.idset.isdisjoint(toks)
+
+    def best(self, toks: array) -> float:
+        """Quality of this word's best token in a field (0.0: not there)."""
+        b = 0.0
+        if self.ids:
+            common = self.idset.intersection(toks)
+            if common:
+                b = max(self.ids[t] for t in common)
+        if b < self.prefix_quality:
+            i = bisect.bisect_left(toks, self.lo)
+            if i < len(toks) and toks[i] < self.hi:
+                b = self.prefix_quality
+        return b
 
     def empty(self) -> bool:
         return not self.ids and self.hi <= self.lo
@@ -88,6 +112,7 @@ class Engine:
         self.chapters = chapters
         ch_ix = {c: i for i, c in enumerate(chapters)}
         self.c_chapter = array("H", [ch_ix[r[1] or ""] for r in rows])
+        self.f_static = array("f", [KIND_WEIGHT[k] * (0.55 + 0.45 / max(1, n)) for k, n in zip(self.f_kind, self.f_len)])
 
     def close(self) -> None:
         self.conn.close()
@@ -101,7 +126,8 @@ class Engine:
             cand.ids[exact] = 1.0
         if word != tok and word in self.tok_id:
             cand.ids[self.tok_id[word]] = 1.0
-        if is_prefix and len(word) >= 1:
+        rare = all(self.p_start[t + 1] - self.p_start[t] < 20 for t in cand.ids)
+        if is_prefix or (rare and len(word) >= 3 and not word.isdigit()):
             lo = bisect.bisect_left(self.vocab, word)
             hi = bisect.bisect_left(self.vocab, word + "\uffff")
             if hi > lo:
@@ -119,6 +145,7 @@ class Engine:
                         hi = bisect.bisect_left(self.vocab, variant + "\uffff")
                         for t in range(lo, min(hi, lo + 50)):
                             cand.ids.setdefault(t, 0.7)
+        cand.idset = frozenset(cand.ids)
         return cand
 
     def postings_size(self, cand: Candidate) -> int:
@@ -149,73 +176,92 @@ class Engine:
         if self.postings_size(driver) > MAX_DRIVER:
             return
         others = [cands[i] for i in order[1:]]
-        fields = self.postings(driver)
         nwords = len(cands)
-        fts, ftok = self.f_tok_start, self.f_toks
-        kinds, flen = self.f_kind, self.f_len
+        fts, ftok, static = self.f_tok_start, self.f_toks, self.f_static
         tgs, tg, tgw = self.f_tgt_start, self.f_tgt, self.f_tgt_w
-        partial: list[int] = []
-        for f in fields:
+        p, d = self.p_start, self.p_data
+        fields = self.postings(driver)
+        matched_set = set(fields)
+        for c in others:
+            matched_set = self._restrict(matched_set, c)
+            if not matched_set:
+                break
+        partial = list(fields - matched_set) if cross else []
+        if len(matched_set) > MAX_SCORED:
+            # Score the shortest, best-weighted fields; the rest still count in the total.
+            for f in matched_set:
+                for j in range(tgs[f], tgs[f + 1]):
+                    scores.setdefault(tg[j], (0.0, f))
+            matched_set = set(sorted(matched_set, key=static.__getitem__, reverse=True)[:MAX_SCORED])
+        matched: list[tuple[int, float]] = []
+        dq = driver.best
+        for f in matched_set:
             toks = ftok[fts[f]:fts[f + 1]]
-            q = max(driver.quality(t) for t in toks)
-            ok = True
+            q = dq(toks)
             for c in others:
-                best = 0.0
-                for t in toks:
-                    v = c.quality(t)
-                    if v > best:
-                        best = v
-                if best == 0.0:
-                    ok = False
-                    break
-                q += best
-            if not ok:
-                partial.append(f)
-                continue
-            cover = min(1.0, nwords / max(1, flen[f]))
-            s = KIND_WEIGHT[kinds[f]] * (q / nwords) * (0.55 + 0.45 * cover) * factor
+                q += c.best(toks)
+            matched.append((f, q / nwords))
+        for f, q in matched:
+            cover = static[f] if nwords == 1 else self._cover(f, nwords)
+            s = q * cover * factor
             for j in range(tgs[f], tgs[f + 1]):
                 cid = tg[j]
-                sc = s * tgw[j] / 100.0
+                sc = s * tgw[j] * 0.01
                 old = scores.get(cid)
                 if old is None or sc > old[0]:
                     scores[cid] = (sc, f)
-        if cross and nwords > 1 and partial and len(partial) <= 20000:
+        if cross and nwords > 1 and partial and len(partial) <= 4000:
             self._cross(cands, partial, factor * 0.8, scores)
+
+    def _restrict(self, fields: set[int], cand: Candidate) -> set[int]:
+        """The fields of ``fields`` that also contain a token ``cand`` accepts (C-level set work)."""
+        p, d = self.p_start, self.p_data
+        if self.postings_size(cand) > 20 * len(fields):
+            fts, ftok = self.f_tok_start, self.f_toks
+            return {f for f in fields if cand.best(ftok[fts[f]:fts[f + 1]])}
+        out: set[int] = set()
+        for t in cand.ids:
+            out |= fields.intersection(d[p[t]:p[t + 1]])
+        if cand.hi > cand.lo:
+            out |= fields.intersection(d[p[cand.lo]:p[cand.hi]])
+        return out
+
+    def _driver_tokens(self, driver: Candidate) -> list[tuple[int, float]]:
+        toks = dict(driver.ids)
+        for t in range(driver.lo, driver.hi):
+            if t not in toks:
+                toks[t] = driver.prefix_quality
+        return list(toks.items())
+
+    def _cover(self, f: int, nwords: int) -> float:
+        return KIND_WEIGHT[self.f_kind[f]] * (0.55 + 0.45 * min(1.0, nwords / max(1, self.f_len[f])))
 
     def _cross(self, cands: list[Candidate], fields: list[int], factor: float,
                scores: dict[int, tuple[float, int]]) -> None:
-        """Codes whose words are spread over several of their fields."""
+        """Codes whose words are spread over several of their fields (all fields of a code pooled)."""
         tgs, tg = self.f_tgt_start, self.f_tgt
-        seen: set[int] = set()
+        seen: dict[int, int] = {}
         for f in fields:
             for j in range(tgs[f], min(tgs[f + 1], tgs[f] + 40)):
-                seen.add(tg[j])
+                seen.setdefault(tg[j], f)
+            if len(seen) > MAX_CROSS:
+                break
         cfs, cf, fts, ftok = self.c_f_start, self.c_f, self.f_tok_start, self.f_toks
-        for cid in seen:
-            if cid in scores:
+        for cid, f0 in seen.items():
+            if cid in scores or cfs[cid + 1] - cfs[cid] < 2:
                 continue
-            total, best_f, best_n = 0.0, -1, 0
-            ok = True
-            fids = cf[cfs[cid]:cfs[cid + 1]]
+            pool: set[int] = set()
+            for f in cf[cfs[cid]:cfs[cid + 1]]:
+                pool.update(ftok[fts[f]:fts[f + 1]])
+            toks = array("I", sorted(pool))
+            total = 0.0
             for c in cands:
-                best = 0.0
-                for f in fids:
-                    for t in ftok[fts[f]:fts[f + 1]]:
-                        v = c.quality(t)
-                        if v > best:
-                            best = v
-                if best == 0.0:
-                    ok = False
+                v = c.best(toks)
+                if not v:
                     break
-                total += best
-            if not ok:
-                continue
-            for f in fids:
-                n = sum(1 for c in cands if any(c.quality(t) for t in ftok[fts[f]:fts[f + 1]]))
-                if n > best_n:
-                    best_n, best_f = n, f
-            scores[cid] = (factor * 0.9 * total / len(cands), best_f)
+                total += v
+            else:
+                scores[cid] = (factor * 0.9 * total / len(cands), f0)
 
     # -------------------------------------------------------------- display
     def codes_info(self, ids: list[int]) -> dict[int, tuple[str, str, str, int, str]]:

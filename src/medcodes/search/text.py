@@ -122,8 +122,18 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "cholecystectomy": ("resection gallbladder",),
     "appendectomy": ("resection appendix",),
     "tonsillectomy": ("resection tonsils",),
-    "c section": ("cesarean",),
-    "csection": ("cesarean",),
+    "c section": ("cesarean section",),
+    "csection": ("cesarean section",),
+    "cancer": ("malignant neoplasm",),
+    "tumor": ("neoplasm",),
+    "overdose": ("poisoning",),
+    "vaccine": ("immunization",),
+    "shot": ("vaccine",),
+    "arthroscopy": ("inspection percutaneous endoscopic",),
+    "upper endoscopy": ("inspection upper intestinal tract endoscopic",),
+    "egd": ("inspection upper intestinal tract endoscopic",),
+    "tubal ligation": ("occlusion fallopian tube",),
+    "welcome to medicare": ("initial preventive physical examination",),
     "ekg": ("electrocardiogram",),
     "ecg": ("electrocardiogram",),
     "broken": ("fracture",),
@@ -152,22 +162,49 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _replace_all(words: list[str]) -> list[str]:
+    """Every synonym applied at once, longest phrase first (two rounds, for ``lap`` -> ``laparoscopic`` -> ...)."""
+    for _round in range(2):
+        out: list[str] = []
+        i, changed = 0, False
+        while i < len(words):
+            for size in (3, 2, 1):
+                key = " ".join(words[i:i + size])
+                if len(words[i:i + size]) == size and key in SYNONYMS:
+                    out.extend(SYNONYMS[key][0].split())
+                    i += size
+                    changed = True
+                    break
+            else:
+                out.append(words[i])
+                i += 1
+        words = out
+        if not changed:
+            break
+    return words
+
+
 def synonym_variants(words: list[str]) -> list[tuple[list[str], float]]:
     """Alternative word lists for a query, each with a score factor (<= 1).
 
-    Each matching key (longest first) gives one variant with that phrase
-    replaced; at most a few variants, the original always first.
+    The original first, then every synonym applied at once, then each
+    single replacement (longest phrases first); at most six.
     """
     variants: list[tuple[list[str], float]] = [(words, 1.0)]
+    seen = {tuple(words)}
+
+    def add(new: list[str], factor: float) -> None:
+        if tuple(new) not in seen and len(variants) < 6:
+            seen.add(tuple(new))
+            variants.append((new, factor))
+
+    add(_replace_all(words), 0.9)
     n = len(words)
     for size in (3, 2, 1):
         for i in range(n - size + 1):
             key = " ".join(words[i:i + size])
             for repl in SYNONYMS.get(key, ()):
-                new = words[:i] + repl.split() + words[i + size:]
-                variants.append((new, 0.9))
-                if len(variants) >= 6:
-                    return variants
+                add(words[:i] + repl.split() + words[i + size:], 0.9)
     return variants
 
 

@@ -20,13 +20,11 @@ missing answers 501.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import importlib
 import json
 import logging
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -42,13 +40,12 @@ from ..codebook import Codebook
 from ..errors import MedcodesError, NotFound, NotInstalled
 from ..model import SYSTEM_NAMES, SYSTEMS, normalize_key
 from . import fhir
-from .limits import BodyTooLarge, Guard, Settings
+from .limits import BodyTooLarge, Guard, ResponseCache, Settings
 
 log = logging.getLogger("medcodes.server")
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 FHIR_JSON = "application/fhir+json"
-CACHE_SIZE = 20_000
 
 
 class ApiError(Exception):
@@ -86,23 +83,16 @@ class Books:
             self._all.clear()
 
 
-class ResponseCache:
-    """A small LRU of finished responses (status, body) for idempotent reads."""
+JSON = b"application/json"
+FHIR = FHIR_JSON.encode()
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
 
-    def get(self, key: Any) -> tuple[int, bytes] | None:
-        hit = self._data.get(key)
-        if hit is not None:
-            self._data.move_to_end(key)
-        return hit
-
-    def put(self, key: Any, value: tuple[int, bytes]) -> None:
-        self._data[key] = value
-        if len(self._data) > self.size:
-            self._data.popitem(last=False)
+def _cache_key(request: Request, body: bytes = b"") -> Any:
+    """The response-cache key of a request (the same the Guard computes for GETs)."""
+    if request.method == "POST":
+        ctype = request.headers.get("content-type", "").encode()
+        return ResponseCache.key(request.scope["path"], request.scope.get("query_string", b""), body + b"\0" + ctype)
+    return ResponseCache.key(request.scope["path"], request.scope.get("query_string", b""))
 
 
 def _dumps(doc: Any) -> bytes:
@@ -149,7 +139,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     _web_routes(api)
 
     books.get().releases()  # compile the embedded ICD-10-CM now if the store has none
-    guarded = Guard(api, settings)
+    guarded = Guard(api, settings, cache)
     guarded.api = api  # type: ignore[attr-defined]
     return guarded
 
@@ -243,22 +233,22 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         return json_response([i.as_dict() for i in books.get().releases(system)])
 
     @api.get("/codes/{code}", tags=["codes"], summary="The whole record of one code")
-    async def code(code: str, system: str | None = None, date: str | None = None) -> Response:
+    async def code(request: Request, code: str, system: str | None = None, date: str | None = None) -> Response:
         _check_system(system)
-        key = ("codes", code, system, date, _dt.date.today())
+        key = _cache_key(request)
         hit = cache.get(key)
         if hit is None:
             try:
                 rec = books.get().lookup(code, system=system, date=date)
-                hit = (200, _dumps(rec.as_dict()))
+                hit = (200, JSON, _dumps(rec.as_dict()))
             except MedcodesError as exc:
                 err = _book_error(exc)
                 body: dict[str, Any] = {"error": err.message, "status": err.status}
                 if err.suggestions:
                     body["suggestions"] = err.suggestions
-                hit = (err.status, _dumps(body))
+                hit = (err.status, JSON, _dumps(body))
             cache.put(key, hit)
-        return Response(hit[1], status_code=hit[0], media_type="application/json")
+        return Response(hit[2], status_code=hit[0], media_type="application/json")
 
     @api.get("/codes", tags=["codes"], summary="Codes of a system that start with a prefix")
     async def codes(prefix: str = Query(..., min_length=1, max_length=16), system: str = "icd10cm",
@@ -281,7 +271,7 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         return json_response([i.as_dict() for i in idents])
 
     @api.get("/search", tags=["codes"], summary="Search titles and codes")
-    async def search(q: str = Query(..., min_length=1, max_length=200), system: str | None = None,
+    async def search(request: Request, q: str = Query(..., min_length=1, max_length=200), system: str | None = None,
                      limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10_000),
                      date: str | None = None) -> Response:
         _check_system(system)
@@ -295,10 +285,15 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
             except MedcodesError as exc:
                 raise _book_error(exc) from None
 
-        result = await _in_thread(books, run)
-        if result.get("error"):
-            raise ApiError(400, f"q: {result['error']}")
-        return json_response(result)
+        key = _cache_key(request)
+        hit = cache.get(key)
+        if hit is None:
+            result = await _in_thread(books, run)
+            if result.get("error"):
+                raise ApiError(400, f"q: {result['error']}")
+            hit = (200, JSON, _dumps(result))
+            cache.put(key, hit)
+        return Response(hit[2], status_code=200, media_type="application/json")
 
     @api.post("/claims/check", tags=["claims"], summary="Check a claim (JSON claim format) and list findings")
     async def check_claim(request: Request) -> Response:
@@ -415,17 +410,17 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
     def make_cached(op: str, fn: Callable[[Codebook, fhir.Params], dict[str, Any]]) -> Callable[..., Any]:
         async def handler(request: Request) -> Response:
             raw = await request.body() if request.method == "POST" else b""
-            key = (op, request.url.query, raw, _dt.date.today())
+            key = _cache_key(request, raw)
             hit = cache.get(key)
             if hit is None:
                 params = await _fhir_params(request, raw)
                 try:
-                    hit = (200, _dumps(fn(books.get(), params)))
+                    hit = (200, FHIR, _dumps(fn(books.get(), params)))
                 except fhir.FhirError as exc:
-                    hit = (exc.status, _dumps(fhir.outcome(exc.message, exc.code)))
+                    hit = (exc.status, FHIR, _dumps(fhir.outcome(exc.message, exc.code)))
                 if hit[0] in (200, 404):
                     cache.put(key, hit)
-            return Response(hit[1], status_code=hit[0], media_type=FHIR_JSON)
+            return Response(hit[2], status_code=hit[0], media_type=FHIR_JSON)
 
         handler.__name__ = op.replace("/", "_").replace("$", "").replace("-", "_")
         return handler

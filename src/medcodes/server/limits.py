@@ -1,4 +1,4 @@
-"""Request limits as one plain ASGI middleware: size caps, API key, per-request timeout.
+"""Request limits as one plain ASGI middleware: size caps, API key, per-request timeout, cache.
 
 Kept out of the routes so every request passes the same checks before any
 work is done, and written as raw ASGI (not ``BaseHTTPMiddleware``) so it
@@ -9,10 +9,12 @@ costs microseconds. Refusals are JSON: an ``OperationOutcome`` under
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import hmac
 import json
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -69,6 +71,33 @@ async def send_error(send: Send, path: str, status: int, message: str, code: str
     await send({"type": "http.response.body", "body": body})
 
 
+class ResponseCache:
+    """LRU of finished responses ``(status, content type, body)`` of idempotent reads.
+
+    Keys are ``(path, query string, request body, today)``: releases never change while
+    installed, and the release in effect can only change with the date.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, tuple[int, bytes, bytes]] = OrderedDict()
+
+    @staticmethod
+    def key(path: str, query: bytes, body: bytes = b"") -> tuple[str, bytes, bytes, str]:
+        return (path, query, body, _dt.date.today().isoformat())
+
+    def get(self, key: Any) -> tuple[int, bytes, bytes] | None:
+        hit = self._data.get(key)
+        if hit is not None:
+            self._data.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, value: tuple[int, bytes, bytes]) -> None:
+        self._data[key] = value
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+
 class BodyTooLarge(Exception):
     """The client sent more than ``max_body`` bytes."""
 
@@ -76,9 +105,10 @@ class BodyTooLarge(Exception):
 class Guard:
     """Size caps (414/413), API key (401), per-request timeout (503) around the app."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, cache: ResponseCache | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,6 +135,14 @@ class Guard:
             if too_big:
                 await send_error(send, path, 413, f"request body larger than {s.max_body} bytes", "too-costly")
                 return
+        if self.cache is not None and scope.get("method") == "GET":
+            hit = self.cache.get(ResponseCache.key(path, query))
+            if hit is not None:  # answered before any routing: the fast path for repeated reads
+                status, ctype, body = hit
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
         await self._run(scope, receive, send, path)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
@@ -128,8 +166,9 @@ class Guard:
             await send(msg)
 
         try:
-            await asyncio.wait_for(self.app(scope, capped_receive, tracked_send), s.timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(s.timeout):
+                await self.app(scope, capped_receive, tracked_send)
+        except TimeoutError:
             log.warning("timeout after %.1fs: %s %s", s.timeout, scope.get("method"), path)
             if not started:
                 await send_error(send, path, 503, f"request took longer than {s.timeout:g}s", "timeout",

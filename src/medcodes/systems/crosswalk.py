@@ -30,7 +30,7 @@ from typing import Any, Iterator, NamedTuple
 
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, Table, normalize_key
-from ..releases import fiscal_year
+from ..calendar import fiscal_year
 from ..sources import Source
 from . import Plan, Reading
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, SYSTEM_NAMES, Table
-from ..releases import hcpcs_quarter
+from ..calendar import hcpcs_quarter
 from ..sources import Source
 from ..store import row_attrs
 from . import Plan, Reading

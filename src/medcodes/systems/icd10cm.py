@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, normalize_key
-from ..releases import fiscal_year
+from ..calendar import fiscal_year
 from ..sources import Source
 from ..store import row_attrs
 from . import Plan, Reading

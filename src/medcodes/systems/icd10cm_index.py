@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator
 
 from ..errors import DataError
 from ..model import ReleaseBuild, Table
-from ..releases import fiscal_year
+from ..calendar import fiscal_year
 from ..sources import Source
 from . import Plan
 

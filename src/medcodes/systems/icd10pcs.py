@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, Table
-from ..releases import fiscal_year
+from ..calendar import fiscal_year
 from ..sources import Source
 from . import Plan, Reading
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from ..errors import DataError
 from ..model import ReleaseBuild, Table
-from ..releases import fiscal_year
+from ..calendar import fiscal_year
 from ..sources import Source
 from . import Plan
 from .icd10cm_index import clean, own_text, title_parts

@@ -1,0 +1,101 @@
+"""benchmarks/search.py: latency and relevance of medcodes search vs a plain SQLite FTS5 baseline.
+
+Workload: the relevance set (tests/relevance/queries.tsv), top 20, warm (every
+query is run once before timing). The baseline is an FTS5 table over the same
+codes' titles only (bm25 order, words ANDed, last word as a prefix).
+
+    python benchmarks/search.py [--home DIR] [--rounds N]
+
+Without --home, the store under MEDCODES_HOME (or the user data dir) is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+from medcodes import Codebook
+from medcodes.search import api, search
+from medcodes.search.evaluate import load_cases, score
+
+REPO = Path(__file__).resolve().parents[1]
+CONTEXT = {"pcs": ["icd10pcs"], "hcpcs": ["hcpcs"]}
+
+
+def fts5_baseline(engine: api.Engine) -> Callable[[str, list[str] | None], list[str]]:
+    """An in-memory FTS5 index over titles of the same codes (no index terms, no typo tolerance)."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, system UNINDEXED, code UNINDEXED)")
+    conn.executemany("INSERT INTO t(title, system, code) VALUES (?, ?, ?)",
+                     engine.conn.execute("SELECT title, system, code FROM code"))
+    conn.commit()
+    default = list(api.DEFAULT_SYSTEMS)
+
+    def run(query: str, systems: list[str] | None = None) -> list[str]:
+        words = re.findall(r"[A-Za-z0-9]+", query)
+        if not words:
+            return []
+        match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        marks = ",".join("?" * len(systems or default))
+        try:
+            rows = conn.execute(f"SELECT code FROM t WHERE t MATCH ? AND system IN ({marks}) "
+                                "ORDER BY bm25(t) LIMIT 20", [match, *(systems or default)]).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [r[0] for r in rows]
+
+    return run
+
+
+def timed(run: Callable[[str, list[str] | None], list[str]], cases, context: bool, rounds: int):
+    for c in cases:                                           # warm
+        run(c.query, CONTEXT.get(c.kind) if context else None)
+    times = []
+    for _ in range(rounds):
+        for c in cases:
+            t = time.perf_counter()
+            run(c.query, CONTEXT.get(c.kind) if context else None)
+            times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    by = {c.query: c for c in cases}
+    rel = score(cases, lambda q: run(q, CONTEXT.get(by[q].kind) if context else None))
+    return statistics.median(times), times[int(len(times) * 0.95)], rel
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", default=None)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    cb = Codebook.open(home=args.home)
+    t = time.perf_counter()
+    engine = api.engine_for(cb)
+    print(f"index: {engine.path.name}, loaded in {time.perf_counter() - t:.2f} s, "
+          f"{engine.memory_arrays() / 1e6:.1f} MB of arrays, {len(engine.vocab)} tokens")
+    cases = load_cases(REPO / "tests" / "relevance" / "queries.tsv")
+
+    def ours(q: str, systems: list[str] | None = None) -> list[str]:
+        return [h.code for h in search(cb, q, systems=systems, limit=20).hits]
+
+    base = fts5_baseline(engine)
+    for context in (False, True):
+        label = "with the case's system (pcs/hcpcs cases)" if context else "all systems"
+        print(f"\n== {len(cases)} queries, top 20, warm, {label}")
+        m1, p1, r1 = timed(ours, cases, context, args.rounds)
+        m2, p2, r2 = timed(base, cases, context, args.rounds)
+        print(f"medcodes  median {m1:.3f} ms  p95 {p1:.3f} ms  {r1.line()}")
+        print(f"FTS5      median {m2:.3f} ms  p95 {p2:.3f} ms  {r2.line()}")
+        print(f"ratios    median x{m1 / m2:.2f}  p95 x{p1 / p2:.2f}  recall@10 x{r1.recall10 / max(r2.recall10, 1e-9):.2f}"
+              f"  MRR x{r1.mrr / max(r2.mrr, 1e-9):.2f}")
+    print(f"\nmax RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    cb.close()
+
+
+if __name__ == "__main__":
+    main()
