@@ -304,13 +304,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, access_log: bo
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 500))
 @click.option("--offset", default=0, type=click.IntRange(0, None))
 @click.option("--date", help="Date of service (YYYY-MM-DD): search the releases in effect then.")
+@click.option("--chapter", help="ICD-10-CM chapter or block, PCS section, or HCPCS letter.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...], billable: bool, limit: int,
-           offset: int, date: str | None, as_json: bool) -> None:
+           offset: int, date: str | None, chapter: str | None, as_json: bool) -> None:
     """Ranked, typo-tolerant search over titles, inclusion terms and the official indexes."""
     res = _book(ctx).search(" ".join(query), systems=list(systems) or None, billable=True if billable else None,
-                            limit=limit, offset=offset, date=date)
+                            limit=limit, offset=offset, date=date, chapter=chapter)
     if as_json:
         _emit_json(res.as_dict())
         return

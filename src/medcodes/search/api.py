@@ -212,8 +212,9 @@ def _filter(eng: Engine, sys_ok: set[int], billable: bool | None, chapter: str |
     ch_ok: set[int] | None = None
     if chapter:
         want = normalize_key(chapter)
-        ch_ok = {i for i, c in enumerate(eng.chapters) if normalize_key(c) == want
-                 or normalize_key(c).lstrip("0") == want.lstrip("0")}
+        want = want.removeprefix("CHAPTER").lstrip("0") or want
+        ch_ok = {i for i, c in enumerate(eng.chapters)
+                 if (normalize_key(c).removeprefix("CHAPTER").lstrip("0") or normalize_key(c)) == want}
 
     def accept(cid: int) -> bool:
         if csys[cid] not in sys_ok:

@@ -33,7 +33,7 @@ import tempfile
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
@@ -454,7 +454,3 @@ def build(selection: Selection, open_db: Any, path: Path) -> None:
         "index": [[bk, i.system, i.release] for bk, i in selection.index],
     }
     compile_to(b, path, meta)
-
-
-def iter_index_books(conn: sqlite3.Connection) -> Iterable[str]:
-    return [r[0] for r in conn.execute("SELECT DISTINCT book FROM index_term")]

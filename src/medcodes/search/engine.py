@@ -29,7 +29,6 @@ import sqlite3
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import text as _text
 from .build import KIND_WEIGHT
@@ -179,7 +178,6 @@ class Engine:
         nwords = len(cands)
         fts, ftok, static = self.f_tok_start, self.f_toks, self.f_static
         tgs, tg, tgw = self.f_tgt_start, self.f_tgt, self.f_tgt_w
-        p, d = self.p_start, self.p_data
         fields = self.postings(driver)
         matched_set = set(fields)
         for c in others:
@@ -298,5 +296,3 @@ class Engine:
 def load(path: Path) -> Engine:
     return Engine(path)
 
-
-_ = Any

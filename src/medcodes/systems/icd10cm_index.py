@@ -40,7 +40,7 @@ import datetime as _dt
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..errors import DataError
 from ..model import ReleaseBuild, Table
@@ -254,12 +254,6 @@ def _tables(terms: list[tuple[Any, ...]], codes: list[tuple[Any, ...]]) -> dict[
         "index_term": Table(TERM_COLUMNS, terms, indexes=(("book", "parent"),)),
         "index_code": Table(CODE_COLUMNS, codes, indexes=(("term",), ("code",))),
     }
-
-
-def iter_books(db: Any) -> Iterator[str]:
-    """The books present in an installed index release (a store.ReleaseDB)."""
-    for (book,) in db.conn.execute("SELECT DISTINCT book FROM index_term"):
-        yield book
 
 
 # ---------------------------------------------------------------------- interface

@@ -22,7 +22,6 @@ tag, and every ``<code>``/``<codes>``/``<tab>`` value, must have been parsed.
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import xml.etree.ElementTree as ET
 from typing import Any, Callable
@@ -141,5 +140,3 @@ def structure(code: str, db: Any) -> dict:  # noqa: D103
 def enrich(record: dict, row: Any, db: Any) -> None:  # noqa: D103
     return None
 
-
-_ = _dt  # dates come from fiscal_year

@@ -1,0 +1,152 @@
+"""Search over the store pulled from the official files (the session `cb` fixture)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medcodes.model import normalize_key
+from medcodes.search import search
+from medcodes.search.build import Builder, Resolver
+from medcodes.search.evaluate import load_cases, score
+
+RELEVANCE = Path(__file__).parent / "relevance" / "queries.tsv"
+CONTEXT = {"pcs": ["icd10pcs"], "hcpcs": ["hcpcs"]}
+
+
+def codes(result):
+    return [h.code for h in result.hits]
+
+
+# ------------------------------------------------------------------ resolution (synthetic, no store)
+def test_index_codes_are_redirected_or_dropped():
+    # synthetic mini code list (real ICD-10-CM shapes), not read from any file
+    b = Builder()
+    for key, code, bill in [("E11", "E11", False), ("E119", "E11.9", True), ("E1165", "E11.65", True),
+                            ("H9329", "H93.29", False), ("H93291", "H93.291", True)]:
+        b.add_code("icd10cm", key, code, code, bill, "4")
+    res = Resolver(b, "icd10cm")
+    ids = {cid: code for code, cid in ((k[1], v) for k, v in b.code_ids.items())}
+    assert [ids[c] for c, _w in res.resolve("E11.65")] == ["E1165"]
+    assert sorted(ids[c] for c, _w in res.resolve("E11.-")) == ["E11", "E1165", "E119"]
+    assert sorted(ids[c] for c, _w in res.resolve("H93.29-")) == ["H9329", "H93291"]
+    assert res.resolve("E11.69") == []                    # not in this release: dropped
+    assert b.stats["index_codes_dropped"] == 1
+
+
+# ------------------------------------------------------------------ real store
+def test_relevance_set_is_large_and_every_code_exists(cb):
+    cases = load_cases(RELEVANCE)
+    assert len(cases) >= 150
+    kinds = {c.kind for c in cases}
+    assert {"typo", "lay", "abbrev", "pcs", "hcpcs", "partial", "code"} <= kinds
+    from medcodes.search.api import engine_for
+
+    conn = engine_for(cb).conn
+    for case in cases:
+        for code in case.accepted:
+            key = normalize_key(code.rstrip("*"))
+            if code.endswith("*"):
+                row = conn.execute("SELECT 1 FROM code WHERE key >= ? AND key < ?", (key, key + "\uffff")).fetchone()
+            else:
+                row = conn.execute("SELECT 1 FROM code WHERE key = ?", (key,)).fetchone()
+            assert row is not None, f"{case.query!r}: {code} is in no installed release"
+
+
+def test_relevance_regression(cb):
+    cases = load_cases(RELEVANCE)
+    overall = score(cases, lambda q: codes(search(cb, q, limit=20)))
+    by = {c.query: c for c in cases}
+    ctx = score(cases, lambda q: codes(search(cb, q, limit=20, systems=CONTEXT.get(by[q].kind))))
+    # measured: all systems r@1 0.752 r@10 0.950 MRR 0.831; with context r@1 0.807 r@10 0.968 MRR 0.875
+    assert overall.recall1 >= 0.72 and overall.recall10 >= 0.93 and overall.mrr >= 0.80, overall.line()
+    assert ctx.recall1 >= 0.78 and ctx.recall10 >= 0.95 and ctx.mrr >= 0.85, ctx.line()
+
+
+@pytest.mark.parametrize("query,code", [
+    ("diabetes type 2 with hyperglycemia", "E11.65"),
+    ("hives", "L50.9"),
+    ("pnuemonia", "J18.9"),
+    ("diabtes", "E11.9"),
+])
+def test_top_hit(cb, query, code):
+    assert codes(search(cb, query))[0] == code
+
+
+def test_every_hit_says_why(cb):
+    hit = search(cb, "hives").hits[0]
+    assert hit.code == "L50.9" and hit.system == "icd10cm" and hit.billable is True
+    assert hit.matched and "Alphabetic Index" in hit.matched[0] and "Hives" in hit.matched[0]
+    assert search(cb, "Type 2 diabetes mellitus with hyperglycemia").hits[0].matched
+
+
+def test_lay_terms_and_procedures(cb):
+    assert any(c.startswith("I21") for c in codes(search(cb, "heart attack", limit=5)))
+    assert any(c.startswith("S72") for c in codes(search(cb, "broken hip", limit=10)))
+    assert "0DTJ4ZZ" in codes(search(cb, "appendectomy laparoscopic", systems="icd10pcs", limit=10))
+    assert {"E1130", "K0001"} & set(codes(search(cb, "wheelchair", systems=["hcpcs"])))
+
+
+def test_autocomplete_partial_words_any_order(cb):
+    got = codes(search(cb, "diab mel", limit=20))
+    assert any(c.startswith(("E10", "E11", "E13")) for c in got)
+    assert codes(search(cb, "mellitus diabetes type 2 hyperglycemia"))[0] == "E11.65"
+
+
+def test_code_prefix_lists_codes_in_order(cb):
+    res = search(cb, "E11.", limit=5)
+    assert codes(res)[:3] == ["E11", "E11.0", "E11.00"]
+    assert res.truncated and res.total > 5
+    assert all(h.system == "icd10cm" for h in res.hits)
+    assert codes(search(cb, "0DT", limit=2)) == ["0DT", "0DT10ZZ"]
+
+
+def test_filters_and_paging(cb):
+    full = search(cb, "wheelchair", limit=1000)
+    page = search(cb, "wheelchair", limit=5, offset=5)
+    assert codes(page) == codes(full)[5:10] and page.total == full.total and page.truncated
+    assert all(h.system == "hcpcs" for h in search(cb, "wheelchair", systems=["hcpcs"]).hits)
+    bill = search(cb, "diabetes", billable=True, limit=50)
+    assert bill.hits and all(h.billable for h in bill.hits)
+    assert all(h.system == "icd9cm" for h in search(cb, "diabetes", systems="icd9cm").hits)
+    ch = search(cb, "fracture", chapter="19", limit=20)
+    assert ch.hits and all(h.code.startswith(("S", "T")) for h in ch.hits)
+
+
+@pytest.mark.parametrize("query", [
+    "", "   ", "x" * 10000, "!!!???...", '"unbalanced', "diabetes AND (", "NEAR(a b", "col:title*",
+    "'; DROP TABLE code; --", "\x00\x01", "*", "-", "E11.-", None, 12345,
+])
+def test_bad_queries_never_raise(cb, query):
+    res = search(cb, query)
+    assert isinstance(res.total, int) and res.total >= 0
+    json.dumps(res.as_dict())
+
+
+def test_empty_and_long_queries_say_why(cb):
+    assert search(cb, "").error and search(cb, "").hits == []
+    assert "too long" in search(cb, "x" * 10000).error
+    assert "unknown system" in search(cb, "diabetes", systems=["cdt"]).error
+
+
+def test_as_dict_and_cli(cb, home):
+    from click.testing import CliRunner
+
+    from medcodes.cli import main
+
+    d = search(cb, "hives", limit=3).as_dict()
+    assert set(d["hits"][0]) >= {"system", "code", "title", "billable", "score", "matched"}
+    out = CliRunner().invoke(main, ["--home", str(home), "search", "hives", "--json", "--limit", "2"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["hits"][0]["code"] == "L50.9" and len(data["hits"]) == 2
+    out = CliRunner().invoke(main, ["--home", str(home), "search", "wheelchair", "--system", "hcpcs", "--billable"])
+    assert out.exit_code == 0 and "K0001" in out.output
+
+
+def test_index_codes_shown_exist_in_the_release(cb):
+    for q in ("hives", "heart attack", "acetaminophen poisoning", "neoplasm breast malignant"):
+        for h in search(cb, q, systems="icd10cm", limit=20).hits:
+            assert cb.validate(h.code, system="icd10cm").exists, (q, h.code)
