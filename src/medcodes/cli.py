@@ -182,7 +182,7 @@ def _ident_line(i: Any) -> str:
         parts.append(f"[{i.release}]")
     if i.title:
         parts.append(f"- {i.title}")
-    line = " ".join(parts) + f"  ({i.maintainer})"
+    line = " ".join(parts) + f"  [maintained by {i.maintainer}]"
     if i.successors:
         line += f"; replaced by {', '.join(i.successors[:10])}"
     if i.note:
@@ -222,7 +222,7 @@ def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, 
         return
     d = rec.as_dict()
     click.echo(f"{rec.code}  {rec.title}")
-    click.echo(f"  system    {d['system_name']} ({rec.maintainer})")
+    click.echo(f"  system    {d['system_name']}, maintained by {rec.maintainer}")
     click.echo(f"  release   {rec.release} - {rec.release_label}")
     billable = {True: "yes", False: "no (header: use a more specific code)", None: "n/a"}[rec.billable]
     click.echo(f"  kind      {rec.kind}; billable {billable}")

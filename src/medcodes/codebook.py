@@ -12,6 +12,7 @@ effect today, or the newest installed one when none covers today.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
@@ -139,6 +140,9 @@ class Codebook:
         self.store = store
         self.embedded = embedded
         self._titles: dict[tuple[str, str], dict[str, str]] = {}
+        self._chosen: dict[tuple[Any, ...], tuple[ReleaseInfo, bool]] = {}
+        self._today_titles: dict[str, dict[str, str]] = {}
+        self._today_gen = -1
 
     @classmethod
     def open(cls, home: Any = None, embedded: bool = True) -> "Codebook":
@@ -190,6 +194,17 @@ class Codebook:
         return self._release_for(system, _as_date(date))
 
     def _release_for(self, system: str, date: _dt.date | None) -> tuple[ReleaseInfo, bool]:
+        day = date or _dt.date.today()
+        ck = (system, day, date is None, self.store.generation)
+        hit = self._chosen.get(ck)
+        if hit is None:
+            hit = self._choose_release(system, date)
+            if len(self._chosen) > 4096:
+                self._chosen.clear()
+            self._chosen[ck] = hit
+        return hit
+
+    def _choose_release(self, system: str, date: _dt.date | None) -> tuple[ReleaseInfo, bool]:
         infos = self.releases(system)
         if not infos:
             hint = "medcodes pull --cpt FILE (a licensed AMA file)" if system == "cpt" else "medcodes pull"
@@ -337,7 +352,7 @@ class Codebook:
             release_covers_date=covers,
             ancestors=[_brief(a) for a in ancestors],
             children=[_brief(c) for c in db.children(key)],
-            attrs=row_attrs(row),
+            attrs=json.loads(row["attrs"]) if row["attrs"] else {},  # the caller's own copy
         )
         rec.structure = mod.structure(rec.code, db)
         mod.enrich(rec.details, row, db)
@@ -351,12 +366,12 @@ class Codebook:
             mod = _systems.module(system)
             key = normalize_key(code)
             readings = mod.readings(key) if key.isalnum() else []
-            if not readings:
-                raise NotFound(f"{code!r}: not a {SYSTEM_NAMES.get(system, system)} code by its shape")
-            if not self._installed(system):
-                self._release_for(system, day)  # raises NotInstalled with the pull hint
-            info, _ = self._release_for(system, day)
+            info, _ = self._release_for(system, day)  # raises NotInstalled with the pull hint
             db = self.store.open(system, info.release)
+            if not readings:
+                if db.get(key) is not None:  # a chapter, block or section row ("Chapter 4", "E08-E13")
+                    return system, key
+                raise NotFound(f"{code!r}: not a {SYSTEM_NAMES.get(system, system)} code by its shape")
             for r in readings:
                 if db.get(r.key) is not None:
                     return system, r.key
@@ -429,9 +444,40 @@ class Codebook:
 
     # ---------------------------------------------------------------- describe
     def describe(self, code: str, system: str = "icd10cm", date: _dt.date | str | None = None) -> str | None:
-        """Title only, from an in-memory table loaded on first use: the fast path for bulk work."""
-        titles = self.titles(system, date)
-        return titles.get(code.strip().replace(".", "").upper())
+        """Title only, from an in-memory table loaded on first use: the fast path for bulk work.
+
+        The table holds each code under its display form (``E11.65``) and its key
+        (``E1165``), so a code already written canonically costs one dict lookup.
+        """
+        if date is None and self._today_gen == self.store.generation:
+            titles = self._today_titles.get(system)
+            if titles is not None:
+                title = titles.get(code)
+                return title if title is not None else titles.get(code.strip().replace(".", "").upper())
+        if date is not None:
+            return self.titles(system, date).get(code.strip().replace(".", "").upper())
+        if self._today_gen != self.store.generation:
+            self._today_titles.clear()
+            self._today_gen = self.store.generation
+        info = self.release_for(system)
+        conn = self.store.open(system, info.release).conn
+        both = dict(conn.execute("SELECT key, title FROM concept"))
+        both.update(conn.execute("SELECT code, title FROM concept"))
+        self._today_titles[system] = both
+        return self.describe(code, system)
+
+    def describe_many(self, codes: Iterable[str], system: str = "icd10cm") -> list[str | None]:
+        """Titles for many codes at once (None where unknown): the batch form of :meth:`describe`."""
+        codes = codes if isinstance(codes, list) else list(codes)
+        if not codes:
+            return []
+        self.describe(codes[0], system)  # loads the table
+        titles = self._today_titles[system]
+        out = list(map(titles.get, codes))
+        for i, title in enumerate(out):
+            if title is None:
+                out[i] = titles.get(codes[i].strip().replace(".", "").upper())
+        return out
 
     def titles(self, system: str, date: _dt.date | str | None = None) -> dict[str, str]:
         """key -> title for every row of the release in effect (loaded once, then cached)."""
@@ -490,10 +536,11 @@ class Codebook:
 
     def codes(self, system: str, date: _dt.date | str | None = None,
               billable: bool | None = None) -> Iterable[str]:
-        """Every code of the release in effect, in the release's order."""
+        """Every code of the release in effect (no chapters, blocks or sections), in the release's order."""
         conn = self.db(system, date).conn
-        sql = "SELECT code FROM concept"
+        kinds = ",".join(f"'{k}'" for k in sorted(CODE_KINDS))
+        sql = f"SELECT code FROM concept WHERE kind IN ({kinds})"
         if billable is not None:
-            sql += f" WHERE billable = {int(billable)}"
+            sql += f" AND billable = {int(billable)}"
         for (c,) in conn.execute(sql + " ORDER BY seq"):
             yield c

@@ -14,12 +14,12 @@ from typing import Any, Iterable, Sequence
 SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm")
 
 MAINTAINERS = {
-    "icd10cm": "NCHS/CDC (National Center for Health Statistics)",
-    "icd10pcs": "CMS (Centers for Medicare & Medicaid Services)",
-    "hcpcs": "CMS (Centers for Medicare & Medicaid Services)",
-    "cpt": "AMA (American Medical Association)",
-    "icd9cm": "NCHS/CDC and CMS (frozen; replaced by ICD-10 on 2015-10-01)",
-    "cdt": "ADA (American Dental Association)",
+    "icd10cm": "NCHS/CDC - National Center for Health Statistics",
+    "icd10pcs": "CMS - Centers for Medicare & Medicaid Services",
+    "hcpcs": "CMS - Centers for Medicare & Medicaid Services",
+    "cpt": "AMA - American Medical Association",
+    "icd9cm": "NCHS/CDC and CMS - frozen; replaced by ICD-10 on 2015-10-01",
+    "cdt": "ADA - American Dental Association",
 }
 
 SYSTEM_NAMES = {

@@ -15,6 +15,7 @@ installed. All reads in medcodes go through :class:`Store` and :class:`ReleaseDB
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from typing import Any, Iterator
 from .model import Concept, ReleaseBuild, ReleaseInfo
 
 SCHEMA_VERSION = 1
+_ROW_CACHE = 20000  # rows kept per open release (a few MB); cleared when full
 
 _CONCEPT_DDL = """
 CREATE TABLE concept (
@@ -62,6 +64,7 @@ class Store:
         self.root = self.home / "store"
         self._infos: list[ReleaseInfo] | None = None
         self._open: dict[tuple[str, str], ReleaseDB] = {}
+        self.generation = 0  # bumped whenever the set of installed releases changes
 
     # ------------------------------------------------------------------ reading
     def releases(self, system: str | None = None) -> list[ReleaseInfo]:
@@ -133,6 +136,7 @@ class Store:
         if db is not None:
             db.close()
         self._infos = None
+        self.generation += 1
         if path.exists():
             path.unlink()
             return True
@@ -166,6 +170,7 @@ class Transaction:
             os.replace(tmp, target)
         self.staged.clear()
         self.store._infos = None
+        self.store.generation += 1
 
     def rollback(self) -> None:
         for tmp, _target, _s, _r in self.staged:
@@ -193,12 +198,23 @@ class ReleaseDB:
         uri = Path(info.path).resolve().as_uri() + "?mode=ro"
         self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
+        self._rows: dict[str, sqlite3.Row | None] = {}
+        self._chains: dict[str, list[sqlite3.Row]] = {}
 
     def close(self) -> None:
         self.conn.close()
 
     def get(self, key: str) -> sqlite3.Row | None:
-        return self.conn.execute("SELECT * FROM concept WHERE key = ?", (key,)).fetchone()
+        """The concept row with this key (rows are cached: ancestors are shared by many codes)."""
+        try:
+            return self._rows[key]
+        except KeyError:
+            pass
+        row = self.conn.execute("SELECT * FROM concept WHERE key = ?", (key,)).fetchone()
+        if len(self._rows) >= _ROW_CACHE:
+            self._rows.clear()
+        self._rows[key] = row
+        return row
 
     def children(self, key: str) -> list[sqlite3.Row]:
         return self.conn.execute(
@@ -207,18 +223,26 @@ class ReleaseDB:
 
     def ancestors(self, row: sqlite3.Row) -> list[sqlite3.Row]:
         """Parent chain from the top down (not including ``row``)."""
-        chain = []
         parent = row["parent"]
-        seen = set()
-        while parent and parent not in seen:
-            seen.add(parent)
-            prow = self.get(parent)
-            if prow is None:
-                break
-            chain.append(prow)
-            parent = prow["parent"]
-        chain.reverse()
-        return chain
+        if not parent:
+            return []
+        chain = self._chains.get(parent)
+        if chain is None:
+            chain = []
+            seen = set()
+            key = parent
+            while key and key not in seen:
+                seen.add(key)
+                prow = self.get(key)
+                if prow is None:
+                    break
+                chain.append(prow)
+                key = prow["parent"]
+            chain.reverse()
+            if len(self._chains) >= _ROW_CACHE:
+                self._chains.clear()
+            self._chains[parent] = chain
+        return list(chain)
 
     def prefix(self, prefix: str, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[sqlite3.Row]:
         """Rows whose key starts with ``prefix``, in the release's own order."""
@@ -253,8 +277,12 @@ class ReleaseDB:
 
 
 def row_attrs(row: sqlite3.Row) -> dict[str, Any]:
+    """A row's system fields. Shared and cached: treat the dict as read-only."""
     raw = row["attrs"]
-    return json.loads(raw) if raw else {}
+    return _parse_attrs(raw) if raw else {}
+
+
+_parse_attrs = functools.lru_cache(maxsize=_ROW_CACHE)(json.loads)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -93,9 +93,9 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     df = df.with_columns(pl.lit(v, pl.String).alias(c) for c, v in _DEFAULTS.items() if c not in df.columns)
     df = df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
                          _text("claim_id").fill_null("").alias("claim_id"))
-    raw_claims = (df.group_by("claim_id", maintain_order=True)
-                  .agg(pl.col("row", "claim_type", "patient_sex", "patient_birth_date", "service_date",
-                              "diagnoses", "procedures").first())
+    raw_claims = (df.filter(pl.col("claim_id").is_first_distinct())   # the claim columns of its first row
+                  .select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
+                          "diagnoses", "procedures")
                   .with_row_index("c").with_columns(pl.col("c").cast(pl.Int64)))
     claims = raw_claims.select(
         "c", "row", "claim_id",
@@ -192,6 +192,7 @@ class _Tables:
         self.ck = ck
         self.cb = ck.cb
         self._code_tables: dict[tuple[str, str], pl.DataFrame] = {}
+        self._known: dict[tuple[str, str], dict[str, tuple[Any, ...] | None]] = {}
 
     def releases(self, dates: pl.Series, system: str) -> pl.DataFrame:
         """date -> release, label, covers, probe for ``system`` (one row per distinct date)."""
@@ -204,22 +205,46 @@ class _Tables:
                                           "covers": pl.Boolean, "probe": pl.Date}, orient="row")
 
     def table(self, system: str, release: str) -> pl.DataFrame:
-        """One SQL scan of the release: key, code, kind, billable, title, HCPCS add/termination dates."""
+        """One SQL scan of the release: key, code, kind, billable, title (and HCPCS add/termination dates)."""
         ck = (system, release)
         got = self._code_tables.get(ck)
         if got is None:
             conn = self.cb.store.open(system, release).conn
-            rows = conn.execute(
-                "SELECT key, code, kind, billable, title, json_extract(attrs, '$.code_added_date'), "
-                "json_extract(attrs, '$.termination_date') FROM concept").fetchall()
-            got = pl.DataFrame(rows, schema={"key": pl.String, "code": pl.String, "kind": pl.String,
-                                             "billable": pl.Int64, "title": pl.String, "added": pl.String,
-                                             "ended": pl.String}, orient="row", infer_schema_length=None)
+            if system == "hcpcs":
+                sql = ("SELECT key, code, kind, billable, title, json_extract(attrs, '$.code_added_date'), "
+                       "json_extract(attrs, '$.termination_date') FROM concept")
+            else:
+                sql = "SELECT key, code, kind, billable, title, NULL, NULL FROM concept"
+            got = pl.DataFrame(conn.execute(sql).fetchall(), orient="row", infer_schema_length=None, schema={
+                "key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64, "title": pl.String,
+                "added": pl.String, "ended": pl.String})
             got = got.with_columns(pl.col("added").str.slice(0, 10).str.to_date(strict=False),
                                    pl.col("ended").str.slice(0, 10).str.to_date(strict=False),
                                    pl.lit(release).alias("release"))
             self._code_tables[ck] = got
         return got
+
+    def rows(self, system: str, wanted: pl.DataFrame) -> pl.DataFrame:
+        """The store rows (release, key, code, kind, billable, title) of the distinct (release, key) pairs asked.
+
+        Read by primary key and remembered per release, so a code is read from the store once.
+        """
+        out = []
+        for (release,), part in wanted.select("release", "key").unique().drop_nulls().group_by(
+                "release", maintain_order=True):
+            known = self._known.setdefault((system, release), {})
+            missing = [k for k in part["key"].to_list() if k not in known]
+            conn = self.cb.store.open(system, release).conn
+            for i in range(0, len(missing), 900):
+                chunk = missing[i:i + 900]
+                for k in chunk:
+                    known[k] = None
+                for row in conn.execute("SELECT key, code, kind, billable, title FROM concept WHERE key IN "
+                                        f"({','.join('?' * len(chunk))})", chunk):
+                    known[row[0]] = tuple(row)
+            out.extend((release, *known[k]) for k in part["key"].to_list() if known[k] is not None)
+        return pl.DataFrame(out, orient="row", schema={"release": pl.String, "key": pl.String, "code": pl.String,
+                                                      "kind": pl.String, "billable": pl.Int64, "title": pl.String})
 
     def tables(self, system: str, releases: list[str]) -> pl.DataFrame:
         frames = [self.table(system, r) for r in releases]
@@ -263,11 +288,31 @@ def check_lines(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
     diagnosis findings), ``rule``, ``severity``, ``location``, ``codes`` (``;``-separated),
     ``message``, ``source`` -- the same values ``check`` gives for the rules in :data:`BATCH_RULES`.
     """
+    return check_table(cb, path_or_frame, ck).findings
+
+
+class BatchResult:
+    """What :func:`check_table` read and found: claim and line counts, and the findings table."""
+
+    def __init__(self, claims: int, lines: int, findings: pl.DataFrame) -> None:
+        self.claims, self.lines, self.findings = claims, lines, findings
+
+    def summary(self) -> dict[str, Any]:
+        return {"claims": self.claims, "lines": self.lines, **summary(self.findings)}
+
+
+def check_table(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
+                ck: Checker | None = None) -> BatchResult:
+    """:func:`check_lines`, also saying how many claims and lines were read."""
     ck = ck or checker(cb)
     tabs = getattr(ck, "_batch_tables", None)
     if tabs is None:
         tabs = ck._batch_tables = _Tables(ck)   # type: ignore[attr-defined]
     claims, lines = read_lines(path_or_frame)
+    return BatchResult(claims.height, lines.height, _check(tabs, claims, lines))
+
+
+def _check(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     lines = (lines.join(claims.select("c", "claim_type", pl.col("service_date").alias("claim_date"),
                                       pl.col("diagnoses").list.len().alias("ndx")), on="c", how="left")
              .with_columns(pl.coalesce("line_date", "claim_date").alias("day")))
@@ -358,7 +403,7 @@ def _distinct_codes(tabs: _Tables, u: pl.DataFrame) -> tuple[pl.DataFrame, _Fact
     u = u.with_columns(pl.col("key").rank("dense").cast(pl.Int64).alias("kk"))
     rel = tabs.releases(u["service_date"], "icd10cm")
     u = u.join(rel.select(pl.col("day").alias("service_date"), "release"), on="service_date", how="left")
-    valid = (tabs.tables("icd10cm", rel["release"].unique().to_list())
+    valid = (tabs.rows("icd10cm", u)
              .filter((pl.col("billable") == 1) & pl.col("kind").is_in(["code", "category", "header", "diagnosis"]))
              .select("release", "key", pl.lit(True).alias("ok")))
     u = u.join(valid, on=["release", "key"], how="left").with_columns(pl.col("ok").fill_null(False))
@@ -521,9 +566,9 @@ def _procedure_findings(tabs: _Tables, claims: pl.DataFrame) -> pl.DataFrame:
           .explode("procedures", "pos").rename({"procedures": "raw"})
           .with_columns(pl.col("pos").cast(pl.Int64), _norm(pl.col("raw")).alias("key")))
     rel = tabs.releases(pr["service_date"], "icd10pcs")
-    tab = tabs.tables("icd10pcs", rel["release"].unique().to_list()).select("release", "key", "billable", "title")
-    pr = (pr.join(rel.rename({"day": "service_date"}), on="service_date")
-          .join(tab, on=["release", "key"], how="left")
+    pr = pr.join(rel.rename({"day": "service_date"}), on="service_date")
+    tab = tabs.rows("icd10pcs", pr).select("release", "key", "billable", "title")
+    pr = (pr.join(tab, on=["release", "key"], how="left")
           .filter(pl.col("billable").is_null() | (pl.col("billable") == 0)))
     header = pl.col("billable") == 0
     msg = pl.when(header).then(pl.format("{} is an ICD-10-PCS table ({}), not a complete 7-character procedure code.",
@@ -648,10 +693,10 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
     other = ln.filter(pl.col("shape").is_in(["pcs", "other"]))
     if other.height:
         prel = tabs.releases(other["day"], "icd10pcs")
-        ptab = tabs.tables("icd10pcs", prel["release"].unique().to_list()).select(
+        other = other.join(prel.select("day", pl.col("release").alias("p_release")), on="day", how="left")
+        ptab = tabs.rows("icd10pcs", other.select(pl.col("p_release").alias("release"), "key")).select(
             pl.col("release").alias("p_release"), "key", pl.lit(True).alias("p_found"))
-        other = (other.join(prel.select("day", pl.col("release").alias("p_release")), on="day", how="left")
-                 .join(ptab, on=["p_release", "key"], how="left"))
+        other = other.join(ptab, on=["p_release", "key"], how="left")
         is_pcs = (pl.col("shape") == "pcs") & pl.col("p_found").is_not_null()
         out.append(other.with_columns(
             *common, sub.alias("sub"),
@@ -752,4 +797,4 @@ def summary(findings: pl.DataFrame) -> dict[str, Any]:
     return {"claims_with_errors": with_errors, "findings": by_sev, "rules": by_rule}
 
 
-__all__ = ["check_lines", "read_lines", "summary", "BATCH_RULES", "FINDINGS_SCHEMA"]
+__all__ = ["check_lines", "check_table", "read_lines", "summary", "BatchResult", "BATCH_RULES", "FINDINGS_SCHEMA"]

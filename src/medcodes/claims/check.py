@@ -368,9 +368,9 @@ class Checker:
         return self._pcs[ck]
 
     # ------------------------------------------------------------------ lines
-    def _line_code_and_modifiers(self, claim: Claim, line: Line, j: int,
-                                 day: _dt.date) -> tuple[tuple[Finding, ...], bool | None]:
-        """Findings on one line's code and modifiers, and whether it is a CPT code (None: no code)."""
+    def _line_code_findings(self, claim: Claim, line: Line, j: int,
+                            day: _dt.date) -> tuple[tuple[Finding, ...], bool | None]:
+        """Findings on one line's code, and whether it is a CPT code (None: no code)."""
         loc = f"lines[{j}]"
         key = normalize_key(line.code)
         if not key:
@@ -379,8 +379,12 @@ class Checker:
                             "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"),), None
         found: list[Finding] = []
         is_cpt = self._line_code(claim, line, key, loc, day, found.append)
-        self._modifiers(line, loc, day, found.append)
         return tuple(found), is_cpt
+
+    def _modifier_findings(self, line: Line, j: int, day: _dt.date) -> tuple[Finding, ...]:
+        found: list[Finding] = []
+        self._modifiers(line, f"lines[{j}]", day, found.append)
+        return tuple(found)
 
     def _line_rules(self, claim: Claim, out: list[Finding]) -> None:
         ndx = len(claim.diagnoses)
@@ -390,17 +394,25 @@ class Checker:
         for j, line in enumerate(claim.lines):
             day = line.date or claim.service_date
             code = line.code
-            # the charge only matters for CPT Category II codes (4 digits + F)
-            ck = (code, j, day, claim.type, tuple(line.modifiers), line.charge if code.rstrip()[-1:] in "Ff" else None)
+            # the code's findings (memoised; the charge only matters for CPT Category II codes, 4 digits + F)
+            ck = (code, j, day, claim.type, line.charge if code[-1:] in "Ff " else None)
             hit = memo.get(ck)
             if hit is None:
-                hit = memo[ck] = self._line_code_and_modifiers(claim, line, j, day)
+                hit = memo[ck] = self._line_code_findings(claim, line, j, day)
                 if len(memo) > 500_000:
                     memo.clear()
             if hit[0]:
                 out.extend(hit[0])
             if hit[1] is None:     # no code on the line: nothing else to check
                 continue
+            mods = line.modifiers
+            if mods:   # the modifiers' findings (memoised; the code only matters with 50, for the LT/RT rule)
+                mk = (tuple(mods), j, day, code if BILATERAL in mods else None)
+                found = memo.get(mk)
+                if found is None:
+                    found = memo[mk] = self._modifier_findings(line, j, day)
+                if found:
+                    out.extend(found)
             cpt_seen |= hit[1]
             if line.units <= 0:
                 add(Finding("line-units", "error", f"lines[{j}].units", (line.code,),
@@ -408,7 +420,7 @@ class Checker:
                             "837P SV104 / 837I SV205: service unit count"))
             ptrs = line.diagnosis_pointers
             for k, p in enumerate(ptrs):
-                if not 1 <= p <= ndx:
+                if p < 1 or p > ndx:
                     add(Finding("line-diagnosis-pointer", "error", f"lines[{j}].diagnosis_pointers[{k}]",
                                 (line.code,), f"Diagnosis pointer {p} points at no diagnosis "
                                 f"(the claim lists {ndx}).", "CMS-1500 item 24E / 837P SV107"))
@@ -615,6 +627,21 @@ def _dotted(key: str) -> str:
 
 # ====================================================================== claim-level rules
 def _sequencing(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
+    if len(valid) == 1:     # one diagnosis: what it says depends on the code, its place and the claim type only
+        i, f = valid[0]
+        ck = ("alone", i, claim.type)
+        got = f._index.get(ck)
+        if got is None:
+            found: list[Finding] = []
+            _sequencing_any(claim, valid, found.append)
+            got = f._index[ck] = tuple(found)
+        for x in got:
+            add(x)
+        return
+    _sequencing_any(claim, valid, add)
+
+
+def _sequencing_any(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
     keys = [(i, f.key) for i, f in valid]
     said: set[tuple[str, str, str]] = set()   # a note inherited by several diagnoses is reported once
     for i, f in valid:
@@ -817,10 +844,15 @@ def _mue_finding(j: int, code: str, units: float, mue: Any, edits: NcciEdits, sc
 
 # ====================================================================== entry point
 _CHECKERS: "weakref.WeakKeyDictionary[Any, dict[int, Checker]]" = weakref.WeakKeyDictionary()
+_LAST: tuple[Any, Any, Checker] | None = None     # the last (weak Codebook, edits, Checker): a stream's fast path
 
 
 def checker(cb: Any, edits: NcciEdits | None = None) -> Checker:
     """The cached :class:`Checker` for this Codebook (and edits set)."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0]() is cb and last[1] is edits:
+        return last[2]
     try:
         per_cb = _CHECKERS.get(cb)
         if per_cb is None:
@@ -830,6 +862,7 @@ def checker(cb: Any, edits: NcciEdits | None = None) -> Checker:
     ck = per_cb.get(id(edits))
     if ck is None or ck.edits is not edits:
         ck = per_cb[id(edits)] = Checker(cb, edits)
+    _LAST = (weakref.ref(cb), edits, ck)
     return ck
 
 

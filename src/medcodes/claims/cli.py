@@ -1,4 +1,4 @@
-"""``medcodes check FILE... [--json]`` and the RIF demo (``medcodes check --demo-rif DIR``).
+"""``medcodes check FILE... [--json]``, batch mode (``--batch [--out F]``) and the RIF demo (``--demo-rif DIR``).
 
 The lead's CLI adds :data:`check_command` to the ``medcodes`` group. Exit status
 is 1 when any claim has an error finding, 0 otherwise (2 for unreadable input,
@@ -78,6 +78,41 @@ def _print_result(res: CheckResult) -> None:
         click.echo(f"        source: {f.source}")
 
 
+def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool) -> bool:
+    """Check claim-lines tables (CSV/Parquet) in batch mode; print a summary or write the findings. Any error?"""
+    import polars as pl
+
+    from .batch import check_table
+
+    results = [check_table(cb, path) for path in files]
+    findings = pl.concat([r.findings for r in results]) if results else pl.DataFrame()
+    claims, lines = sum(r.claims for r in results), sum(r.lines for r in results)
+    if out:
+        target = Path(out)
+        if target.suffix.lower() in (".parquet", ".pq"):
+            findings.write_parquet(target)
+        elif target.suffix.lower() == ".csv":
+            findings.write_csv(target)
+        else:
+            raise click.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
+    from .batch import summary
+
+    s = {"claims": claims, "lines": lines, **summary(findings)}
+    if out:
+        s["written"] = str(out)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+    else:
+        click.echo(f"Batch: {claims} claims, {lines} service lines checked; claims with errors: "
+                   f"{s['claims_with_errors']}")
+        click.echo("Findings: " + (", ".join(f"{n} {sev}" for sev, n in s["findings"].items()) or "none"))
+        for rule, n in s["rules"].items():
+            click.echo(f"  {n:8}  {rule}")
+        if out:
+            click.echo(f"Findings written to {out}")
+    return bool(s["findings"].get("error"))
+
+
 @click.command("check")
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
@@ -85,14 +120,24 @@ def _print_result(res: CheckResult) -> None:
               help="NCCI PTP (.txt) or MUE (.csv) file downloaded from CMS (repeatable).")
 @click.option("--demo-rif", "demo_rif", type=click.Path(exists=True, file_okay=False),
               help="Check every claim of a CMS CCW RIF export folder and print a findings summary.")
+@click.option("--batch", is_flag=True, help="Treat FILE as a claim-lines table (CSV or Parquet, one row per service "
+              "line) and check it with vectorised joins; prints a summary (see docs/claims.md for the rules covered).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="With --batch: write the findings to this .parquet or .csv file.")
 @click.option("--home", type=click.Path(file_okay=False), default=None, hidden=True)
 @click.pass_context
 def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncci_files: tuple[str, ...],
-                  demo_rif: str | None, home: str | None) -> None:
+                  demo_rif: str | None, batch: bool, out: str | None, home: str | None) -> None:
     """Check claims (JSON, CSV, FHIR R4 Claim, CMS RIF) for code errors before a payer does."""
     if not files and not demo_rif:
         raise click.UsageError("give claim files, or --demo-rif DIR")
+    if out and not batch:
+        raise click.UsageError("--out goes with --batch")
+    if batch and (ncci_files or demo_rif):
+        raise click.UsageError("--batch does not apply NCCI edits or read RIF folders; check those per claim")
     cb = _codebook(ctx, home)
+    if batch:
+        sys.exit(1 if _batch(cb, files, out, as_json) else 0)
     edits = load_ncci(ncci_files) if ncci_files else None
     if demo_rif:
         summary = rif_summary(cb, demo_rif, edits)

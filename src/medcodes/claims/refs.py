@@ -64,7 +64,7 @@ class RefIndex:
     compared in turn (there are few).
     """
 
-    __slots__ = ("_prefix", "_lengths", "_ranges")
+    __slots__ = ("_prefix", "_lengths", "_ranges", "_letters")
 
     def __init__(self, items: "list[tuple[Ref, object]]") -> None:
         self._prefix: dict[str, object] = {}
@@ -75,12 +75,19 @@ class RefIndex:
             else:
                 self._ranges.append((ref.lo, ref.hi, len(ref.lo), len(ref.hi), payload))
         self._lengths = tuple(sorted({len(k) for k in self._prefix}))
+        # first characters any reference can match: most keys are rejected by one set probe
+        letters = {k[0] for k in self._prefix}
+        for lo, hi, _nlo, _nhi, _p in self._ranges:
+            letters.update(chr(c) for c in range(ord(lo[0]), ord(hi[0]) + 1))
+        self._letters = frozenset(letters)
 
     def __bool__(self) -> bool:
         return bool(self._prefix or self._ranges)
 
     def first(self, key: str) -> object | None:
         """The payload of the first reference matching ``key`` (shortest prefix, then ranges)."""
+        if key[:1] not in self._letters:
+            return None
         get = self._prefix.get
         for n in self._lengths:
             hit = get(key[:n])

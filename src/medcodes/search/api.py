@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from ..errors import MedcodesError
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
 from .build import KIND_LABEL, KINDS, Selection, build
-from .engine import Engine
+from .engine import Board, Engine
 
 #: Code systems searched when ``systems`` is not given (ICD-9-CM is retired: ask for it by name).
 DEFAULT_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt")
@@ -189,11 +191,35 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         return empty
     eng = engine_for(cb, day)
     sys_ok = {i for i, s in enumerate(eng.systems) if s in wanted}
-    accept = _filter(eng, sys_ok, billable, chapter)
-    scores = _code_query(eng, text, wanted) or _text_query(eng, text, words, accept, offset + limit)
-    ranked = sorted(((s, cid, f) for cid, (s, f) in scores.items() if accept(cid)), key=lambda x: (-x[0], x[1]))
-    page = ranked[offset:offset + limit]
-    return SearchResult(text, _hits(eng, page), len(ranked), len(ranked) > offset + limit, offset, limit)
+    ch_ok = _chapters(eng, chapter)
+
+    def accept(cids: np.ndarray) -> np.ndarray:
+        return eng.accept_mask(cids, sys_ok, billable, ch_ok)
+
+    board = eng.board()
+    try:
+        if not _code_query(eng, text, wanted, board):
+            _text_query(eng, text, words, accept, offset + limit, board)
+        cids = board.codes()
+        cids = cids[accept(cids)]
+        total = int(cids.size)
+        page = _top(board, cids, offset + limit)[offset:]
+        found = [(float(board.score[c]), int(c), int(board.field[c])) for c in page]
+    finally:
+        board.reset()
+    return SearchResult(text, _hits(eng, found), total, total > offset + limit, offset, limit)
+
+
+def _top(board: Board, cids: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best of ``cids``: score descending, then code id (release order)."""
+    if k <= 0 or not cids.size:
+        return cids[:0]
+    sc = board.score[cids]
+    if cids.size > 4 * k:
+        kth = np.partition(sc, cids.size - k)[cids.size - k]
+        keep = sc >= kth
+        cids, sc = cids[keep], sc[keep]
+    return cids[np.lexsort((cids, -sc))][:k]
 
 
 def _systems(systems: Iterable[str] | str | None) -> set[str] | str:
@@ -207,66 +233,60 @@ def _systems(systems: Iterable[str] | str | None) -> set[str] | str:
     return names or set(DEFAULT_SYSTEMS)
 
 
-def _filter(eng: Engine, sys_ok: set[int], billable: bool | None, chapter: str | None) -> Any:
-    csys, cbill, cch = eng.c_sys, eng.c_bill, eng.c_chapter
-    ch_ok: set[int] | None = None
-    if chapter:
-        want = normalize_key(chapter)
-        want = want.removeprefix("CHAPTER").lstrip("0") or want
-        ch_ok = {i for i, c in enumerate(eng.chapters)
-                 if (normalize_key(c).removeprefix("CHAPTER").lstrip("0") or normalize_key(c)) == want}
-
-    def accept(cid: int) -> bool:
-        if csys[cid] not in sys_ok:
-            return False
-        if billable is not None and (cbill[cid] == 1) != billable:
-            return False
-        return ch_ok is None or cch[cid] in ch_ok
-
-    return accept
+def _chapters(eng: Engine, chapter: str | None) -> set[int] | None:
+    """Chapter ids matching ``chapter`` (``19``, ``Chapter 19``, a chapter key), or None: no filter."""
+    if not chapter:
+        return None
+    want = normalize_key(chapter)
+    want = want.removeprefix("CHAPTER").lstrip("0") or want
+    return {i for i, c in enumerate(eng.chapters)
+            if (normalize_key(c).removeprefix("CHAPTER").lstrip("0") or normalize_key(c)) == want}
 
 
-def _code_query(eng: Engine, text: str, wanted: set[str]) -> dict[int, tuple[float, int]]:
+def _code_query(eng: Engine, text: str, wanted: set[str], board: Board) -> bool:
     """``E11.``, ``0DT``, ``E1165``: the codes under that prefix, in release order."""
     raw = text.strip()
     if not _CODE_QUERY.match(raw) or not any(ch.isdigit() for ch in raw):
-        return {}
+        return False
     key = normalize_key(raw.rstrip("-"))
-    out: dict[int, tuple[float, int]] = {}
+    found = False
     for system in eng.systems:
         if system not in wanted or ("." in raw and system not in DOTTED):
             continue
         ids, _total = eng.prefix_codes(system, key, 5000)
-        for cid in ids:
-            out[cid] = (0.9, -1)
-        if ids and eng.codes_info([ids[0]])[ids[0]][1].replace(".", "") == key:
-            out[ids[0]] = (1.0, -1)
-    return out
+        if not ids:
+            continue
+        found = True
+        arr = np.asarray(ids, dtype=np.int64)
+        sc = np.full(arr.size, 0.9)
+        if eng.codes_info([ids[0]])[ids[0]][1].replace(".", "") == key:
+            sc[0] = 1.0
+        board.offer(arr, sc, np.full(arr.size, -1, dtype=np.int64))
+    return found
 
 
-def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int) -> dict[int, tuple[float, int]]:
+def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     last_is_prefix = text[-1:].isalnum()
-    scores: dict[int, tuple[float, int]] = {}
     variants = _text.synonym_variants(content)
-    for vwords, factor in variants:
-        eng.match(vwords, last_is_prefix, factor, scores, cross=False)
-    good = sum(1 for cid, (sc, _f) in scores.items() if sc >= 0.6 and accept(cid))
+    partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
+    cids = board.codes()
+    good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))
     if good < min(need, 3):
-        for vwords, factor in variants[:3]:
-            eng.match(vwords, last_is_prefix, factor, scores, cross=True)
-    if not any(accept(cid) for cid in scores) and 2 <= len(content) <= 6:
-        _relax(eng, variants[:2], last_is_prefix, scores)
-    return scores
+        for (_vwords, factor), got in zip(variants[:3], partials):
+            if got is not None:
+                eng.cross(got[0], got[1], factor, board)
+        cids = board.codes()
+    if not accept(cids).any() and 2 <= len(content) <= 6:
+        _relax(eng, variants[:2], last_is_prefix, board)
 
 
-def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool,
-           scores: dict[int, tuple[float, int]]) -> None:
+def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool, board: Board) -> None:
     """Nothing has every word: accept codes that have all words but one, at a lower score."""
     for vwords, factor in variants:
         for i in range(len(vwords)):
             rest = vwords[:i] + vwords[i + 1:]
-            eng.match(rest, last_is_prefix and i != len(vwords) - 1, factor * 0.6, scores, cross=False)
+            eng.match(rest, last_is_prefix and i != len(vwords) - 1, factor * 0.6, board)
 
 
 def _hits(eng: Engine, page: list[tuple[float, int, int]]) -> list[Hit]:

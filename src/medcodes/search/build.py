@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
 
-BUILD_VERSION = "4"
+BUILD_VERSION = "7"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
@@ -73,19 +75,39 @@ class Selection:
         return h.hexdigest()[:24]
 
 
+class _WordIds(dict):
+    """Raw word -> token id (-1 for a stop word); new stems get the next id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stems: dict[str, int] = {}
+
+    def __missing__(self, word: str) -> int:
+        if word in _text.STOP_WORDS:
+            tid = -1
+        else:
+            tid = self.stems.setdefault(_text.stem(word), len(self.stems))
+        self[word] = tid
+        return tid
+
+
 @dataclass
 class Builder:
-    """Accumulates codes and fields, then writes the compiled file."""
+    """Accumulates codes and fields (as flat integer arrays), then writes the compiled file."""
 
     code_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     code_rows: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
     code_bill: array = field(default_factory=lambda: array("b"))
     field_kind: array = field(default_factory=lambda: array("B"))
     field_text: list[str] = field(default_factory=list)
-    field_tokens: list[list[str]] = field(default_factory=list)
-    field_targets: list[list[tuple[int, int]]] = field(default_factory=list)
-    field_len: list[int] = field(default_factory=list)
+    field_len: array = field(default_factory=lambda: array("B"))
+    tok_start: array = field(default_factory=lambda: array("I", [0]))
+    toks: array = field(default_factory=lambda: array("I"))
+    tgt_start: array = field(default_factory=lambda: array("I", [0]))
+    tgt: array = field(default_factory=lambda: array("I"))
+    tgt_w: array = field(default_factory=lambda: array("B"))
     stats: dict[str, int] = field(default_factory=dict)
+    words: _WordIds = field(default_factory=_WordIds)
 
     def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str) -> int:
         cid = len(self.code_rows)
@@ -94,21 +116,38 @@ class Builder:
         self.code_bill.append(-1 if billable is None else int(billable))
         return cid
 
+    def token_ids(self, text: str) -> set[int]:
+        words = self.words
+        ids = {words[w] for w in _text.raw_tokens(text)}
+        ids.discard(-1)
+        return ids
+
     def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None,
                   primary: str | None = None) -> None:
         """One searchable text; ``primary`` (default: all words) is what its length is counted on."""
-        toks = _text.tokens(words if words is not None else text)
-        if not toks or not targets:
+        if not targets:
             return
-        seen: dict[int, int] = {}
-        for cid, w in targets:
-            if seen.get(cid, -1) < w:
-                seen[cid] = w
+        ids = self.token_ids(words if words is not None else text)
+        if not ids:
+            return
+        if len(targets) == 1:
+            tgt = targets
+        else:
+            seen: dict[int, int] = {}
+            for cid, w in targets:
+                if seen.get(cid, -1) < w:
+                    seen[cid] = w
+            tgt = sorted(seen.items())
+        n = len(self.token_ids(primary)) if primary is not None else len(ids)
         self.field_kind.append(KINDS.index(kind))
         self.field_text.append(text)
-        self.field_tokens.append(toks)
-        self.field_len.append(len(set(_text.tokens(primary))) if primary is not None else len(set(toks)))
-        self.field_targets.append(sorted(seen.items()))
+        self.toks.extend(ids)
+        self.tok_start.append(len(self.toks))
+        self.field_len.append(min(255, max(1, n)))
+        for cid, w in tgt:
+            self.tgt.append(cid)
+            self.tgt_w.append(min(100, w))
+        self.tgt_start.append(len(self.tgt))
         self.stats[f"fields_{kind}"] = self.stats.get(f"fields_{kind}", 0) + 1
 
     def bump(self, name: str, n: int = 1) -> None:
@@ -366,39 +405,48 @@ def add_pcs_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
 
 
 # ------------------------------------------------------------------ compile + write
+def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[array, array]:
+    """Group ``values`` by ``keys`` (0..n-1), each group sorted: (starts, data) as uint32 arrays."""
+    order = np.lexsort((values, keys))
+    starts = np.zeros(n + 1, dtype=np.uint32)
+    np.cumsum(np.bincount(keys, minlength=n), out=starts[1:])
+    return _arr(starts), _arr(values[order].astype(np.uint32))
+
+
+def _arr(a: np.ndarray) -> array:
+    out = array({np.dtype(np.uint32): "I", np.dtype(np.uint8): "B", np.dtype(np.int8): "b",
+                 np.dtype(np.uint16): "H"}[a.dtype])
+    out.frombytes(a.tobytes())
+    return out
+
+
 def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
-    """Turn the accumulated fields into flat arrays and write the cache file atomically."""
-    vocab = sorted({tok for toks in b.field_tokens for tok in toks})
-    tid = {t: i for i, t in enumerate(vocab)}
-    f_tok_start, f_toks = array("I", [0]), array("I")
-    postings: list[list[int]] = [[] for _ in vocab]
-    for fid, toks in enumerate(b.field_tokens):
-        ids = sorted({tid[t] for t in toks})
-        f_toks.extend(ids)
-        f_tok_start.append(len(f_toks))
-        for i in ids:
-            postings[i].append(fid)
-    f_len = array("B", [min(255, max(1, n)) for n in b.field_len])
-    p_start, p_data = array("I", [0]), array("I")
-    for plist in postings:
-        p_data.extend(plist)
-        p_start.append(len(p_data))
-    f_tgt_start, f_tgt, f_tgt_w = array("I", [0]), array("I"), array("B")
-    by_code: list[list[int]] = [[] for _ in b.code_rows]
-    for fid, targets in enumerate(b.field_targets):
-        for cid, w in targets:
-            f_tgt.append(cid)
-            f_tgt_w.append(min(100, w))
-            by_code[cid].append(fid)
-        f_tgt_start.append(len(f_tgt))
-    c_f_start, c_f = array("I", [0]), array("I")
-    for fids in by_code:
-        c_f.extend(fids)
-        c_f_start.append(len(c_f))
+    """Turn the accumulated fields into flat sorted arrays and write the cache file atomically."""
+    stems = sorted(b.words.stems, key=b.words.stems.__getitem__)   # by build id
+    vocab = sorted(stems)
+    new_id = np.empty(len(stems), dtype=np.int64)
+    new_id[[b.words.stems[t] for t in vocab]] = np.arange(len(vocab))
+    nf = len(b.field_text)
+    tok_start = np.frombuffer(b.tok_start, dtype=np.uint32).astype(np.int64)
+    field_of_tok = np.repeat(np.arange(nf, dtype=np.int64), np.diff(tok_start))
+    toks = new_id[np.frombuffer(b.toks, dtype=np.uint32).astype(np.int64)]
+    f_tok_start, f_toks = _csr(field_of_tok, toks, nf)              # field -> its tokens, sorted
+    p_start, p_data = _csr(toks, field_of_tok, len(vocab))            # token -> its fields, sorted
+    tgt_start = np.frombuffer(b.tgt_start, dtype=np.uint32).astype(np.int64)
+    field_of_tgt = np.repeat(np.arange(nf, dtype=np.int64), np.diff(tgt_start))
+    tgt = np.frombuffer(b.tgt, dtype=np.uint32).astype(np.int64)
+    c_f_start, c_f = _csr(tgt, field_of_tgt, len(b.code_rows))      # code -> fields leading to it
+    systems = sorted({r[0] for r in b.code_rows})
+    chapters = sorted({r[5] or "" for r in b.code_rows})
+    sys_ix = {s: i for i, s in enumerate(systems)}
+    ch_ix = {c: i for i, c in enumerate(chapters)}
+    meta = dict(meta, code_systems=systems, chapters=chapters, chunk=CHUNK)
     blobs = {
-        "f_tok_start": f_tok_start, "f_toks": f_toks, "f_len": f_len, "f_kind": b.field_kind,
-        "p_start": p_start, "p_data": p_data, "f_tgt_start": f_tgt_start, "f_tgt": f_tgt,
-        "f_tgt_w": f_tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
+        "c_sys": array("B", [sys_ix[r[0]] for r in b.code_rows]),
+        "c_chapter": array("H", [ch_ix[r[5] or ""] for r in b.code_rows]),
+        "f_tok_start": f_tok_start, "f_toks": f_toks, "f_len": b.field_len, "f_kind": b.field_kind,
+        "p_start": p_start, "p_data": p_data, "f_tgt_start": b.tgt_start, "f_tgt": b.tgt,
+        "f_tgt_w": b.tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)
@@ -411,23 +459,33 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         raise
 
 
+CHUNK = 64    # display texts stored per blob row (fields, code titles)
+
+
+def _chunks(texts: list[str]) -> list[tuple[int, bytes]]:
+    return [(i // CHUNK, "\x1e".join(texts[i:i + CHUNK]).encode()) for i in range(0, len(texts), CHUNK)]
+
+
 def _write(path: Path, b: Builder, vocab: list[str], blobs: dict[str, array], meta: dict[str, Any]) -> None:
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         conn.execute("CREATE TABLE blob (name TEXT PRIMARY KEY, typecode TEXT, data BLOB)")
         conn.execute("CREATE TABLE code (id INTEGER PRIMARY KEY, system TEXT, code TEXT, key TEXT, "
                      "title TEXT, billable INTEGER, chapter TEXT)")
-        conn.execute("CREATE TABLE field (id INTEGER PRIMARY KEY, kind INTEGER, text TEXT)")
+        conn.execute("CREATE TABLE field_text (chunk INTEGER PRIMARY KEY, data BLOB)")
+        conn.execute("CREATE TABLE code_text (chunk INTEGER PRIMARY KEY, data BLOB)")
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
         conn.executemany("INSERT INTO blob VALUES (?, ?, ?)",
                          [(n, a.typecode, a.tobytes()) for n, a in blobs.items()]
                          + [("vocab", "s", "\n".join(vocab).encode())])
         conn.executemany("INSERT INTO code VALUES (?, ?, ?, ?, ?, ?, ?)",
                          ((i, *row) for i, row in enumerate(b.code_rows)))
-        conn.executemany("INSERT INTO field VALUES (?, ?, ?)",
-                         ((i, b.field_kind[i], t) for i, t in enumerate(b.field_text)))
+        conn.executemany("INSERT INTO field_text VALUES (?, ?)", _chunks(b.field_text))
+        conn.executemany("INSERT INTO code_text VALUES (?, ?)",
+                         _chunks([f"{r[1]}\x1f{r[3]}" for r in b.code_rows]))
         conn.execute("CREATE INDEX code_key ON code(system, key)")
         conn.commit()
     finally:

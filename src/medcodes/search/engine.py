@@ -1,21 +1,24 @@
-"""The in-memory search index and its query evaluation.
+"""The in-memory search index and its query evaluation (vectorised with numpy).
 
 Loaded from the compiled cache file (see :mod:`medcodes.search.build`):
-flat arrays only, so loading is a few ``frombytes`` calls. A query is
-evaluated as:
+flat arrays stored as raw bytes and wrapped with ``numpy.frombuffer``, so
+loading costs a few blob reads. A query is evaluated as:
 
-1. words -> candidate vocabulary ids per word: the exact token, any token
-   the last (still being typed) word is a prefix of (one contiguous id range
-   in the sorted vocabulary, found by bisect), or for an unknown word the
-   tokens one edit away (delete/transpose/replace/insert);
+1. words -> a :class:`Candidate` per word: groups of vocabulary ids with a
+   quality each: the exact token, the tokens the last (still being typed)
+   word is a prefix of (one contiguous id range in the sorted vocabulary),
+   or for an unknown word the tokens one edit away, found through the
+   precomputed deletion neighbourhood of the vocabulary (SymSpell style);
+   candidates are cached per (word, is_prefix);
 2. the word with the fewest postings drives: its fields are checked for the
-   other words (every word must be in the same field), scored, and spread to
-   the codes they lead to;
+   other words (every word must be in the same field) with array
+   operations (sorted-postings lookups, or each field's tokens against a
+   token -> quality table), scored, and spread to the codes they lead to;
 3. when that finds too little, a code may also match with its words spread
    over several of its fields (``appendectomy`` in the PCS Index, ``percutaneous
    endoscopic`` in the title), at a lower score;
 4. the same for each synonym variant of the query (abbreviations, lay terms),
-   keeping each code's best score.
+   keeping each code's best score in a :class:`Board`.
 
 Display text (titles, index paths) stays in the cache's SQLite tables and is
 read only for the page of hits returned.
@@ -26,61 +29,99 @@ from __future__ import annotations
 import bisect
 import json
 import sqlite3
-from array import array
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import text as _text
-from .build import KIND_WEIGHT
+from .build import CHUNK, KIND_WEIGHT
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
-           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill")
+           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter")
+_DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.uint16, "f": np.float32}
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
 MAX_CROSS = 3000     # codes tried for a match spread over several fields
-MAX_SCORED = 800     # matching fields scored exactly (the rest only counted)
+CROSS_PER_FIELD = 40  # codes of one partial field tried, at most
+MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
+CACHE_WORDS = 4096   # candidates kept per engine
+CACHE_CHUNKS = 2048  # chunks of display text kept per engine
 
 
 @dataclass
 class Candidate:
-    """One query word resolved against the vocabulary."""
+    """One query word resolved against the vocabulary: token id ranges with a quality each."""
 
     word: str
-    ids: dict[int, float]            # exact / typo token ids -> quality
-    lo: int = 0                      # prefix range [lo, hi) of token ids (quality from length)
-    hi: int = 0
-    prefix_quality: float = 0.0
-    idset: frozenset = frozenset()
-
-    def quality(self, tok: int) -> float:
-        q = self.ids.get(tok, 0.0)
-        if self.lo <= tok < self.hi:
-            q = max(q, self.prefix_quality)
-        return q
-
-    def hits(self, toks: array) -> bool:
-        """Does a field (its sorted token ids) contain a token this word accepts?"""
-        if self.hi > self.lo:
-            i = bisect.bisect_left(toks, self.lo)
-            if i < len(toks) and toks[i] < self.hi:
-                return True
-        return bool(self.ids) and not self.idset.isdisjoint(toks)
-
-    def best(self, toks: array) -> float:
-        """Quality of this word's best token in a field (0.0: not there)."""
-        b = 0.0
-        if self.ids:
-            common = self.idset.intersection(toks)
-            if common:
-                b = max(self.ids[t] for t in common)
-        if b < self.prefix_quality:
-            i = bisect.bisect_left(toks, self.lo)
-            if i < len(toks) and toks[i] < self.hi:
-                b = self.prefix_quality
-        return b
+    groups: list[tuple[int, int, float]]          # [lo, hi) token ids, quality 0..1
+    size: int = 0                                 # postings entries (with repeats across tokens)
+    _fields: np.ndarray | None = field(default=None, repr=False)
+    _fq: np.ndarray | None = field(default=None, repr=False)
+    _lut: np.ndarray | None = field(default=None, repr=False)
 
     def empty(self) -> bool:
-        return not self.ids and self.hi <= self.lo
+        return not self.groups
+
+
+@dataclass
+class Board:
+    """Each code's best (score, field) over every variant and pass of one query."""
+
+    score: np.ndarray
+    field: np.ndarray
+    touched: list[np.ndarray] = field(default_factory=list)
+    sorted_codes: np.ndarray | None = None
+
+    def offer(self, cids: np.ndarray, sc: np.ndarray, fld: np.ndarray) -> None:
+        """Keep ``sc`` where it beats the code's score (the first of equal scores wins)."""
+        if not cids.size:
+            return
+        better = sc > self.score[cids]
+        if not better.all():
+            cids, sc, fld = cids[better], sc[better], fld[better]
+            if not cids.size:
+                return
+        np.maximum.at(self.score, cids, sc)
+        won = sc == self.score[cids]
+        # fancy assignment keeps the last of repeated indices: reversed, the first winner stays
+        self.field[cids[won][::-1]] = fld[won][::-1]
+        self.touched.append(cids)
+        self.sorted_codes = None
+
+    def codes(self) -> np.ndarray:
+        """Every code with a score, sorted by id."""
+        if self.sorted_codes is None:
+            if not self.touched:
+                self.sorted_codes = np.zeros(0, dtype=np.int64)
+            else:
+                a = np.sort(np.concatenate(self.touched) if len(self.touched) > 1 else self.touched[0])
+                keep = np.ones(a.size, dtype=bool)
+                keep[1:] = a[1:] != a[:-1]
+                self.sorted_codes = a[keep]
+        return self.sorted_codes
+
+    def has(self, cids: np.ndarray) -> np.ndarray:
+        return self.score[cids] >= 0
+
+    def reset(self) -> None:
+        for cids in self.touched:
+            self.score[cids] = -1.0
+        self.touched.clear()
+        self.sorted_codes = None
+
+
+def _expand(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR gather: positions of every ``[start, end)`` range, their lengths and segment offsets."""
+    lens = (ends - starts).astype(np.int64)
+    total = int(lens.sum())
+    offs = np.zeros(lens.size, dtype=np.int64)
+    if lens.size > 1:
+        np.cumsum(lens[:-1], out=offs[1:])
+    pos = np.arange(total, dtype=np.int64) + np.repeat(starts.astype(np.int64) - offs, lens)
+    return pos, lens, offs
 
 
 class Engine:
@@ -89,194 +130,314 @@ class Engine:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-        blobs = {}
         vocab_bytes = b""
         for name, typecode, data in self.conn.execute("SELECT name, typecode, data FROM blob"):
             if name == "vocab":
                 vocab_bytes = data
-                continue
-            a = array(typecode)
-            a.frombytes(data)
-            blobs[name] = a
-        for name in _ARRAYS:
-            setattr(self, name, blobs[name])
+            elif name in _ARRAYS:
+                setattr(self, name, np.frombuffer(data, dtype=_DTYPES[typecode]))
         self.vocab: list[str] = vocab_bytes.decode().split("\n") if vocab_bytes else []
         self.tok_id = {t: i for i, t in enumerate(self.vocab)}
         self.meta = {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
-        rows = self.conn.execute("SELECT system, chapter FROM code ORDER BY id").fetchall()
-        self.systems = sorted({r[0] for r in rows})
-        sys_ix = {s: i for i, s in enumerate(self.systems)}
-        self.c_sys = array("B", [sys_ix[r[0]] for r in rows])
-        chapters = sorted({r[1] or "" for r in rows})
-        self.chapters = chapters
-        ch_ix = {c: i for i, c in enumerate(chapters)}
-        self.c_chapter = array("H", [ch_ix[r[1] or ""] for r in rows])
-        self.f_static = array("f", [KIND_WEIGHT[k] * (0.55 + 0.45 / max(1, n)) for k, n in zip(self.f_kind, self.f_len)])
+        self.systems: list[str] = self.meta["code_systems"]
+        self.chapters: list[str] = self.meta["chapters"]
+        self.chunk = int(self.meta.get("chunk", CHUNK))
+        self.n_codes = int(self.c_bill.size)
+        self.n_tokens = len(self.vocab)
+        kw = np.asarray(KIND_WEIGHT, dtype=np.float64)[self.f_kind]
+        self.f_kw = kw
+        self.f_lenf = np.maximum(self.f_len, 1).astype(np.float64)
+        self.f_static = kw * (0.55 + 0.45 / self.f_lenf)
+        self.c_nf = np.diff(self.c_f_start.astype(np.int64))
+        self._cands: OrderedDict[tuple[str, bool], Candidate] = OrderedDict()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._deletes: dict[str, list[int]] | None = None
+        self._chunks: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
 
     def close(self) -> None:
         self.conn.close()
 
+    def board(self) -> Board:
+        """A per-thread, all-empty score board (``reset`` it after the query)."""
+        b = getattr(self._local, "board", None)
+        if b is None:
+            b = self._local.board = Board(np.full(self.n_codes, -1.0), np.zeros(self.n_codes, dtype=np.int64))
+        return b
+
     # -------------------------------------------------------------- words -> tokens
     def candidate(self, word: str, is_prefix: bool) -> Candidate:
+        key = (word, is_prefix)
+        with self._lock:
+            cand = self._cands.get(key)
+            if cand is not None:
+                self._cands.move_to_end(key)
+                return cand
+        cand = self._candidate(word, is_prefix)
+        with self._lock:
+            self._cands[key] = cand
+            if len(self._cands) > CACHE_WORDS:
+                self._cands.popitem(last=False)
+        return cand
+
+    def _candidate(self, word: str, is_prefix: bool) -> Candidate:
         tok = _text.stem(word)
-        cand = Candidate(word, {})
+        ids: dict[int, float] = {}
         exact = self.tok_id.get(tok)
         if exact is not None:
-            cand.ids[exact] = 1.0
+            ids[exact] = 1.0
         if word != tok and word in self.tok_id:
-            cand.ids[self.tok_id[word]] = 1.0
-        rare = all(self.p_start[t + 1] - self.p_start[t] < 20 for t in cand.ids)
+            ids[self.tok_id[word]] = 1.0
+        p = self.p_start
+        groups: list[tuple[int, int, float]] = []
+        rare = all(int(p[t + 1]) - int(p[t]) < 20 for t in ids)
         if is_prefix or (rare and len(word) >= 3 and not word.isdigit()):
             lo = bisect.bisect_left(self.vocab, word)
             hi = bisect.bisect_left(self.vocab, word + "\uffff")
             if hi > lo:
-                cand.lo, cand.hi = lo, hi
-                cand.prefix_quality = 0.75 + 0.2 * min(1.0, len(word) / 8)
-        if cand.empty() and len(word) >= 4 and not word.isdigit():
+                groups.append((lo, hi, 0.75 + 0.2 * min(1.0, len(word) / 8)))
+        if not ids and not groups and len(word) >= 4 and not word.isdigit():
+            ids = self._typos(word, is_prefix)
+        groups.extend((t, t + 1, q) for t, q in ids.items())
+        groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win
+        size = sum(int(p[hi]) - int(p[lo]) for lo, hi, _q in groups)
+        return Candidate(word, groups, size)
+
+    def _typos(self, word: str, is_prefix: bool) -> dict[int, float]:
+        """Tokens one edit away (quality 0.8); else, while typing, tokens starting one edit away (0.7)."""
+        ids: dict[int, float] = {}
+        for t in self.near(word):
+            ids[t] = 0.8
+        stem = _text.stem(word)
+        if stem != word:
+            for t in self.near(stem):
+                ids[t] = 0.8
+        if not ids and is_prefix:
             for variant in _text.edits1(word):
-                v = self.tok_id.get(_text.stem(variant))
-                if v is not None:
-                    cand.ids[v] = 0.8
-            if cand.empty() and is_prefix and len(word) >= 4:
-                for variant in _text.edits1(word):
-                    lo = bisect.bisect_left(self.vocab, variant)
-                    if lo < len(self.vocab) and self.vocab[lo].startswith(variant):
-                        hi = bisect.bisect_left(self.vocab, variant + "\uffff")
-                        for t in range(lo, min(hi, lo + 50)):
-                            cand.ids.setdefault(t, 0.7)
-        cand.idset = frozenset(cand.ids)
-        return cand
+                lo = bisect.bisect_left(self.vocab, variant)
+                if lo < len(self.vocab) and self.vocab[lo].startswith(variant):
+                    hi = bisect.bisect_left(self.vocab, variant + "\uffff")
+                    for t in range(lo, min(hi, lo + 50)):
+                        ids.setdefault(t, 0.7)
+        return ids
 
-    def postings_size(self, cand: Candidate) -> int:
-        p = self.p_start
-        n = sum(p[t + 1] - p[t] for t in cand.ids)
-        if cand.hi > cand.lo:
-            n += p[cand.hi] - p[cand.lo]
-        return n
+    def near(self, word: str) -> set[int]:
+        """Vocabulary tokens within one edit (delete, insert, replace, transpose) of ``word``.
 
-    def postings(self, cand: Candidate) -> set[int]:
-        p, d = self.p_start, self.p_data
+        Through the vocabulary's deletion neighbourhood (every token and its one-character
+        deletions -> token ids), built on the first typo and kept.
+        """
+        dels = self.deletions()
         out: set[int] = set()
-        for t in cand.ids:
-            out.update(d[p[t]:p[t + 1]])
-        if cand.hi > cand.lo:
-            out.update(d[p[cand.lo]:p[cand.hi]])
+        keys = {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
+        for k in keys:
+            for t in dels.get(k, ()):
+                if _one_edit(word, self.vocab[t]):
+                    out.add(t)
         return out
+
+    def deletions(self) -> dict[str, list[int]]:
+        d = self._deletes
+        if d is None:
+            with self._lock:
+                d = self._deletes
+                if d is None:
+                    d = {}
+                    for t, tok in enumerate(self.vocab):
+                        if len(tok) < 3 or tok.isdigit():
+                            continue
+                        d.setdefault(tok, []).append(t)
+                        for i in range(len(tok)):
+                            d.setdefault(tok[:i] + tok[i + 1:], []).append(t)
+                    self._deletes = d
+        return d
+
+    # -------------------------------------------------------------- candidate postings
+    def fields_of(self, cand: Candidate) -> tuple[np.ndarray, np.ndarray]:
+        """The fields holding a token of ``cand`` (sorted, unique) and the best quality in each."""
+        if cand._fields is None:
+            p, d = self.p_start, self.p_data
+            if len(cand.groups) == 1:
+                lo, hi, q = cand.groups[0]
+                f = d[int(p[lo]):int(p[hi])]
+                if hi - lo > 1:
+                    f = np.unique(f)
+                fq = np.full(f.size, q)
+            else:
+                parts = [d[int(p[lo]):int(p[hi])] for lo, hi, _q in cand.groups]
+                quals = np.concatenate([np.full(x.size, q) for x, (_l, _h, q) in zip(parts, cand.groups)])
+                allf = np.concatenate(parts)
+                order = np.lexsort((quals, allf))
+                allf, quals = allf[order], quals[order]
+                last = np.ones(allf.size, dtype=bool)
+                last[:-1] = allf[1:] != allf[:-1]
+                f, fq = allf[last], quals[last]
+            cand._fields, cand._fq = f, fq
+        return cand._fields, cand._fq  # type: ignore[return-value]
+
+    def lut(self, cand: Candidate) -> np.ndarray:
+        """Token id -> quality of ``cand`` (0.0: not accepted)."""
+        if cand._lut is None:
+            lut = np.zeros(self.n_tokens + 1, dtype=np.float64)
+            for lo, hi, q in cand.groups:
+                lut[lo:hi] = q
+            cand._lut = lut
+        return cand._lut
+
+    def cheap_postings(self, cand: Candidate, against: int) -> bool:
+        """Is looking ``cand`` up in its own sorted postings cheaper than scanning ``against`` fields' tokens?"""
+        if cand._fields is not None:
+            return True
+        single = len(cand.groups) == 1 and cand.groups[0][1] - cand.groups[0][0] == 1
+        return single or cand.size <= 4 * against
+
+    def in_fields(self, cand: Candidate, fields: np.ndarray) -> np.ndarray:
+        """Best quality of ``cand`` in each of ``fields`` (0.0: absent), from its postings."""
+        cf, cq = self.fields_of(cand)
+        if not cf.size:
+            return np.zeros(fields.size)
+        pos = np.searchsorted(cf, fields)
+        pos[pos >= cf.size] = cf.size - 1
+        return np.where(cf[pos] == fields, cq[pos], 0.0)
+
+    def field_tokens(self, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of ``fields``, concatenated, and where each field's run starts."""
+        st = self.f_tok_start
+        pos, _lens, offs = _expand(st[fields], st[fields + 1])
+        return self.f_toks[pos], offs
 
     # -------------------------------------------------------------- evaluation
-    def match(self, words: list[str], last_is_prefix: bool, factor: float,
-              scores: dict[int, tuple[float, int]], cross: bool) -> None:
-        """Score every code matching all ``words``; keep the best (score, field) per code."""
+    def match(self, words: list[str], last_is_prefix: bool, factor: float, board: Board,
+              cross: bool = False) -> tuple[list[Candidate], np.ndarray] | None:
+        """Score every code matching all ``words``; the board keeps the best (score, field) per code.
+
+        Returns the words' candidates and the driver's *partial* fields (those lacking some
+        other word), for :meth:`cross`; with ``cross`` true, runs it at once.
+        """
         cands = [self.candidate(w, last_is_prefix and i == len(words) - 1) for i, w in enumerate(words)]
         if not cands or any(c.empty() for c in cands):
-            return
-        order = sorted(range(len(cands)), key=lambda i: self.postings_size(cands[i]))
+            return None
+        order = sorted(range(len(cands)), key=lambda i: cands[i].size)
         driver = cands[order[0]]
-        if self.postings_size(driver) > MAX_DRIVER:
-            return
+        if driver.size > MAX_DRIVER:
+            return None
         others = [cands[i] for i in order[1:]]
         nwords = len(cands)
-        fts, ftok, static = self.f_tok_start, self.f_toks, self.f_static
-        tgs, tg, tgw = self.f_tgt_start, self.f_tgt, self.f_tgt_w
-        fields = self.postings(driver)
-        matched_set = set(fields)
-        for c in others:
-            matched_set = self._restrict(matched_set, c)
-            if not matched_set:
-                break
-        partial = list(fields - matched_set) if cross else []
-        if len(matched_set) > MAX_SCORED:
-            # Score the shortest, best-weighted fields; the rest still count in the total.
-            for f in matched_set:
-                for j in range(tgs[f], tgs[f + 1]):
-                    scores.setdefault(tg[j], (0.0, f))
-            matched_set = set(sorted(matched_set, key=static.__getitem__, reverse=True)[:MAX_SCORED])
-        matched: list[tuple[int, float]] = []
-        dq = driver.best
-        for f in matched_set:
-            toks = ftok[fts[f]:fts[f + 1]]
-            q = dq(toks)
+        fields, q = self.fields_of(driver)
+        if not fields.size:
+            return None
+        if others:
+            total = q.copy()
+            ok = np.ones(fields.size, dtype=bool)
+            ftoks: tuple[np.ndarray, np.ndarray] | None = None
             for c in others:
-                q += c.best(toks)
-            matched.append((f, q / nwords))
-        for f, q in matched:
-            cover = static[f] if nwords == 1 else self._cover(f, nwords)
+                if self.cheap_postings(c, fields.size):
+                    best = self.in_fields(c, fields)
+                else:
+                    if ftoks is None:
+                        ftoks = self.field_tokens(fields)
+                    best = np.maximum.reduceat(self.lut(c)[ftoks[0]], ftoks[1])
+                ok &= best > 0
+                total += best
+            matched, q = fields[ok], total[ok] / nwords
+            partial = fields[~ok]
+            cover = self.f_kw[matched] * (0.55 + 0.45 * np.minimum(1.0, nwords / self.f_lenf[matched]))
+        else:
+            matched, partial = fields, fields[:0]
+            cover = self.f_static[matched]
+        if matched.size:
             s = q * cover * factor
-            for j in range(tgs[f], tgs[f + 1]):
-                cid = tg[j]
-                sc = s * tgw[j] * 0.01
-                old = scores.get(cid)
-                if old is None or sc > old[0]:
-                    scores[cid] = (sc, f)
-        if cross and nwords > 1 and partial and len(partial) <= 4000:
-            self._cross(cands, partial, factor * 0.8, scores)
+            pos, lens, _offs = _expand(self.f_tgt_start[matched], self.f_tgt_start[matched + 1])
+            board.offer(self.f_tgt[pos].astype(np.int64), np.repeat(s, lens) * self.f_tgt_w[pos] * 0.01,
+                        np.repeat(matched.astype(np.int64), lens))
+        if cross:
+            self.cross(cands, partial, factor, board)
+        return cands, partial
 
-    def _restrict(self, fields: set[int], cand: Candidate) -> set[int]:
-        """The fields of ``fields`` that also contain a token ``cand`` accepts (C-level set work)."""
-        p, d = self.p_start, self.p_data
-        if self.postings_size(cand) > 20 * len(fields):
-            fts, ftok = self.f_tok_start, self.f_toks
-            return {f for f in fields if cand.best(ftok[fts[f]:fts[f + 1]])}
-        out: set[int] = set()
-        for t in cand.ids:
-            out |= fields.intersection(d[p[t]:p[t + 1]])
-        if cand.hi > cand.lo:
-            out |= fields.intersection(d[p[cand.lo]:p[cand.hi]])
-        return out
+    def cross(self, cands: list[Candidate], fields: np.ndarray, factor: float, board: Board) -> None:
+        """Codes whose words are spread over several of their fields (all fields of a code pooled).
 
-    def _driver_tokens(self, driver: Candidate) -> list[tuple[int, float]]:
-        toks = dict(driver.ids)
-        for t in range(driver.lo, driver.hi):
-            if t not in toks:
-                toks[t] = driver.prefix_quality
-        return list(toks.items())
+        ``fields`` are a :meth:`match`'s partial fields; its codes score ``0.8 * factor`` at most.
+        """
+        if len(cands) < 2 or not 0 < fields.size <= MAX_PARTIAL:
+            return
+        factor *= 0.8
+        tgs = self.f_tgt_start
+        starts = tgs[fields].astype(np.int64)
+        ends = np.minimum(tgs[fields + 1].astype(np.int64), starts + CROSS_PER_FIELD)
+        pos, lens, _offs = _expand(starts, ends)
+        cids = self.f_tgt[pos].astype(np.int64)
+        f0 = np.repeat(fields.astype(np.int64), lens)
+        uniq, first = np.unique(cids, return_index=True)
+        keep = np.sort(first)[:MAX_CROSS + CROSS_PER_FIELD]
+        cids, f0 = cids[keep], f0[keep]
+        ok = ~board.has(cids) & (self.c_nf[cids] >= 2)
+        cids, f0 = cids[ok], f0[ok]
+        if not cids.size:
+            return
+        cfs = self.c_f_start
+        fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
+        cf = self.c_f[fpos]
+        st = self.f_tok_start
+        tpos, tlens, _toffs = _expand(st[cf], st[cf + 1])
+        toks = self.f_toks[tpos]
+        # token offsets of each code's first field = where its token run starts
+        tstart = np.zeros(cf.size, dtype=np.int64)
+        if cf.size > 1:
+            np.cumsum(tlens[:-1], out=tstart[1:])
+        coffs = tstart[foffs]
+        total = np.zeros(cids.size)
+        ok = np.ones(cids.size, dtype=bool)
+        for c in cands:
+            best = np.maximum.reduceat(self.lut(c)[toks], coffs)
+            ok &= best > 0
+            total += best
+        if ok.any():
+            board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands), f0[ok])
 
-    def _cover(self, f: int, nwords: int) -> float:
-        return KIND_WEIGHT[self.f_kind[f]] * (0.55 + 0.45 * min(1.0, nwords / max(1, self.f_len[f])))
-
-    def _cross(self, cands: list[Candidate], fields: list[int], factor: float,
-               scores: dict[int, tuple[float, int]]) -> None:
-        """Codes whose words are spread over several of their fields (all fields of a code pooled)."""
-        tgs, tg = self.f_tgt_start, self.f_tgt
-        seen: dict[int, int] = {}
-        for f in fields:
-            for j in range(tgs[f], min(tgs[f + 1], tgs[f] + 40)):
-                seen.setdefault(tg[j], f)
-            if len(seen) > MAX_CROSS:
-                break
-        cfs, cf, fts, ftok = self.c_f_start, self.c_f, self.f_tok_start, self.f_toks
-        for cid, f0 in seen.items():
-            if cid in scores or cfs[cid + 1] - cfs[cid] < 2:
-                continue
-            pool: set[int] = set()
-            for f in cf[cfs[cid]:cfs[cid + 1]]:
-                pool.update(ftok[fts[f]:fts[f + 1]])
-            toks = array("I", sorted(pool))
-            total = 0.0
-            for c in cands:
-                v = c.best(toks)
-                if not v:
-                    break
-                total += v
-            else:
-                scores[cid] = (factor * 0.9 * total / len(cands), f0)
+    # -------------------------------------------------------------- filters
+    def accept_mask(self, cids: np.ndarray, sys_ok: set[int], billable: bool | None,
+                    ch_ok: set[int] | None) -> np.ndarray:
+        lut = np.zeros(len(self.systems) + 1, dtype=bool)
+        lut[list(sys_ok)] = True
+        m = lut[self.c_sys[cids]]
+        if billable is not None:
+            m &= (self.c_bill[cids] == 1) == billable
+        if ch_ok is not None:
+            clut = np.zeros(len(self.chapters) + 1, dtype=bool)
+            clut[list(ch_ok)] = True
+            m &= clut[self.c_chapter[cids]]
+        return m
 
     # -------------------------------------------------------------- display
+    def _texts(self, table: str, i: int) -> str:
+        """Display text ``i`` of ``table`` (``field_text`` or ``code_text``), read a chunk at a time."""
+        key = (table, i // self.chunk)
+        with self._lock:
+            chunk = self._chunks.get(key)
+            if chunk is not None:
+                self._chunks.move_to_end(key)
+        if chunk is None:
+            row = self.conn.execute(f"SELECT data FROM {table} WHERE chunk = ?", (key[1],)).fetchone()
+            chunk = row[0].decode().split("\x1e")
+            with self._lock:
+                self._chunks[key] = chunk
+                if len(self._chunks) > CACHE_CHUNKS:
+                    self._chunks.popitem(last=False)
+        return chunk[i % self.chunk]
+
     def codes_info(self, ids: list[int]) -> dict[int, tuple[str, str, str, int, str]]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(
-            f"SELECT id, system, code, title, billable, chapter FROM code WHERE id IN ({marks})", ids)
-        return {r[0]: r[1:] for r in rows}
+        """code id -> (system, code, title, billable -1/0/1, chapter)."""
+        out = {}
+        for i in ids:
+            code, title = self._texts("code_text", i).split("\x1f", 1)
+            out[i] = (self.systems[self.c_sys[i]], code, title, int(self.c_bill[i]),
+                      self.chapters[self.c_chapter[i]])
+        return out
 
     def fields_info(self, ids: list[int]) -> dict[int, tuple[int, str]]:
-        ids = [i for i in ids if i >= 0]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.conn.execute(f"SELECT id, kind, text FROM field WHERE id IN ({marks})", ids)
-        return {r[0]: (r[1], r[2]) for r in rows}
+        """field id -> (kind, display text)."""
+        return {i: (int(self.f_kind[i]), self._texts("field_text", i)) for i in ids if i >= 0}
 
     def prefix_codes(self, system: str, key: str, limit: int) -> tuple[list[int], int]:
         """Codes of ``system`` whose key starts with ``key``, in release order, and their count."""
@@ -290,9 +451,27 @@ class Engine:
         return ids, total
 
     def memory_arrays(self) -> int:
-        return sum(getattr(self, n).buffer_info()[1] * getattr(self, n).itemsize for n in _ARRAYS)
+        return sum(getattr(self, n).nbytes for n in _ARRAYS if hasattr(self, n))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one deletion, insertion, replacement or adjacent transposition."""
+    if a == b:
+        return False
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1:] == b[i + 1:]:
+            return True
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:]
+    if la > lb:
+        return a[i + 1:] == b[i:]
+    return a[i:] == b[i + 1:]
 
 
 def load(path: Path) -> Engine:
     return Engine(path)
-

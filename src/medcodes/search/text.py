@@ -48,8 +48,14 @@ def stem(token: str) -> str:
     return token
 
 
+# ASCII fast path: upper -> lower, everything that is not a letter or digit -> space.
+_ASCII = str.maketrans({chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)})
+
+
 def raw_tokens(text: str) -> list[str]:
     """Folded words, before stop words and stemming."""
+    if text.isascii():
+        return text.translate(_ASCII).split()
     return [t for t in _SPLIT.split(fold(text)) if t]
 
 
@@ -59,11 +65,13 @@ _STEMS: dict[str, str] = {}
 def tokens(text: str) -> list[str]:
     """Index tokens of a text: folded, split, stop words dropped, stemmed."""
     out = []
-    for t in _SPLIT.split(fold(text)):
-        if t and t not in STOP_WORDS:
+    for t in raw_tokens(text):
+        if t not in STOP_WORDS:
             s = _STEMS.get(t)
             if s is None:
-                s = _STEMS[t] = stem(t) if len(_STEMS) < 200000 else stem(t)
+                s = stem(t)
+                if len(_STEMS) < 200000:
+                    _STEMS[t] = s
             out.append(s)
     return out
 

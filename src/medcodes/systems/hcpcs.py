@@ -556,7 +556,7 @@ def readings(key: str) -> list[Reading]:
     if CODE_RE.match(key):
         if key[0] == "D":
             out.append(Reading(key, 0.6, "code", "CDT (ADA), not in the CMS file",
-                               {"system": "cdt", "maintainer": "ADA", "section": _section(key)}))
+                               {"system": "cdt", "section": _section(key)}))
         else:
             out.append(Reading(key, 0.95, "code", "HCPCS Level II: letter A-V + 4 digits",
                                {"section": _section(key)}))

@@ -1,0 +1,186 @@
+"""Batch mode (medcodes.claims.batch): the same findings as the per-claim checker, from vectorised joins.
+
+The claim-lines tables here are SYNTHETIC: generated in the test from real codes of the official files in
+../shared/data (read back from the store), with synthetic claim ids, patients and dates. Nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from medcodes.claims import check
+from medcodes.claims.batch import BATCH_RULES, check_lines, check_table
+from medcodes.claims.model import ClaimFormatError
+from medcodes.claims.readers import CSV_COLUMNS, read_csv
+
+FIX = Path(__file__).parent / "fixtures" / "claims"
+D_HCPCS = dt.date(2020, 5, 1)      # HCPCS 2020-04 in effect
+D_ICD = dt.date(2026, 1, 15)       # ICD-10-CM / ICD-10-PCS FY2026 in effect
+
+
+@pytest.fixture(scope="module")
+def book(request: pytest.FixtureRequest) -> Any:
+    """The session `cb` (everything in ../shared/data pulled); MEDCODES_TEST_HOME reuses a pulled store."""
+    home = os.environ.get("MEDCODES_TEST_HOME")
+    if home:
+        from medcodes import Codebook
+
+        cb = Codebook.open(home=home, embedded=False)
+        yield cb
+        cb.close()
+    else:
+        yield request.getfixturevalue("cb")
+
+
+# codes that trigger the rules (each named in tests/test_claims.py with the file that says so)
+DX_SPECIAL = ["E11.6", "E11.99", "S52.501", "S52.501Z", "S01.00A", "S30.1XXA", "G0444", "25000", "O03.9",
+              "Z38.00", "P29.2", "C61", "W19.XXXA", "G63", "E11.40", "E10.9", "E11.9", "N18.1", "E11.22", "R51.9",
+              "G43.909", "O09.521", "I10", "e11.9"]
+LINE_SPECIAL = ["G9999", "D0120", "3074F", "99213", "0DTJ4ZZ", "ABC", "G9572", "G0299", "0DTJ4Z9", "g0444"]
+MOD_SPECIAL = ["Z9", "50", "LT", "RT", "59", "X"]
+DATES = [D_HCPCS, D_ICD, dt.date(2019, 6, 1), dt.date(2015, 12, 1), dt.date(2016, 6, 1), dt.date(2015, 1, 25)]
+
+
+def _every(conn: Any, sql: str, step: int) -> list[str]:
+    return [r[0] for r in conn.execute(sql).fetchall()][::step]
+
+
+def make_table(book: Any, n_claims: int, seed: int) -> pl.DataFrame:
+    """A SYNTHETIC claim-lines table in the CSV layout, from real codes of the installed releases."""
+    rnd = random.Random(seed)
+    dx = _every(book.db("icd10cm", D_ICD).conn, "SELECT code FROM concept WHERE kind IN ('code','category') "
+                "ORDER BY seq", 250) + DX_SPECIAL
+    hc = book.db("hcpcs", D_HCPCS).conn
+    codes = _every(hc, "SELECT code FROM concept WHERE kind='code' ORDER BY seq", 40) + LINE_SPECIAL
+    mods = _every(hc, "SELECT code FROM concept WHERE kind='modifier' ORDER BY seq", 10) + MOD_SPECIAL
+    rows = []
+    for i in range(n_claims):
+        day = rnd.choice(DATES)
+        nd = rnd.randint(0, 4)
+        dxs = ";".join(rnd.choice(dx) for _ in range(nd))
+        claim = [f"SYN-{i}", rnd.choice(["professional"] * 4 + ["institutional"]), rnd.choice("FMU"),
+                 rnd.choice(["1950-06-01", "2004-01-01", day.isoformat(), (day - dt.timedelta(days=40)).isoformat(),
+                             ""]), day.isoformat(), dxs, rnd.choice(["", "", "", "0DTJ4ZZ", "0DTJ4Z9;0DT"])]
+        n_lines = rnd.randint(0, 3)
+        if not n_lines:
+            rows.append(claim + [""] * 6)
+        for _ in range(n_lines):
+            ptrs = ";".join(str(rnd.randint(0, nd + 1)) for _ in range(rnd.choice([0, 1, 1, 2])))
+            rows.append(claim + [rnd.choice(codes), ";".join(rnd.sample(mods, rnd.choice([0, 0, 1, 2, 3]))),
+                                 rnd.choice(["1", "1", "2", "0", "-1", "1.5"]), ptrs,
+                                 rnd.choice(["", "", day.isoformat(), "2020-07-15"]),
+                                 rnd.choice(["", "0", "25.00", "0.01"])])
+    return pl.DataFrame(rows, schema=list(CSV_COLUMNS), orient="row")
+
+
+def per_claim(book: Any, path: Path) -> Counter:
+    out: Counter = Counter()
+    for claim in read_csv(path):
+        for f in check(book, claim).findings:
+            if f.rule in BATCH_RULES:
+                out[claim.id, f.rule, f.severity, f.location, ";".join(f.codes), f.message, f.source] += 1
+    return out
+
+
+def batch(findings: pl.DataFrame) -> Counter:
+    return Counter(findings.select("claim_id", "rule", "severity", "location", "codes", "message",
+                                   "source").iter_rows())
+
+
+def test_batch_agrees_with_the_per_claim_checker(book: Any, tmp_path: Path) -> None:
+    path = tmp_path / "claim_lines_synthetic.csv"
+    make_table(book, 2000, seed=11).write_csv(path)
+    want = per_claim(book, path)
+    got = batch(check_lines(book, path))
+    assert got - want == Counter() and want - got == Counter()
+    # every rule batch mode covers is exercised by this table
+    assert {k[1] for k in want} == set(BATCH_RULES)
+    assert sum(want.values()) > 4000
+
+
+def test_parquet_with_list_and_date_columns_gives_the_same_findings(book: Any, tmp_path: Path) -> None:
+    table = make_table(book, 400, seed=5)
+    csv_path = tmp_path / "lines_synthetic.csv"
+    table.write_csv(csv_path)
+    typed = table.with_columns(
+        *(pl.col(c).str.split(";").list.eval(pl.element().filter(pl.element() != "")) for c in
+          ("diagnoses", "procedures", "modifiers")),
+        pl.col("diagnosis_pointers").str.split(";").list.eval(pl.element().filter(pl.element() != "")
+                                                                 .cast(pl.Int64)),
+        *(pl.col(c).replace("", None).str.to_date() for c in ("service_date", "patient_birth_date", "line_date")),
+        pl.col("units").replace("", None).cast(pl.Float64), pl.col("charge").replace("", None).cast(pl.Float64))
+    pq = tmp_path / "lines_synthetic.parquet"
+    typed.write_parquet(pq)
+    a, b = check_lines(book, csv_path), check_lines(book, pq)
+    assert a.height > 500 and a.equals(b)
+
+
+def test_known_findings_on_official_codes(book: Any) -> None:
+    rows = [  # SYNTHETIC claims; codes and dates as in tests/test_claims.py
+        ["S1", "professional", "F", "1960-04-02", "2026-01-15", "E11.6;E10.9;E11.9", "", "", "", "", "", "", ""],
+        ["S2", "professional", "M", "1980-01-01", "2019-06-01", "I10", "", "G9572", "50;LT", "0", "1;3", "", ""],
+        ["S3", "professional", "F", "1960-04-02", "2020-05-01", "I10", "", "G0444", "", "1", "1", "", "0"],
+    ]
+    out = check_lines(book, pl.DataFrame(rows, schema=list(CSV_COLUMNS), orient="row"))
+    got = {(r["claim_id"], r["rule"], r["location"]) for r in out.iter_rows(named=True)}
+    assert ("S1", "dx-header", "diagnoses[0]") in got
+    assert ("S1", "dx-excludes1", "diagnoses[2]") in got           # E10.9 with E11.9 (Excludes1 at E11)
+    assert ("S2", "hcpcs-terminated", "lines[0].code") in got        # G9572 terminated 2016-12-31
+    assert ("S2", "modifier-bilateral-conflict", "lines[0].modifiers[1]") in got
+    assert ("S2", "line-units", "lines[0].units") in got
+    assert ("S2", "line-diagnosis-pointer", "lines[0].diagnosis_pointers[1]") in got
+    assert not {r for r in got if r[0] == "S3"}
+    term = out.filter(pl.col("rule") == "hcpcs-terminated")["message"][0]
+    assert "2016-12-31" in term
+
+
+def test_fixture_csv_is_clean_in_both_modes(book: Any) -> None:
+    assert check_lines(book, FIX / "claims_synthetic.csv").height == 0
+    assert all(check(book, c).ok for c in read_csv(FIX / "claims_synthetic.csv"))
+
+
+def test_bad_cells_name_the_file_and_row(book: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad_synthetic.csv"
+    bad.write_text("claim_id,service_date,diagnoses,line_code,units\nA,2026-01-15,I10,G0444,1\n"
+                   "B,2026-01-15,I10,G0444,lots\n")
+    with pytest.raises(ClaimFormatError, match=r"bad_synthetic.csv: row 3: units"):
+        check_lines(book, bad)
+    nodate = tmp_path / "nodate_synthetic.csv"
+    nodate.write_text("claim_id,diagnoses\nA,I10\n")
+    with pytest.raises(ClaimFormatError, match="missing column"):
+        check_lines(book, nodate)
+
+
+def test_cli_batch_summary_and_out(book: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from medcodes.claims import check_command
+
+    path = tmp_path / "claim_lines_synthetic.csv"
+    make_table(book, 300, seed=3).write_csv(path)
+    home = str(Path(book.store.home))
+    runner = CliRunner()
+    res = runner.invoke(check_command, ["--batch", str(path), "--home", home])
+    assert res.exit_code == 1, res.output
+    assert "300 claims" in res.output and "dx-header" in res.output
+    assert "SYN-" not in res.output          # the summary names no claim
+    out = tmp_path / "findings.parquet"
+    res = runner.invoke(check_command, ["--batch", str(path), "--out", str(out), "--json", "--home", home])
+    summary = json.loads(res.output)
+    written = pl.read_parquet(out)
+    assert summary["claims"] == 300 and written.height == sum(summary["findings"].values())
+    assert written.equals(check_table(book, path).findings)
+    csv_out = tmp_path / "findings.csv"
+    runner.invoke(check_command, ["--batch", str(path), "--out", str(csv_out), "--home", home])
+    assert pl.read_csv(csv_out).height == written.height
+    clean = runner.invoke(check_command, ["--batch", str(FIX / "claims_synthetic.csv"), "--home", home])
+    assert clean.exit_code == 0, clean.output
