@@ -184,3 +184,17 @@ def test_cli_batch_summary_and_out(book: Any, tmp_path: Path) -> None:
     assert pl.read_csv(csv_out).height == written.height
     clean = runner.invoke(check_command, ["--batch", str(FIX / "claims_synthetic.csv"), "--home", home])
     assert clean.exit_code == 0, clean.output
+
+
+def test_medcodes_check_batch_through_the_main_cli(book: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "claim_lines_synthetic.csv"
+    pl.DataFrame([["S1", "professional", "F", "1960-04-02", "2026-01-15", "E11.6", "", "", "", "", "", "", ""]],
+                 schema=list(CSV_COLUMNS), orient="row").write_csv(path)
+    env = {**os.environ, "MEDCODES_HOME": str(Path(book.store.home))}
+    res = subprocess.run([sys.executable, "-m", "medcodes.cli", "check", "--batch", "--json", str(path)], env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 1, res.stderr
+    assert json.loads(res.stdout)["rules"] == {"dx-header (error)": 1}

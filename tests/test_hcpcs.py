@@ -298,7 +298,7 @@ def test_readings():
     (r,) = hcpcs.readings("E1130")
     assert r.kind == "code" and r.score > 0.9
     (d,) = hcpcs.readings("D0120")
-    assert d.note == "CDT (ADA), not in the CMS file" and d.extra["maintainer"] == "ADA"
+    assert d.note == "CDT (ADA), not in the CMS file" and d.extra["system"] == "cdt"
     assert hcpcs.readings("LT")[0].kind == "modifier"
     assert hcpcs.readings("Q5")[0].kind == "modifier"
     assert hcpcs.readings("1P")[0].kind == "modifier"

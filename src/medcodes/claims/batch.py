@@ -93,7 +93,11 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     df = df.with_columns(pl.lit(v, pl.String).alias(c) for c, v in _DEFAULTS.items() if c not in df.columns)
     df = df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
                          _text("claim_id").fill_null("").alias("claim_id"))
-    raw_claims = (df.filter(pl.col("claim_id").is_first_distinct())   # the claim columns of its first row
+    # the lines of a claim are usually together: then the claims are the runs of claim_id, else its first rows
+    starts = (pl.col("claim_id") != pl.col("claim_id").shift()).fill_null(True)
+    together = df.select(starts.sum() == pl.col("claim_id").n_unique()).item()
+    df = df.with_columns((starts if together else pl.col("claim_id").is_first_distinct()).alias("first"))
+    raw_claims = (df.filter("first")   # the claim columns of its first row
                   .select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
                           "diagnoses", "procedures")
                   .with_row_index("c").with_columns(pl.col("c").cast(pl.Int64)))
@@ -115,15 +119,15 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         (~pl.col("sex").is_in(["F", "M", "U"]), "patient_sex must be F, M or U"),
         (pl.col("birth_date").is_null() & pl.col("birth_date_raw").is_not_null(), "patient_birth_date is not a date"),
     ])
-    raw_lines = (df.select("row", "claim_id", _text("line_code").fill_null("").alias("code"), "modifiers", "units",
-                           "diagnosis_pointers", "line_date", "charge")
-                 .filter(pl.col("code") != ""))
+    raw_lines = df.select("row", "claim_id", _text("line_code").fill_null("").alias("code"), "modifiers", "units",
+                          "diagnosis_pointers", "line_date", "charge",
+                          (pl.col("first").cum_sum() - 1).cast(pl.Int64).alias("c") if together else pl.lit(None))
+    raw_lines = raw_lines.filter(pl.col("code") != "")
     lines = raw_lines.select(
-        "row", "claim_id", "code",
-        _as_list(raw_lines, "modifiers").list.eval(pl.element().str.to_uppercase()).alias("modifiers"),
+        "row", "claim_id", "code", "c",
+        _as_list(raw_lines, "modifiers", upper=True).alias("modifiers"),
         pl.coalesce(_text("units").replace("", None), pl.lit("1")).cast(pl.Float64, strict=False).alias("units"),
-        _as_list(raw_lines, "diagnosis_pointers").list.eval(pl.element().cast(pl.Int64, strict=False)
-                                                            ).alias("pointers"),
+        _as_list(raw_lines, "diagnosis_pointers").cast(pl.List(pl.Int64), strict=False).alias("pointers"),
         _as_date(raw_lines, "line_date").alias("line_date"),
         _text("charge").replace("", None).cast(pl.Float64, strict=False).alias("charge"),
         _raw_date(raw_lines, "line_date").alias("line_date_raw"),
@@ -132,12 +136,13 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         (pl.col("line_date").is_null() & pl.col("line_date_raw").is_not_null(), "line_date is not a date"),
         (pl.col("units").is_null(), "units is not a number"),
         (pl.col("charge").is_null() & pl.col("charge_raw").is_not_null(), "charge is not a number"),
-        (pl.col("pointers").list.eval(pl.element().is_null()).list.any(),
+        (pl.col("pointers").list.drop_nulls().list.len() != pl.col("pointers").list.len(),
          "diagnosis_pointers must be 1-based integers"),
     ])
-    lines = (lines.drop("line_date_raw", "charge_raw")
-             .join(claims.select("claim_id", "c"), on="claim_id", how="left").sort("c", "row")
-             .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("i")))
+    lines = lines.drop("line_date_raw", "charge_raw")
+    if not together:
+        lines = lines.drop("c").join(claims.select("claim_id", "c"), on="claim_id", how="left").sort("c", "row")
+    lines = lines.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("i"))
     # the line's place in its claim: rows are sorted by claim, so it is the distance to the claim's first row
     first = pl.when(pl.col("c") != pl.col("c").shift()).then("i").otherwise(None).forward_fill().fill_null(0)
     lines = lines.with_columns((pl.col("i") - first).alias("line")).drop("i")
@@ -155,13 +160,15 @@ def _raw_date(df: pl.DataFrame, col: str) -> pl.Expr:
     return _text(col).replace("", None)
 
 
-def _as_list(df: pl.DataFrame, col: str) -> pl.Expr:
+def _as_list(df: pl.DataFrame, col: str, upper: bool = False) -> pl.Expr:
     """A ``;``-separated text cell (commas and spaces too, as the CSV reader) or a list column, as list[str]."""
     if isinstance(df.schema[col], pl.List):
-        return pl.col(col).list.eval(pl.element().cast(pl.String).str.strip_chars()
-                                     ).list.eval(pl.element().filter(pl.element() != ""))
-    return (_text(col).fill_null("").str.replace_all(r"[, ]", ";").str.split(";")
-            .list.eval(pl.element().filter(pl.element() != "")))
+        item = pl.element().cast(pl.String).str.strip_chars()
+        out = pl.col(col).list.eval((item.str.to_uppercase() if upper else item)
+                                    ).list.eval(pl.element().filter(pl.element() != ""))
+        return out.fill_null(pl.lit([], pl.List(pl.String)))
+    text = _text(col).fill_null("")
+    return (text.str.to_uppercase() if upper else text).str.extract_all(r"[^;, ]+")
 
 
 def _as_date(df: pl.DataFrame, col: str) -> pl.Expr:
@@ -305,9 +312,9 @@ def check_table(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
                 ck: Checker | None = None) -> BatchResult:
     """:func:`check_lines`, also saying how many claims and lines were read."""
     ck = ck or checker(cb)
-    tabs = getattr(ck, "_batch_tables", None)
+    tabs = ck._batch_tables
     if tabs is None:
-        tabs = ck._batch_tables = _Tables(ck)   # type: ignore[attr-defined]
+        tabs = ck._batch_tables = _Tables(ck)
     claims, lines = read_lines(path_or_frame)
     return BatchResult(claims.height, lines.height, _check(tabs, claims, lines))
 
@@ -624,6 +631,12 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([o for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
 
 
+def _py_format(df: pl.DataFrame, col: str, spec: str) -> pl.Expr:
+    """``format(value, spec)`` as Python writes it (the per-claim messages), computed once per distinct value."""
+    values = [v for v in df[col].unique().to_list() if v is not None]
+    return pl.col(col).replace_strict({v: format(v, spec) for v in values}, default=None, return_dtype=pl.String)
+
+
 def _day_text(col: str) -> pl.Expr:
     return pl.col(col).dt.to_string("%Y-%m-%d")
 
@@ -636,13 +649,14 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
     # CPT Category II with a charge
     out.append(ln.filter((pl.col("shape") == "cpt2") & pl.col("charge").is_not_null() & (pl.col("charge") > 0.01))
                .with_columns(*common, sub.alias("sub"), pl.lit("line-cpt-category-ii-charge").alias("rule"),
-                             pl.lit("warning").alias("severity"), pl.format("lines[{}].charge", "line").alias("location"),
+                             pl.lit("warning").alias("severity"),
+                             pl.format("lines[{}].charge", "line").alias("location"),
                              pl.col("code").alias("codes"),
                              pl.format("{} is a CPT Category II (performance measurement) code: report it with a $0.00 "
                                        "charge (or $0.01 where a charge is required), not {}.", "code",
-                                       pl.col("charge").round(2).map_elements(lambda x: f"{x:.2f}",
-                                                                              return_dtype=pl.String)).alias("message"),
-                             pl.lit("CMS MLN: Quality Data Codes / CPT Category II are tracking codes").alias("source")))
+                                       _py_format(ln, "charge", ".2f")).alias("message"),
+                             pl.lit("CMS MLN: Quality Data Codes / CPT Category II are tracking codes"
+                                    ).alias("source")))
     if cpt:   # a licensed CPT file: its own validation, per distinct code and date
         rows = []
         for code, key, day in ln.filter(pl.col("shape") == "cpt").select("code", "key", "day").unique().iter_rows():
@@ -686,7 +700,8 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
         pl.format("{}, Termination Date", "h_label").alias("source")))
     out.append(h.filter(~ended & (pl.col("h_billable") == 0) & pl.col("h_covers") & pl.col("ended").is_null())
                .with_columns(*common, (sub + 2).alias("sub"), pl.lit("hcpcs-terminated").alias("rule"),
-                             pl.lit("error").alias("severity"), where.alias("location"), pl.col("h_code").alias("codes"),
+                             pl.lit("error").alias("severity"), where.alias("location"),
+                             pl.col("h_code").alias("codes"),
                              pl.format("{} is discontinued in {}.", "h_code", "h_label").alias("message"),
                              pl.format("{}, Action Code", "h_label").alias("source")))
     # ICD-10-PCS shaped: a PCS code on a service line, or nothing at all
@@ -765,11 +780,11 @@ def _modifier_findings(tabs: _Tables, ln: pl.DataFrame, htab: pl.DataFrame, cpt:
 def _line_value_findings(ln: pl.DataFrame) -> pl.DataFrame:
     """Units positive; diagnosis pointers inside the claim's diagnoses (or present, on professional claims)."""
     common = [pl.lit(None, pl.Int64).alias("pos"), pl.col("code").alias("codes")]
-    out = [ln.filter(pl.col("units") <= 0).with_columns(
+    bad_units = ln.filter(pl.col("units") <= 0)
+    out = [bad_units.with_columns(
         *common, (pl.col("line") * 100 + 60).alias("sub"), pl.lit("line-units").alias("rule"),
         pl.lit("error").alias("severity"), pl.format("lines[{}].units", "line").alias("location"),
-        pl.format("Units must be a positive number (got {}).",
-                  pl.col("units").map_elements(lambda u: f"{u:g}", return_dtype=pl.String)).alias("message"),
+        pl.format("Units must be a positive number (got {}).", _py_format(bad_units, "units", "g")).alias("message"),
         pl.lit("837P SV104 / 837I SV205: service unit count").alias("source"))]
     p = (ln.filter(pl.col("pointers").list.len() > 0).select("c", "claim_id", "line", "code", "pointers", "ndx")
          .with_columns(pl.int_ranges(pl.col("pointers").list.len()).alias("k")).explode("pointers", "k")

@@ -9,8 +9,13 @@ additional code, code also, chapter notes) from the lookup record, HCPCS add
 and termination dates and modifiers from the HCPCS release. NCCI PTP and MUE
 edits apply when loaded (:mod:`medcodes.claims.ncci`).
 
-Lookups are cached per (system, release, code) in a :class:`Checker`, so a
-stream of claims costs dictionary reads once its codes have been seen.
+A :class:`Checker` reads each code's facts once per release and memoises
+what each rule concludes from them: per diagnosis (code, place, date), per
+pair of diagnoses (Excludes1/2), per line code and per modifier set, per
+single-diagnosis sequencing. A stream of claims then costs a few dictionary
+probes per claim once its codes have been seen; the caches are cleared when
+they grow past 500,000 entries. Batch mode (:mod:`medcodes.claims.batch`)
+reuses the same per-code facts and per-code rules.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import MedcodesError, NotFound, NotInstalled
+from ..errors import MedcodesError, NotFound
 from ..model import normalize_key
 from ..store import row_attrs
 from .facts import DxFacts, dx_facts
@@ -117,11 +122,11 @@ class Checker:
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
         self._icd9: dict[str, bool] = {}
-        self._solo: dict[tuple[Any, ...], tuple[DxFacts | None, tuple[Finding, ...]]] = {}
-        self._norm: dict[str, str] = {}
+        self._solo: dict[tuple[Any, ...], tuple[DxFacts | None, tuple[Finding, ...], str]] = {}
         self._lines: dict[tuple[Any, ...], tuple[tuple[Finding, ...], bool]] = {}
         self._pairs: dict[tuple[str, str, str, int], tuple[Finding, ...]] = {}
         self._days: dict[_dt.date, dict[str, str]] = {}
+        self._batch_tables: Any = None   # medcodes.claims.batch's release tables, built on first use
         self._cpt_installed: bool | None = None
 
     # ------------------------------------------------------------------ releases
@@ -196,27 +201,23 @@ class Checker:
     def _diagnoses(self, claim: Claim, out: list[Finding]) -> list[tuple[int, DxFacts]]:
         """Per-diagnosis rules (memoised per code, system, position and date); the diagnoses with facts."""
         day = claim.service_date
-        memo, norm = self._solo, self._norm
+        memo = self._solo
         seen: set[str] = set()
         valid: list[tuple[int, DxFacts]] = []
         for i, dx in enumerate(claim.diagnoses):
             code = dx.code
-            key = norm.get(code)
-            if key is None:
-                key = norm[code] = normalize_key(code)
-            if key in seen:
-                out.append(_duplicate_finding(i, code.strip()))
-                continue
-            seen.add(key)
             ck = (code, dx.system, i, day)
             hit = memo.get(ck)
             if hit is None:
                 found: list[Finding] = []
                 state = self._dx_rules(claim, i, found.append)
-                hit = memo[ck] = (state.facts if state is not None else None, tuple(found))
+                hit = memo[ck] = (state.facts if state is not None else None, tuple(found), normalize_key(code))
                 if len(memo) > 500_000:
                     memo.clear()
-                    norm.clear()
+            if hit[2] in seen:    # the same code earlier on the claim: reported once, as a duplicate
+                out.append(_duplicate_finding(i, code.strip()))
+                continue
+            seen.add(hit[2])
             if hit[1]:
                 out.extend(hit[1])
             if hit[0] is not None:
@@ -650,18 +651,15 @@ def _sequencing_any(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callabl
                 add(found)
         if f.code_first:
             _code_first(claim, keys, i, f, add)
-        for n, (rule, _kind, group, idx) in enumerate(f.groups()):
-            first = group[0]
-            tag = (rule, first.origin, first.text)
+        for n, tag, idx in f.group_tags():
             if tag in said:
                 continue
             said.add(tag)
-            companion = False
+            first = idx.first
             for j, k in keys:
-                if j != i and idx.first(k) is not None:
-                    companion = True
+                if j != i and first(k) is not None:
                     break
-            if not companion:
+            else:
                 add(_group_finding(f, n, i))
 
 

@@ -105,6 +105,14 @@ class DxFacts:
             self._index["groups"] = got
         return got
 
+    def group_tags(self) -> tuple[tuple[int, tuple[str, str, str], RefIndex], ...]:
+        """(n, (rule, origin, text), index) of each of :meth:`groups`: what the sequencing rule loops over."""
+        got = self._index.get("tags")
+        if got is None:
+            got = self._index["tags"] = tuple((n, (rule, group[0].origin, group[0].text), idx)
+                                              for n, (rule, _k, group, idx) in enumerate(self.groups()))
+        return got
+
 
 def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = ()) -> DxFacts:  # type: ignore[assignment]
     """Derive :class:`DxFacts` from a ``cb.lookup`` record of an ICD-10-CM code.

@@ -193,9 +193,7 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
     sys_ok = {i for i, s in enumerate(eng.systems) if s in wanted}
     ch_ok = _chapters(eng, chapter)
 
-    def accept(cids: np.ndarray) -> np.ndarray:
-        return eng.accept_mask(cids, sys_ok, billable, ch_ok)
-
+    accept = eng.accept(sys_ok, billable, ch_ok)
     board = eng.board()
     try:
         if not _code_query(eng, text, wanted, board):
@@ -204,7 +202,7 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         cids = cids[accept(cids)]
         total = int(cids.size)
         page = _top(board, cids, offset + limit)[offset:]
-        found = [(float(board.score[c]), int(c), int(board.field[c])) for c in page]
+        found = list(zip(board.score[page].tolist(), page.tolist(), board.field[page].tolist()))
     finally:
         board.reset()
     return SearchResult(text, _hits(eng, found), total, total > offset + limit, offset, limit)

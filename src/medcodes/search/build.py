@@ -40,11 +40,12 @@ import numpy as np
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
 
-BUILD_VERSION = "7"
+BUILD_VERSION = "8"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
 KIND_WEIGHT = array("f", [1.0, 0.85, 0.93, 0.97, 0.9, 0.9, 0.92, 0.92, 0.95])
+_KIND_IX = {k: i for i, k in enumerate(KINDS)}
 KIND_LABEL = {
     "title": "title", "short": "short title", "incl": "inclusion term",
     "index": "ICD-10-CM Alphabetic Index", "alias": "ICD-10-CM Alphabetic Index (see)",
@@ -76,19 +77,43 @@ class Selection:
 
 
 class _WordIds(dict):
-    """Raw word -> token id (-1 for a stop word); new stems get the next id."""
+    """Raw word (ASCII bytes) -> token id (-1: stop word, -2: batch separator); new stems get the next id."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stems: dict[str, int] = {}
+        self[b"\x01"] = -2
 
-    def __missing__(self, word: str) -> int:
+    def __missing__(self, raw: bytes) -> int:
+        word = raw.decode("ascii")
         if word in _text.STOP_WORDS:
             tid = -1
         else:
             tid = self.stems.setdefault(_text.stem(word), len(self.stems))
-        self[word] = tid
+        self[raw] = tid
         return tid
+
+
+FLUSH_EVERY = 50000          # fields tokenised per batch
+_SEP = " \x01 "              # between texts in a batch (a word of its own)
+_SEP_ID = -2
+_PAIR = 1 << 32
+# ASCII bytes: letters lowered, digits kept, the separator kept, anything else a space
+_BULK = bytes((c if (48 <= c <= 57 or 97 <= c <= 122 or c == 1) else c + 32 if 65 <= c <= 90 else 32)
+              for c in range(256))
+
+
+@dataclass
+class _Pending:
+    """Fields added since the last flush, before tokenising."""
+
+    kinds: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    primary: dict[int, str] = field(default_factory=dict)
+    ntgt: list[int] = field(default_factory=list)
+    tgt: list[int] = field(default_factory=list)
+    tgt_w: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -107,7 +132,9 @@ class Builder:
     tgt: array = field(default_factory=lambda: array("I"))
     tgt_w: array = field(default_factory=lambda: array("B"))
     stats: dict[str, int] = field(default_factory=dict)
+    kind_counts: dict[str, int] = field(default_factory=dict)
     words: _WordIds = field(default_factory=_WordIds)
+    pending: "_Pending" = field(default_factory=lambda: _Pending())
 
     def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str) -> int:
         cid = len(self.code_rows)
@@ -116,39 +143,76 @@ class Builder:
         self.code_bill.append(-1 if billable is None else int(billable))
         return cid
 
-    def token_ids(self, text: str) -> set[int]:
-        words = self.words
-        ids = {words[w] for w in _text.raw_tokens(text)}
-        ids.discard(-1)
-        return ids
-
     def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None,
                   primary: str | None = None) -> None:
-        """One searchable text; ``primary`` (default: all words) is what its length is counted on."""
+        """One searchable text; ``primary`` (default: all words) is what its length is counted on.
+
+        Fields are buffered and tokenised in bulk (:meth:`flush`); a field without a
+        token or without a target is dropped.
+        """
         if not targets:
             return
-        ids = self.token_ids(words if words is not None else text)
-        if not ids:
-            return
-        if len(targets) == 1:
-            tgt = targets
-        else:
+        if len(targets) > 1:
             seen: dict[int, int] = {}
             for cid, w in targets:
                 if seen.get(cid, -1) < w:
                     seen[cid] = w
-            tgt = sorted(seen.items())
-        n = len(self.token_ids(primary)) if primary is not None else len(ids)
-        self.field_kind.append(KINDS.index(kind))
-        self.field_text.append(text)
-        self.toks.extend(ids)
-        self.tok_start.append(len(self.toks))
-        self.field_len.append(min(255, max(1, n)))
-        for cid, w in tgt:
-            self.tgt.append(cid)
-            self.tgt_w.append(min(100, w))
-        self.tgt_start.append(len(self.tgt))
-        self.stats[f"fields_{kind}"] = self.stats.get(f"fields_{kind}", 0) + 1
+            targets = sorted(seen.items())
+        p = self.pending
+        p.kinds.append(_KIND_IX[kind])
+        p.texts.append(text)
+        p.words.append(words if words is not None else text)
+        if primary is not None:
+            p.primary[len(p.texts) - 1] = primary
+        p.ntgt.append(len(targets))
+        p.tgt.extend([cid for cid, _w in targets])
+        p.tgt_w.extend([min(100, w) for _cid, w in targets])
+        if len(p.texts) >= FLUSH_EVERY:
+            self.flush()
+
+    def bulk_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Unique token ids of each text: (text index, token id) pairs, sorted."""
+        words = self.words
+        joined = _SEP.join(t if t.isascii() else " ".join(_text.raw_tokens(t)) for t in texts)
+        raw = joined.encode("ascii").translate(_BULK).split()
+        ids = np.fromiter(map(words.__getitem__, raw), dtype=np.int64, count=len(raw))
+        which = np.cumsum(ids == _SEP_ID)
+        keep = ids >= 0
+        pairs = np.sort(which[keep] * _PAIR + ids[keep])
+        first = np.ones(pairs.size, dtype=bool)
+        first[1:] = pairs[1:] != pairs[:-1]
+        pairs = pairs[first]
+        return pairs // _PAIR, pairs % _PAIR
+
+    def flush(self) -> None:
+        """Tokenise the buffered fields and append those with tokens to the flat arrays."""
+        p = self.pending
+        n = len(p.texts)
+        if not n:
+            return
+        fidx, toks = self.bulk_tokens(p.words)
+        count = np.bincount(fidx, minlength=n)
+        length = count.copy()
+        if p.primary:
+            which = np.fromiter(p.primary, dtype=np.int64, count=len(p.primary))
+            pidx, _ptoks = self.bulk_tokens(list(p.primary.values()))
+            length[which] = np.bincount(pidx, minlength=which.size)
+        kept = count > 0
+        self.field_kind.extend(array("B", np.asarray(p.kinds, dtype=np.uint8)[kept].tobytes()))
+        self.field_text.extend(t for t, k in zip(p.texts, kept.tolist()) if k)
+        self.field_len.frombytes(np.clip(length[kept], 1, 255).astype(np.uint8).tobytes())
+        self.toks.frombytes(toks.astype(np.uint32).tobytes())
+        base = self.tok_start[-1]
+        self.tok_start.frombytes((base + np.cumsum(count[kept])).astype(np.uint32).tobytes())
+        ntgt = np.asarray(p.ntgt, dtype=np.int64)
+        tkeep = np.repeat(kept, ntgt)
+        self.tgt.frombytes(np.asarray(p.tgt, dtype=np.uint32)[tkeep].tobytes())
+        self.tgt_w.frombytes(np.asarray(p.tgt_w, dtype=np.uint8)[tkeep].tobytes())
+        base = self.tgt_start[-1]
+        self.tgt_start.frombytes((base + np.cumsum(ntgt[kept])).astype(np.uint32).tobytes())
+        for k, c in zip(*np.unique(np.asarray(p.kinds)[kept], return_counts=True)):
+            self.kind_counts[KINDS[k]] = self.kind_counts.get(KINDS[k], 0) + int(c)
+        self.pending = _Pending()
 
     def bump(self, name: str, n: int = 1) -> None:
         self.stats[name] = self.stats.get(name, 0) + n
@@ -157,35 +221,52 @@ class Builder:
 # ------------------------------------------------------------------ code systems
 def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
     """Every row of one release: codes become hits, titles and inclusion terms fields."""
-    rows = conn.execute(
-        "SELECT key, code, kind, title, short_title, billable, parent, attrs FROM concept ORDER BY seq"
-    ).fetchall()
-    parents = {r[0]: r[6] for r in rows}
-    kinds = {r[0]: r[2] for r in rows}
-    for key, code, kind, title, short, billable, _parent, attrs in rows:
+    tree = {key: (parent, kind) for key, parent, kind in conn.execute("SELECT key, parent, kind FROM concept")}
+    tops: dict[str, str] = {}
+    n = 0
+    rows = conn.execute("SELECT key, code, kind, title, short_title, billable, attrs FROM concept ORDER BY seq")
+    for key, code, kind, title, short, billable, attrs in rows:
         if kind in NOT_HITS:
             continue
-        cid = b.add_code(system, key, code, title or "", None if billable is None else bool(billable),
-                         _chapter(system, key, parents, kinds))
-        b.add_field("title", title or "", [(cid, 100)])
-        if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title or ""):
+        title = title or ""
+        cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
+                         _chapter(key, tree, tops))
+        b.add_field("title", title, [(cid, 100)])
+        if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title):
             b.add_field("short", short, [(cid, 100)])
         if attrs and "inclusionTerm" in attrs:
             notes = (json.loads(attrs).get("notes") or {})
             for term in notes.get("inclusionTerm") or ():
                 b.add_field("incl", term, [(cid, 100)])
-        b.bump(f"codes_{system}")
+        n += 1
+    b.bump(f"codes_{system}", n)
 
 
-def _chapter(system: str, key: str, parents: dict[str, str | None], kinds: dict[str, str]) -> str:
+def _chapter(key: str, tree: dict[str, tuple[str | None, str]], tops: dict[str, str]) -> str:
     """The top ancestor's key (ICD-10-CM chapter), else the first character (PCS section, HCPCS letter)."""
-    top, seen = key, set()
-    while parents.get(top) and top not in seen:
-        seen.add(top)
-        top = parents[top]  # type: ignore[assignment]
-    if top != key and kinds.get(top) in ("chapter", "section"):
+    top = _top(key, tree, tops)
+    if top != key and tree.get(top, (None, ""))[1] in ("chapter", "section"):
         return top
     return key[:1]
+
+
+def _top(key: str, tree: dict[str, tuple[str | None, str]], tops: dict[str, str]) -> str:
+    """The topmost ancestor of ``key`` (itself at the top), remembered for every key on the way."""
+    path, seen, top = [], set(), key
+    while True:
+        known = tops.get(top)
+        if known is not None:
+            top = known
+            break
+        parent = tree.get(top, (None, ""))[0]
+        if not parent or top in seen:
+            break
+        seen.add(top)
+        path.append(top)
+        top = parent
+    for k in path:
+        tops[k] = top
+    return top
 
 
 # ------------------------------------------------------------------ code resolution
@@ -422,6 +503,7 @@ def _arr(a: np.ndarray) -> array:
 
 def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     """Turn the accumulated fields into flat sorted arrays and write the cache file atomically."""
+    b.flush()
     stems = sorted(b.words.stems, key=b.words.stems.__getitem__)   # by build id
     vocab = sorted(stems)
     new_id = np.empty(len(stems), dtype=np.int64)
@@ -452,7 +534,8 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        _write(Path(tmp), b, vocab, blobs, dict(meta, stats=b.stats))
+        stats = dict(b.stats, **{f"fields_{k}": n for k, n in b.kind_counts.items()})
+        _write(Path(tmp), b, vocab, blobs, dict(meta, stats=stats))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

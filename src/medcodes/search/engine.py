@@ -33,6 +33,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class Engine:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._deletes: dict[str, list[int]] | None = None
-        self._chunks: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._chunks: dict[tuple[str, int], list[str]] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -396,48 +397,60 @@ class Engine:
             board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands), f0[ok])
 
     # -------------------------------------------------------------- filters
-    def accept_mask(self, cids: np.ndarray, sys_ok: set[int], billable: bool | None,
-                    ch_ok: set[int] | None) -> np.ndarray:
-        lut = np.zeros(len(self.systems) + 1, dtype=bool)
-        lut[list(sys_ok)] = True
-        m = lut[self.c_sys[cids]]
-        if billable is not None:
-            m &= (self.c_bill[cids] == 1) == billable
+    def accept(self, sys_ok: set[int], billable: bool | None,
+               ch_ok: set[int] | None) -> Callable[[np.ndarray], np.ndarray]:
+        """A mask function: which of the given code ids pass the system / billable / chapter filters."""
+        slut = np.zeros(len(self.systems) + 1, dtype=bool)
+        slut[list(sys_ok)] = True
+        clut = None
         if ch_ok is not None:
             clut = np.zeros(len(self.chapters) + 1, dtype=bool)
             clut[list(ch_ok)] = True
-            m &= clut[self.c_chapter[cids]]
-        return m
+        c_sys, c_bill, c_ch = self.c_sys, self.c_bill, self.c_chapter
+
+        def mask(cids: np.ndarray) -> np.ndarray:
+            m = slut[c_sys[cids]]
+            if billable is not None:
+                m &= (c_bill[cids] == 1) == billable
+            if clut is not None:
+                m &= clut[c_ch[cids]]
+            return m
+
+        return mask
 
     # -------------------------------------------------------------- display
-    def _texts(self, table: str, i: int) -> str:
-        """Display text ``i`` of ``table`` (``field_text`` or ``code_text``), read a chunk at a time."""
-        key = (table, i // self.chunk)
-        with self._lock:
-            chunk = self._chunks.get(key)
-            if chunk is not None:
-                self._chunks.move_to_end(key)
-        if chunk is None:
-            row = self.conn.execute(f"SELECT data FROM {table} WHERE chunk = ?", (key[1],)).fetchone()
-            chunk = row[0].decode().split("\x1e")
-            with self._lock:
-                self._chunks[key] = chunk
-                if len(self._chunks) > CACHE_CHUNKS:
-                    self._chunks.popitem(last=False)
-        return chunk[i % self.chunk]
+    def _texts(self, table: str, ids: list[int]) -> list[str]:
+        """Display texts of ``table`` (``field_text`` or ``code_text``), read a chunk at a time."""
+        cache, size, out = self._chunks, self.chunk, []
+        for i in ids:
+            key = (table, i // size)
+            chunk = cache.get(key)
+            if chunk is None:
+                row = self.conn.execute(f"SELECT data FROM {table} WHERE chunk = ?", (key[1],)).fetchone()
+                chunk = row[0].decode().split("\x1e")
+                if len(cache) >= CACHE_CHUNKS:
+                    cache.clear()
+                cache[key] = chunk
+            out.append(chunk[i % size])
+        return out
 
     def codes_info(self, ids: list[int]) -> dict[int, tuple[str, str, str, int, str]]:
         """code id -> (system, code, title, billable -1/0/1, chapter)."""
-        out = {}
-        for i in ids:
-            code, title = self._texts("code_text", i).split("\x1f", 1)
-            out[i] = (self.systems[self.c_sys[i]], code, title, int(self.c_bill[i]),
-                      self.chapters[self.c_chapter[i]])
-        return out
+        if not ids:
+            return {}
+        arr = np.asarray(ids, dtype=np.int64)
+        systems, chapters = self.systems, self.chapters
+        return {i: (systems[s], *text.split("\x1f", 1), b, chapters[c])  # type: ignore[misc]
+                for i, text, s, b, c in zip(ids, self._texts("code_text", ids), self.c_sys[arr].tolist(),
+                                            self.c_bill[arr].tolist(), self.c_chapter[arr].tolist())}
 
     def fields_info(self, ids: list[int]) -> dict[int, tuple[int, str]]:
         """field id -> (kind, display text)."""
-        return {i: (int(self.f_kind[i]), self._texts("field_text", i)) for i in ids if i >= 0}
+        ids = [i for i in ids if i >= 0]
+        if not ids:
+            return {}
+        kinds = self.f_kind[np.asarray(ids, dtype=np.int64)].tolist()
+        return dict(zip(ids, zip(kinds, self._texts("field_text", ids))))
 
     def prefix_codes(self, system: str, key: str, limit: int) -> tuple[list[int], int]:
         """Codes of ``system`` whose key starts with ``key``, in release order, and their count."""
