@@ -150,3 +150,19 @@ def test_index_codes_shown_exist_in_the_release(cb):
     for q in ("hives", "heart attack", "acetaminophen poisoning", "neoplasm breast malignant"):
         for h in search(cb, q, systems="icd10cm", limit=20).hits:
             assert cb.validate(h.code, system="icd10cm").exists, (q, h.code)
+
+
+def test_prepare_loads_the_cached_index_and_typos_use_the_compiled_neighbourhood(cb):
+    from medcodes.search import prepare
+    from medcodes.search.api import engine_for
+    from medcodes.search.engine import Engine
+
+    path = prepare(cb, prune=False)
+    assert path.exists() and engine_for(cb).path == path
+    eng = Engine(path)                      # a fresh load from the cache file
+    try:
+        near = {eng.vocab[t] for t in eng.near("pnuemonia")}
+        assert "pneumonia" in near
+        assert all(len(eng.vocab[t]) >= 3 for t in eng.near("diabte"))
+    finally:
+        eng.close()

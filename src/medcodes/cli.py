@@ -93,7 +93,8 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
 
         build = cpt.load_csv(cpt_file, cpt_release)
         info = store.install(build)
-        click.echo(f"installed cpt {info.release}: {info.counts}")
+        click.echo(f"installed cpt {info.release}: " + ", ".join(f"{k} {v:,}" for k, v in info.counts.items()))
+        _prepare_search(ctx, say)
         return
     if from_dir:
         systems = {system} if system else None
@@ -104,6 +105,18 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         click.echo(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for sys_, rel in report.unchanged:
         click.echo(f"unchanged {sys_} {rel} (already installed from the same files)")
+    _prepare_search(ctx, say)
+
+
+def _prepare_search(ctx: click.Context, say: Callable[[str], None]) -> None:
+    """Compile the search index for the releases now in effect, so the first search is instant."""
+    from .codebook import Codebook
+    from .search import prepare
+
+    with Codebook.open(ctx.obj.get("home")) as book:
+        if any(i.system in ("icd10cm", "icd10pcs", "hcpcs") for i in book.releases()):
+            say("compiling the search index")
+            prepare(book)
 
 
 def _pull_official(store: Any, system: str | None, release: str | None, force: bool, quiet: bool) -> Any:

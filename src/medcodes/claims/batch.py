@@ -136,9 +136,12 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         (pl.col("line_date").is_null() & pl.col("line_date_raw").is_not_null(), "line_date is not a date"),
         (pl.col("units").is_null(), "units is not a number"),
         (pl.col("charge").is_null() & pl.col("charge_raw").is_not_null(), "charge is not a number"),
-        (pl.col("pointers").list.drop_nulls().list.len() != pl.col("pointers").list.len(),
-         "diagnosis_pointers must be 1-based integers"),
     ])
+    # a pointer that is not an integer became null: more nulls than empty lists in the flattened column
+    nulls = lines.select(pl.col("pointers").explode().null_count() - (pl.col("pointers").list.len() == 0).sum()).item()
+    if nulls:
+        _reject(lines, where, [(pl.col("pointers").list.eval(pl.element().is_null()).list.any(),
+                                "diagnosis_pointers must be 1-based integers")])
     lines = lines.drop("line_date_raw", "charge_raw")
     if not together:
         lines = lines.drop("c").join(claims.select("claim_id", "c"), on="claim_id", how="left").sort("c", "row")
@@ -182,7 +185,7 @@ def _as_date(df: pl.DataFrame, col: str) -> pl.Expr:
 
 def _reject(df: pl.DataFrame, where: str, checks: list[tuple[pl.Expr, str]]) -> None:
     """The first row that the per-claim reader would refuse: one line naming the file, the row and the field."""
-    if not df.height:
+    if not df.height or not any(df.select([cond.any() for cond, _m in checks]).row(0)):
         return
     bad = df.select([pl.col("row").filter(cond).first().alias(str(n)) for n, (cond, _m) in enumerate(checks)]).row(0)
     hits = [(row, checks[n][1]) for n, row in enumerate(bad) if row is not None]
@@ -340,9 +343,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> pl.DataFrame:
         return _rows([], 0)
     codes, facts = _distinct_codes(tabs, dx.select("service_date", "raw").unique())
     dx = dx.join(codes.select("service_date", "raw", "uid", "kk", "kid"), on=["service_date", "raw"], how="left")
-    # dx-duplicate: the same key earlier on the claim (rows sorted by claim, key, position)
-    dx = dx.sort("c", "kk", "pos").with_columns(
-        ((pl.col("c") == pl.col("c").shift()) & (pl.col("kk") == pl.col("kk").shift())).fill_null(False).alias("dup"))
+    # dx-duplicate: the same key earlier on the claim (rows are in claim and position order)
+    dx = dx.with_columns(~(pl.col("c") * _SHIFT + pl.col("kk")).is_first_distinct().alias("dup"))
     cid = claims.select("c", "claim_id")
     out = [_findings(dx.filter("dup").join(cid, on="c").with_columns(
         pl.col("raw").str.strip_chars().alias("codes"), pl.lit(0).alias("sub"), pl.lit(None).alias("line"),
@@ -362,6 +364,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> pl.DataFrame:
     out.append(_patient_findings(dx, claims, facts))
     return pl.concat([o for o in out if o.height]) if any(o.height for o in out) else _rows([], 0)
 
+
+_SHIFT = 1 << 31    # (c, kk) and (kid, kid_b) pairs as one Int64, for fast hashing
 
 _FOUND = pl.Struct({"sub": pl.Int64, "rule": pl.String, "severity": pl.String, "codes": pl.String,
                     "message": pl.String, "source": pl.String})
@@ -467,7 +471,9 @@ def _excludes_findings(dx: pl.DataFrame, cid: pl.DataFrame, facts: _Facts) -> pl
     if not pairs.height:
         return _rows([], 2)
     keyf = facts.frame.select("kid", pl.col("fcode").str.replace_all(".", "", literal=True).alias("key"), "fcode")
-    uniq = pairs.select("kid", "kid_b").unique()
+    pairs = pairs.with_columns((pl.col("kid") * _SHIFT + pl.col("kid_b")).alias("pk"))
+    uniq = pairs.select(pl.col("pk").unique()).select(
+        "pk", (pl.col("pk") // _SHIFT).alias("kid"), (pl.col("pk") % _SHIFT).alias("kid_b"))
     directed = pl.concat([
         uniq.select("kid", "kid_b", pl.lit(0).alias("dir"), pl.col("kid").alias("owner"), pl.col("kid_b").alias("o")),
         uniq.select("kid", "kid_b", pl.lit(1).alias("dir"), pl.col("kid_b").alias("owner"), pl.col("kid").alias("o")),
@@ -490,7 +496,7 @@ def _excludes_findings(dx: pl.DataFrame, cid: pl.DataFrame, facts: _Facts) -> pl
     other = pl.when(pl.col("dir") == 0).then("fcode_b").otherwise("fcode")
     e1 = pl.col("kind") == 1
     best = best.select(
-        "kid", "kid_b",
+        (pl.col("kid") * _SHIFT + pl.col("kid_b")).alias("pk"),
         pl.when(e1).then(pl.lit("dx-excludes1")).otherwise(pl.lit("dx-excludes2")).alias("rule"),
         pl.when(e1).then(pl.lit("error")).otherwise(pl.lit("info")).alias("severity"),
         pl.concat_str("fcode", "fcode_b", separator=";").alias("codes"),
@@ -500,7 +506,7 @@ def _excludes_findings(dx: pl.DataFrame, cid: pl.DataFrame, facts: _Facts) -> pl
                              "when the patient has both.", owner, "note", other)).alias("message"),
         pl.when(e1).then(pl.format("{}; {}, Section I.A.12.a", "cite", pl.lit(GUIDELINES)))
         .otherwise(pl.format("{}; {}, Section I.A.12.b", "cite", pl.lit(GUIDELINES))).alias("source"))
-    return _findings(pairs.join(best, on=["kid", "kid_b"]).join(cid, on="c").with_columns(
+    return _findings(pairs.join(best, on="pk").join(cid, on="c").with_columns(
         (pl.col("pos") * 1000 + pl.col("pos_b")).alias("sub"), pl.lit(None).alias("line"),
         pl.format("diagnoses[{}]", "pos_b").alias("location")), 2)
 

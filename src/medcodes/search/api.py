@@ -2,8 +2,9 @@
 
 The compiled index covers every installed code system (the release in effect
 on the date asked, today by default) and the official index releases that go
-with them; it is built on first use into ``<home>/search/<digest>.sqlite`` and
-kept loaded for the life of the process. Filters (systems, billable, chapter)
+with them; it is built by :func:`prepare` (at the end of a pull) or on first
+use into ``<home>/search/<digest>.sqlite`` and kept loaded for the life of
+the process. Filters (systems, billable, chapter)
 and paging are applied at query time, so one compiled index answers all.
 
 Bad input never raises: an empty, punctuation-only or over-long query gives
@@ -130,7 +131,7 @@ def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
 
 
 def _build(cb: Any, sel: Selection, path: Path, date: _dt.date | None) -> None:
-    """Compile in a child process (the build needs ~0.7 GB that a long-lived process should not keep)."""
+    """Compile in a child process (the build peaks at ~0.4 GB that a long-lived process should not keep)."""
     import subprocess
     import sys
 
@@ -155,9 +156,20 @@ def _child_build(home: str, date: str | None, path: str) -> None:
         cb.close()
 
 
-def prepare(cb: Any, date: _dt.date | None = None) -> Path:
-    """Build (if needed) and load the index; returns the cache file (for ``pull`` and benchmarks)."""
-    return engine_for(cb, date).path
+def prepare(cb: Any, date: _dt.date | None = None, prune: bool = True) -> Path:
+    """Build (if needed) and load the index; returns the cache file. Call it at the end of a pull.
+
+    With ``prune``, cache files of other selections under ``<home>/search`` (left by
+    earlier pulls or other dates of service) are removed; they are rebuilt on demand.
+    """
+    path = engine_for(cb, date).path
+    if prune:
+        with _lock:
+            live = {Path(k).name for k in _engines}
+        for old in path.parent.glob("*.sqlite"):
+            if old.name != path.name and old.name not in live:
+                old.unlink(missing_ok=True)
+    return path
 
 
 def clear_cache() -> None:

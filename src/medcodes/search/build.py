@@ -17,10 +17,17 @@ is kept; a code with a dash (``E11.-``, ``H93.29-``) or one that no longer
 exists is redirected to the codes under it; anything else is dropped and
 counted.
 
-The compiled form is a handful of flat ``array`` blobs (vocabulary,
-postings, field tokens, field -> codes, code -> fields) plus two small
-tables for display, in ``<home>/search/<digest>.sqlite`` where the digest
-covers the builder version and the sha256 of every release file's sources.
+Texts are tokenised in bulk (batches of fields joined, one ``bytes.translate``
+and ``split``, word -> token id through one dict, pairs deduplicated with
+numpy) and the inverted lists are built with numpy sorts, so the whole store
+compiles in seconds.
+
+The compiled form is a handful of flat arrays stored as raw bytes
+(vocabulary, postings, field tokens, field -> codes, code -> fields, code
+system / chapter / billable flags), the code table (for code-prefix
+queries) and the display texts in chunks, in ``<home>/search/<digest>.sqlite``
+where the digest covers the builder version and the sha256 of every release
+file's sources.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import zlib
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +48,7 @@ import numpy as np
 from ..model import ReleaseInfo, normalize_key
 from . import text as _text
 
-BUILD_VERSION = "8"
+BUILD_VERSION = "9"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
@@ -501,6 +509,23 @@ def _arr(a: np.ndarray) -> array:
     return out
 
 
+def deletion_neighbourhood(vocab: list[str]) -> tuple[array, array]:
+    """Every word token (3+ characters, not a number) and its one-character deletions, as
+    (crc32 of the string, token id) pairs sorted by hash: typo candidates at query time
+    are found by hashing the query word's own deletions (SymSpell style)."""
+    hashes: list[int] = []
+    toks: list[int] = []
+    for t, tok in enumerate(vocab):
+        if len(tok) < 3 or tok.isdigit():
+            continue
+        keys = {tok} | {tok[:i] + tok[i + 1:] for i in range(len(tok))}
+        hashes.extend(zlib.crc32(k.encode()) for k in keys)
+        toks.extend([t] * len(keys))
+    h = np.asarray(hashes, dtype=np.uint32)
+    order = np.argsort(h, kind="stable")
+    return _arr(h[order]), _arr(np.asarray(toks, dtype=np.uint32)[order])
+
+
 def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     """Turn the accumulated fields into flat sorted arrays and write the cache file atomically."""
     b.flush()
@@ -518,6 +543,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     field_of_tgt = np.repeat(np.arange(nf, dtype=np.int64), np.diff(tgt_start))
     tgt = np.frombuffer(b.tgt, dtype=np.uint32).astype(np.int64)
     c_f_start, c_f = _csr(tgt, field_of_tgt, len(b.code_rows))      # code -> fields leading to it
+    d_hash, d_tok = deletion_neighbourhood(vocab)
     systems = sorted({r[0] for r in b.code_rows})
     chapters = sorted({r[5] or "" for r in b.code_rows})
     sys_ix = {s: i for i, s in enumerate(systems)}
@@ -529,6 +555,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         "f_tok_start": f_tok_start, "f_toks": f_toks, "f_len": b.field_len, "f_kind": b.field_kind,
         "p_start": p_start, "p_data": p_data, "f_tgt_start": b.tgt_start, "f_tgt": b.tgt,
         "f_tgt_w": b.tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
+        "d_hash": d_hash, "d_tok": d_tok,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)

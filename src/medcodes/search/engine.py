@@ -8,7 +8,8 @@ loading costs a few blob reads. A query is evaluated as:
    quality each: the exact token, the tokens the last (still being typed)
    word is a prefix of (one contiguous id range in the sorted vocabulary),
    or for an unknown word the tokens one edit away, found through the
-   precomputed deletion neighbourhood of the vocabulary (SymSpell style);
+   deletion neighbourhood of the vocabulary compiled into the index
+   (SymSpell style);
    candidates are cached per (word, is_prefix);
 2. the word with the fewest postings drives: its fields are checked for the
    other words (every word must be in the same field) with array
@@ -30,6 +31,7 @@ import bisect
 import json
 import sqlite3
 import threading
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,7 @@ from . import text as _text
 from .build import CHUNK, KIND_WEIGHT
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
-           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter")
+           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok")
 _DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.uint16, "f": np.float32}
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
@@ -153,7 +155,6 @@ class Engine:
         self._cands: OrderedDict[tuple[str, bool], Candidate] = OrderedDict()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._deletes: dict[str, list[int]] | None = None
         self._chunks: dict[tuple[str, int], list[str]] = {}
 
     def close(self) -> None:
@@ -225,33 +226,20 @@ class Engine:
     def near(self, word: str) -> set[int]:
         """Vocabulary tokens within one edit (delete, insert, replace, transpose) of ``word``.
 
-        Through the vocabulary's deletion neighbourhood (every token and its one-character
-        deletions -> token ids), built on the first typo and kept.
+        Through the vocabulary's deletion neighbourhood compiled into the index
+        (crc32 of every token and of its one-character deletions -> token id):
+        the tokens sharing a key with ``word`` or one of its deletions, checked.
         """
-        dels = self.deletions()
-        out: set[int] = set()
         keys = {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
-        for k in keys:
-            for t in dels.get(k, ()):
+        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint32, count=len(keys))
+        lo = np.searchsorted(self.d_hash, h, "left")
+        hi = np.searchsorted(self.d_hash, h, "right")
+        out: set[int] = set()
+        for a, b in zip(lo.tolist(), hi.tolist()):
+            for t in self.d_tok[a:b].tolist():
                 if _one_edit(word, self.vocab[t]):
                     out.add(t)
         return out
-
-    def deletions(self) -> dict[str, list[int]]:
-        d = self._deletes
-        if d is None:
-            with self._lock:
-                d = self._deletes
-                if d is None:
-                    d = {}
-                    for t, tok in enumerate(self.vocab):
-                        if len(tok) < 3 or tok.isdigit():
-                            continue
-                        d.setdefault(tok, []).append(t)
-                        for i in range(len(tok)):
-                            d.setdefault(tok[:i] + tok[i + 1:], []).append(t)
-                    self._deletes = d
-        return d
 
     # -------------------------------------------------------------- candidate postings
     def fields_of(self, cand: Candidate) -> tuple[np.ndarray, np.ndarray]:
