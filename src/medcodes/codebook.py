@@ -361,7 +361,7 @@ class Codebook:
     def _resolve(self, code: str, system: str | None, day: _dt.date | None) -> tuple[str, str]:
         """Which system and store key ``code`` means."""
         if system is not None:
-            if system not in _systems.MODULES or system == "crosswalk":
+            if system not in CODE_SYSTEMS:
                 raise MedcodesError(f"{system!r}: unknown system (one of {', '.join(CODE_SYSTEMS)})")
             mod = _systems.module(system)
             key = normalize_key(code)

@@ -17,7 +17,6 @@ from typing import Callable
 
 from . import sources as _sources
 from .errors import DataError
-from .calendar import fiscal_year, hcpcs_quarter  # noqa: F401  (re-exported)
 from .store import Store, write_release
 from .systems import Plan, all_modules
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .model import Concept, ReleaseBuild, ReleaseInfo
+from .model import ReleaseBuild, ReleaseInfo
 
 SCHEMA_VERSION = 1
 _ROW_CACHE = 20000  # rows kept per open release (a few MB); cleared when full

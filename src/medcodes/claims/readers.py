@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import DataError
 from ..sources import Source
-from .model import Claim, ClaimFormatError, Diagnosis, Line, Patient, Procedure, parse_date
+from .model import Claim, ClaimFormatError, Diagnosis, Line, Patient, Procedure
 
 # ---------------------------------------------------------------------- JSON
 def read_json(path: str | Path, validate: bool = True) -> list[Claim]:

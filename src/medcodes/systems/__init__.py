@@ -30,7 +30,10 @@ medcodes uses and nothing else:
     concept row. Used by :meth:`medcodes.Codebook.lookup`.
 
 To add a code system: write a module with these five names, add it to
-``MODULES`` below, and give it tests on its official files.
+``MODULES`` below (and to ``codebook.CODE_SYSTEMS``), and give it tests on its
+official files. Data-only modules (``crosswalk``: the GEMs and conversion table;
+``icd10cm_index`` and ``icd10pcs_index``: the official indexes) hold no codes of
+their own and define only ``SYSTEM`` and ``plan``.
 """
 
 from __future__ import annotations

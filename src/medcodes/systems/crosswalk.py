@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..model import Concept, ReleaseBuild, Table, normalize_key
 from ..calendar import fiscal_year
 from ..sources import Source
-from . import Plan, Reading
+from . import Plan
 
 SYSTEM = "crosswalk"
 
@@ -320,19 +320,3 @@ def _conversion_plans(sources: list[Source]) -> list[Plan]:
 def plan(sources: list[Source]) -> list[Plan]:
     """A ``gem-YYYY`` release per GEM year found and a ``conversion-YYYY`` per conversion table."""
     return _gem_plans(sources) + _conversion_plans(sources)
-
-
-def readings(key: str) -> list[Reading]:
-    """Crosswalk rows are not codes of their own: nothing to read."""
-    return []
-
-
-def structure(code: str, db: Any) -> dict[str, Any]:
-    direction = DIRECTIONS.get(code)
-    if direction is None:
-        return {}
-    return {"from": direction[0], "to": direction[1], "title": direction[2]}
-
-
-def enrich(record: dict[str, Any], row: Any, db: Any) -> None:
-    return None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable
 

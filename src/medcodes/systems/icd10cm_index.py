@@ -254,16 +254,3 @@ def _tables(terms: list[tuple[Any, ...]], codes: list[tuple[Any, ...]]) -> dict[
         "index_term": Table(TERM_COLUMNS, terms, indexes=(("book", "parent"),)),
         "index_code": Table(CODE_COLUMNS, codes, indexes=(("term",), ("code",))),
     }
-
-
-# ---------------------------------------------------------------------- interface
-def readings(key: str) -> list:  # noqa: D103 - index releases hold no codes of their own
-    return []
-
-
-def structure(code: str, db: Any) -> dict:  # noqa: D103
-    return {}
-
-
-def enrich(record: dict, row: Any, db: Any) -> None:  # noqa: D103
-    return None

@@ -127,16 +127,3 @@ def _builder(fy: str, src: Source) -> Callable[[], ReleaseBuild]:
         )
 
     return build
-
-
-def readings(key: str) -> list:  # noqa: D103 - the index holds no codes of its own
-    return []
-
-
-def structure(code: str, db: Any) -> dict:  # noqa: D103
-    return {}
-
-
-def enrich(record: dict, row: Any, db: Any) -> None:  # noqa: D103
-    return None
-
