@@ -508,6 +508,12 @@ class Codebook:
             claim = Claim.from_dict(claim)
         return check(self, claim, edits)
 
+    def check_lines(self, path_or_frame: Any) -> Any:
+        """Batch mode: findings (a Polars DataFrame) for a CSV/Parquet table of claim lines."""
+        from .claims.batch import check_lines
+
+        return check_lines(self, path_or_frame)
+
     def diff(self, system: str, from_release: str, to_release: str) -> Any:
         """What changed between two installed releases (see :mod:`medcodes.diff`)."""
         from .diff import diff
