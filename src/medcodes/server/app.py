@@ -426,17 +426,16 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         return handler
 
     for op, fn in cached_ops.items():
-        api.add_api_route(f"/fhir/{op}", make_cached(op, fn), methods=["GET", "POST"], tags=["fhir"],
-                          summary=f"FHIR {op} (GET query parameters or POST a Parameters resource)")
+        handler = make_cached(op, fn)
+        for method in ("GET", "POST"):
+            api.add_api_route(f"/fhir/{op}", handler, methods=[method], tags=["fhir"],
+                              operation_id=f"{handler.__name__}_{method.lower()}",
+                              summary=f"FHIR {op} (GET query parameters or POST a Parameters resource)")
 
-    @api.api_route("/fhir/ValueSet/$expand", methods=["GET", "POST"], tags=["fhir"],
-                   summary="FHIR ValueSet/$expand of <system uri>?fhir_vs (filter, count, offset)")
     async def expand(request: Request) -> Response:
         params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
         return fhir_response(await _in_thread(books, lambda b: fhir.expand(b, params)))
 
-    @api.api_route("/fhir/ConceptMap/$translate", methods=["GET", "POST"], tags=["fhir"],
-                   summary="FHIR ConceptMap/$translate with the ICD-9-CM <-> ICD-10 GEMs")
     async def translate(request: Request) -> Response:
         mapping = _optional("mapping")
         if mapping is None or not hasattr(mapping, "map_code"):
@@ -444,6 +443,14 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
                                                        "(medcodes.mapping missing)")
         params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
         return fhir_response(await _in_thread(books, lambda b: fhir.translate(b, params, mapping)))
+
+    for path, fn, summary in (
+        ("/fhir/ValueSet/$expand", expand, "FHIR ValueSet/$expand of <system uri>?fhir_vs (filter, count, offset)"),
+        ("/fhir/ConceptMap/$translate", translate, "FHIR ConceptMap/$translate with the ICD-9-CM <-> ICD-10 GEMs"),
+    ):
+        for method in ("GET", "POST"):  # one route per method: distinct OpenAPI operation ids
+            api.add_api_route(path, fn, methods=[method], tags=["fhir"], summary=summary,
+                              operation_id=f"{fn.__name__}_{method.lower()}")
 
     @api.get("/fhir/metadata", tags=["fhir"], summary="CapabilityStatement (?mode=terminology: TerminologyCapabilities)")
     async def metadata(request: Request, mode: str | None = None) -> Response:
