@@ -5,7 +5,8 @@ Starts ``medcodes serve`` (uvicorn, ``--workers``; uvloop + httptools when insta
 generator: ``--connections`` concurrent connections (default 32), each sending requests
 back to back for ``--seconds``. Requests cycle through ``--codes`` distinct ICD-10-CM
 codes (and search queries made from their titles), after one warm-up pass over each,
-so the server's response cache is warm the way it is in steady use.
+so the server's response cache is warm the way it is in steady use; a second run with
+the response cache off (MEDCODES_RESPONSE_CACHE=0) measures every request computed.
 
 Targets (issue 6): at least 1,500 $lookup requests/s and p99 under 50 ms.
 
@@ -147,43 +148,46 @@ def main() -> None:
     lookups = [f"/fhir/CodeSystem/$lookup?system={ICD10CM}&code={urllib.parse.quote(c)}" for c in codes]
     searches = [f"/search?q={urllib.parse.quote(q)}&limit=10" for q in titles(args.home, codes[:500])]
 
-    proc = None
     if args.url:
-        base = args.url.rstrip("/")
-    else:
+        bench(args.url.rstrip("/"), None, args, lookups, searches, "as running")
+        return
+    for label, cache in (("response cache on (steady state)", "20000"), ("response cache off (every request computed)", "0")):
         port = free_port()
-        env = dict(os.environ)
+        env = dict(os.environ, MEDCODES_RESPONSE_CACHE=cache)
         if args.home:
             env["MEDCODES_HOME"] = args.home
         proc = subprocess.Popen([sys.executable, "-m", "medcodes.cli", "serve", "--host", "127.0.0.1",
                                  "--port", str(port), "--workers", str(args.workers)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(base, proc)
-        parsed = urllib.parse.urlsplit(base)
-        host, port_ = parsed.hostname or "127.0.0.1", parsed.port or 80
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit("loopback only")
-        loop_name = "uvloop" if _has("uvloop") else "asyncio"
-        print(f"server {base} workers={args.workers if proc else '?'}; client: {args.connections} "
-              f"connections, {args.seconds:g} s per endpoint, {len(codes)} codes (server loop: {loop_name})")
-        for name, paths, target in (("$lookup", lookups, (1500, 50.0)), ("/search", searches, None)):
-            warm(base, paths)
-            r = asyncio.run(load(host, port_, paths, args.seconds, args.connections))
-            line = (f"{name:8} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
-                    f"({r['requests']} requests, {r['errors']} non-200)")
-            if target:
-                ok = r["rps"] >= target[0] and r["p99_ms"] < target[1]
-                line += f"  target >= {target[0]} req/s, p99 < {target[1]:g} ms: {'MET' if ok else 'MISSED'}"
-            print(line, flush=True)
-    finally:
-        if proc is not None:
+        try:
+            bench(f"http://127.0.0.1:{port}", proc, args, lookups, searches, label)
+        finally:
             proc.terminate()
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def bench(base: str, proc: subprocess.Popen[bytes] | None, args: argparse.Namespace,
+          lookups: list[str], searches: list[str], label: str) -> None:
+    wait_up(base, proc)
+    parsed = urllib.parse.urlsplit(base)
+    host, port_ = parsed.hostname or "127.0.0.1", parsed.port or 80
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("loopback only")
+    loop_name = "uvloop" if _has("uvloop") else "asyncio"
+    print(f"server {base} workers={args.workers if proc else '?'}, {label}; client: {args.connections} "
+          f"connections, {args.seconds:g} s per endpoint, {len(lookups)} codes (server loop: {loop_name})")
+    for name, paths, target in (("$lookup", lookups, (1500, 50.0)), ("/search", searches, None)):
+        warm(base, paths)
+        r = asyncio.run(load(host, port_, paths, args.seconds, args.connections))
+        line = (f"{name:8} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
+                f"({r['requests']} requests, {r['errors']} non-200)")
+        if target:
+            ok = r["rps"] >= target[0] and r["p99_ms"] < target[1]
+            line += f"  target >= {target[0]} req/s, p99 < {target[1]:g} ms: {'MET' if ok else 'MISSED'}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

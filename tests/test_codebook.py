@@ -135,6 +135,9 @@ def test_describe_fast_path(cb):
     assert cb.describe("E1165") == "Type 2 diabetes mellitus with hyperglycemia"
     assert cb.describe("e11.65") == cb.describe("E11.65")
     assert cb.describe("ZZZ") is None
+    describe = cb.describer("hcpcs")
+    assert describe("E1130") == cb.lookup("E1130").title
+    assert cb.describe_many(["E11.65", "e1165", "nope"]) == [cb.describe("E11.65")] * 2 + [None]
 
 
 def test_code_deleted_on_a_date_reports_end_and_successors(cb):

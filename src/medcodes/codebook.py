@@ -15,7 +15,7 @@ import datetime as _dt
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import systems as _systems
 from .errors import MedcodesError, NotFound, NotInstalled
@@ -141,8 +141,7 @@ class Codebook:
         self.embedded = embedded
         self._titles: dict[tuple[str, str], dict[str, str]] = {}
         self._chosen: dict[tuple[Any, ...], tuple[ReleaseInfo, bool]] = {}
-        self._today_titles: dict[str, dict[str, str]] = {}
-        self._today_gen = -1
+        self._describers: dict[tuple[str, str, int], Callable[[str], str | None]] = {}
 
     @classmethod
     def open(cls, home: Any = None, embedded: bool = True) -> "Codebook":
@@ -444,40 +443,36 @@ class Codebook:
 
     # ---------------------------------------------------------------- describe
     def describe(self, code: str, system: str = "icd10cm", date: _dt.date | str | None = None) -> str | None:
-        """Title only, from an in-memory table loaded on first use: the fast path for bulk work.
+        """Title only, or None: the fast path for bulk work (see also :meth:`describer`)."""
+        return self.describer(system, date)(code)
 
-        The table holds each code under its display form (``E11.65``) and its key
-        (``E1165``), so a code already written canonically costs one dict lookup.
+    def describer(self, system: str = "icd10cm", date: _dt.date | str | None = None) -> Callable[[str], str | None]:
+        """A function code -> title (or None) over the release in effect, for tight loops.
+
+        Its table (loaded once per release, then shared) holds each code under its display
+        form (``E11.65``) and its key (``E1165``): a code written canonically costs one
+        dict lookup, any other spelling (``e11.65``) one more after normalising.
         """
-        if date is None and self._today_gen == self.store.generation:
-            titles = self._today_titles.get(system)
-            if titles is not None:
-                title = titles.get(code)
-                return title if title is not None else titles.get(code.strip().replace(".", "").upper())
-        if date is not None:
-            return self.titles(system, date).get(code.strip().replace(".", "").upper())
-        if self._today_gen != self.store.generation:
-            self._today_titles.clear()
-            self._today_gen = self.store.generation
-        info = self.release_for(system)
-        conn = self.store.open(system, info.release).conn
-        both = dict(conn.execute("SELECT key, title FROM concept"))
-        both.update(conn.execute("SELECT code, title FROM concept"))
-        self._today_titles[system] = both
-        return self.describe(code, system)
+        info = self.release_for(system, date)
+        cache_key = (system, info.release, self.store.generation)
+        fn = self._describers.get(cache_key)
+        if fn is None:
+            conn = self.store.open(system, info.release).conn
+            table = dict(conn.execute("SELECT key, title FROM concept"))
+            table.update(conn.execute("SELECT code, title FROM concept"))
+            get = table.get
 
-    def describe_many(self, codes: Iterable[str], system: str = "icd10cm") -> list[str | None]:
-        """Titles for many codes at once (None where unknown): the batch form of :meth:`describe`."""
-        codes = codes if isinstance(codes, list) else list(codes)
-        if not codes:
-            return []
-        self.describe(codes[0], system)  # loads the table
-        titles = self._today_titles[system]
-        out = list(map(titles.get, codes))
-        for i, title in enumerate(out):
-            if title is None:
-                out[i] = titles.get(codes[i].strip().replace(".", "").upper())
-        return out
+            def fn(code: str) -> str | None:
+                title = get(code)
+                return title if title is not None else get(code.strip().replace(".", "").upper())
+
+            self._describers[cache_key] = fn
+        return fn
+
+    def describe_many(self, codes: Iterable[str], system: str = "icd10cm",
+                      date: _dt.date | str | None = None) -> list[str | None]:
+        """Titles for many codes at once (None where unknown)."""
+        return list(map(self.describer(system, date), codes))
 
     def titles(self, system: str, date: _dt.date | str | None = None) -> dict[str, str]:
         """key -> title for every row of the release in effect (loaded once, then cached)."""

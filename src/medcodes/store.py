@@ -70,18 +70,46 @@ class Store:
     def releases(self, system: str | None = None) -> list[ReleaseInfo]:
         """Installed releases, oldest first within each system."""
         if self._infos is None:
-            infos = []
-            if self.root.is_dir():
-                for path in sorted(self.root.glob("*/*.sqlite")):
-                    try:
-                        infos.append(_read_info(path))
-                    except (sqlite3.Error, KeyError, ValueError):
-                        continue  # a foreign or damaged file is not a release
+            infos = self._scan()
             infos.sort(key=lambda i: (i.system, i.effective_from, i.release))
             self._infos = infos
         if system is None:
             return list(self._infos)
         return [i for i in self._infos if i.system == system]
+
+    def _scan(self) -> list[ReleaseInfo]:
+        """Every release file's meta, through ``store/index.json`` (a cache keyed by file size
+        and mtime, so start-up opens no SQLite file that has not changed)."""
+        if not self.root.is_dir():
+            return []
+        index_path = self.root / "index.json"
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, ValueError):
+            index = {}
+        fresh: dict[str, Any] = {}
+        infos = []
+        for path in sorted(self.root.glob("*/*.sqlite")):
+            st = path.stat()
+            sig = [st.st_mtime_ns, st.st_size]
+            entry = index.get(str(path))
+            if entry and entry.get("sig") == sig:
+                info = _info_from_meta(entry["meta"], path)
+            else:
+                try:
+                    info = _read_info(path)
+                except (sqlite3.Error, KeyError, ValueError):
+                    continue  # a foreign or damaged file is not a release
+            fresh[str(path)] = {"sig": sig, "meta": {**info.as_dict(), "schema_version": SCHEMA_VERSION}}
+            infos.append(info)
+        if fresh != index:
+            try:
+                tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(fresh))
+                os.replace(tmp, index_path)
+            except OSError:
+                pass  # a read-only store still works, only slower to open
+        return infos
 
     def find(self, system: str, release: str) -> ReleaseInfo | None:
         for info in self.releases(system):
@@ -292,6 +320,12 @@ def _read_info(path: Path) -> ReleaseInfo:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     finally:
         conn.close()
+    for k in ("sources", "counts", "notes"):
+        meta[k] = json.loads(meta.get(k) or "[]")
+    return _info_from_meta(meta, path)
+
+
+def _info_from_meta(meta: dict[str, Any], path: Path) -> ReleaseInfo:
     if int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
         raise ValueError("schema version")
     eff_to = meta.get("effective_to")
@@ -301,9 +335,9 @@ def _read_info(path: Path) -> ReleaseInfo:
         label=meta["label"],
         effective_from=_dt.date.fromisoformat(meta["effective_from"]),
         effective_to=_dt.date.fromisoformat(eff_to) if eff_to else None,
-        sources=tuple(json.loads(meta["sources"])),
-        counts=json.loads(meta["counts"]),
-        notes=tuple(json.loads(meta.get("notes", "[]"))),
+        sources=tuple(meta["sources"]),
+        counts=dict(meta["counts"]),
+        notes=tuple(meta["notes"]),
         path=str(path),
     )
 

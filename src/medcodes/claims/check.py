@@ -134,10 +134,11 @@ class Checker:
         k = (system, day)
         if k not in self._rel:
             try:
-                infos = self.cb.releases(system)
-            except MedcodesError:
-                infos = []
-            self._rel[k] = _nearest(infos, day)
+                info, covers = self.cb.release_covering(system, day)
+            except MedcodesError:  # no release of that system installed
+                self._rel[k] = None
+            else:
+                self._rel[k] = Rel(info.release, info.label, covers, day if covers else info.effective_from)
         return self._rel[k]
 
     def cpt_installed(self) -> bool:
@@ -544,24 +545,6 @@ class Checker:
 
 
 # ====================================================================== helpers
-def _nearest(infos: list[Any], day: _dt.date) -> Rel | None:
-    """The release in effect on ``day``, else the installed release nearest to it in time."""
-    if not infos:
-        return None
-    covering = [i for i in infos if i.covers(day)]
-    if covering:
-        best = max(covering, key=lambda i: (i.effective_from, i.release))
-        return Rel(best.release, best.label, True, day)
-
-    def distance(i: Any) -> int:
-        if day < i.effective_from:
-            return (i.effective_from - day).days
-        return (day - (i.effective_to or i.effective_from)).days
-
-    best = min(infos, key=lambda i: (distance(i), -i.effective_from.toordinal()))
-    return Rel(best.release, best.label, False, best.effective_from)
-
-
 def _iso(value: Any) -> _dt.date | None:
     if not value:
         return None

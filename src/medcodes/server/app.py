@@ -121,7 +121,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     """The ASGI app (FastAPI wrapped in the limits guard)."""
     settings = settings or Settings.from_env()
     books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"))
-    cache = ResponseCache()
+    cache = ResponseCache(int(os.environ.get("MEDCODES_RESPONSE_CACHE", "20000")))  # entries; 0 = off
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm_search, args=(books,), name="medcodes-search-warmup", daemon=True).start()

@@ -93,6 +93,8 @@ class ResponseCache:
         return hit
 
     def put(self, key: Any, value: tuple[int, bytes, bytes]) -> None:
+        if self.size <= 0:  # MEDCODES_RESPONSE_CACHE=0: caching off
+            return
         self._data[key] = value
         if len(self._data) > self.size:
             self._data.popitem(last=False)
