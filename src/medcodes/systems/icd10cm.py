@@ -153,7 +153,7 @@ def _structure_from_db(key: str, db: Any) -> dict[str, Any]:
 
 
 def enrich(record: dict[str, Any], row: sqlite3.Row, db: Any) -> None:
-    """Add notes (own and inherited), 7th-character meaning, chapter and block."""
+    """Add notes (own and inherited) and the 7th-character meaning (chapter and block are in structure)."""
     chain = db.ancestors(row) if db is not None else []
     notes: list[dict[str, Any]] = []
     for anc in chain:
@@ -176,8 +176,6 @@ def enrich(record: dict[str, Any], row: sqlite3.Row, db: Any) -> None:
                                            "inherited": node is not row,
                                            **({"note": a["seven_chr_note"]} if "seven_chr_note" in a else {})}
                 break
-    if db is not None:
-        record.update(_structure_from_db(row["key"], db))
 
 
 # =============================================================== order file
