@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import anyio
+import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
@@ -96,7 +97,7 @@ def _cache_key(request: Request, body: bytes = b"") -> Any:
 
 
 def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return orjson.dumps(doc, default=str)  # ~10x faster than json.dumps on a $lookup response
 
 
 def fhir_response(doc: Any, status: int = 200) -> Response:
