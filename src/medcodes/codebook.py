@@ -139,9 +139,8 @@ class Codebook:
     def __init__(self, store: Store, embedded: bool = True) -> None:
         self.store = store
         self.embedded = embedded
-        self._titles: dict[tuple[str, str], dict[str, str]] = {}
         self._chosen: dict[tuple[Any, ...], tuple[ReleaseInfo, bool]] = {}
-        self._describers: dict[tuple[str, str, int], Callable[[str], str | None]] = {}
+        self._describers: dict[tuple[str, str, int], tuple[dict[str, str], Callable[[str], str | None]]] = {}
 
     @classmethod
     def open(cls, home: Any = None, embedded: bool = True) -> "Codebook":
@@ -453,37 +452,33 @@ class Codebook:
         form (``E11.65``) and its key (``E1165``): a code written canonically costs one
         dict lookup, any other spelling (``e11.65``) one more after normalising.
         """
-        info = self.release_for(system, date)
-        cache_key = (system, info.release, self.store.generation)
-        fn = self._describers.get(cache_key)
-        if fn is None:
-            conn = self.store.open(system, info.release).conn
-            table = dict(conn.execute("SELECT key, title FROM concept"))
-            table.update(conn.execute("SELECT code, title FROM concept"))
-            get = table.get
-
-            def fn(code: str) -> str | None:
-                title = get(code)
-                return title if title is not None else get(code.strip().replace(".", "").upper())
-
-            self._describers[cache_key] = fn
-        return fn
+        return self._title_table(system, date)[1]
 
     def describe_many(self, codes: Iterable[str], system: str = "icd10cm",
                       date: _dt.date | str | None = None) -> list[str | None]:
         """Titles for many codes at once (None where unknown)."""
-        return list(map(self.describer(system, date), codes))
+        table, describe = self._title_table(system, date)
+        codes = codes if isinstance(codes, list) else list(codes)
+        out = list(map(table.get, codes))  # canonical spellings, in one C-level pass
+        if None in out:                     # then the other spellings, one by one
+            out = [t if t is not None else describe(c) for t, c in zip(out, codes)]
+        return out
 
-    def titles(self, system: str, date: _dt.date | str | None = None) -> dict[str, str]:
-        """key -> title for every row of the release in effect (loaded once, then cached)."""
+    def _title_table(self, system: str, date: _dt.date | str | None) -> tuple[dict[str, str], Callable[[str], str | None]]:
         info = self.release_for(system, date)
-        cache_key = (system, info.release)
-        titles = self._titles.get(cache_key)
-        if titles is None:
+        cache_key = (system, info.release, self.store.generation)
+        hit = self._describers.get(cache_key)
+        if hit is None:
             conn = self.store.open(system, info.release).conn
-            titles = dict(conn.execute("SELECT key, title FROM concept"))
-            self._titles[cache_key] = titles
-        return titles
+            table = dict(conn.execute("SELECT key, title FROM concept"))
+            table.update(conn.execute("SELECT code, title FROM concept"))
+
+            def describe(code: str, get: Callable[[str], str | None] = table.get) -> str | None:
+                # titles are never empty, so `or` falls through only for an unknown spelling
+                return get(code) or get(code.strip().replace(".", "").upper())
+
+            hit = self._describers[cache_key] = (table, describe)
+        return hit
 
     # ---------------------------------------------------------------- the other questions
     def search(self, query: str, systems: Iterable[str] | str | None = None, billable: bool | None = None,
