@@ -170,3 +170,10 @@ def test_release_nearest_in_time_when_none_covers(cb):
     assert (info.release, covers) == ("2017", False)
     info, covers = cb.release_covering("hcpcs", "2020-05-01")
     assert (info.release, covers) == ("2020-04", True)
+
+
+def test_not_installed_system_is_named(cb):
+    # 99213 has the shape of CPT Category I; no licensed CPT file is installed in the test store
+    v = cb.validate("99213")
+    assert (v.system, v.valid) == ("cpt", False) and "pull --cpt" in v.reason
+    assert cb.lookup("0DTJ4ZZ", date="1999-01-01").release_covers_date is False

@@ -234,6 +234,9 @@ def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, 
         _emit_json(rec.as_dict())
         return
     d = rec.as_dict()
+    if not rec.release_covers_date:
+        click.echo(f"medcodes: note: no installed {d['system_name']} release covers {date}; "
+                   f"answering from the nearest, {rec.release} ({rec.effective_from} .. {rec.effective_to})", err=True)
     click.echo(f"{rec.code}  {rec.title}")
     click.echo(f"  system    {d['system_name']}, maintained by {rec.maintainer}")
     click.echo(f"  release   {rec.release} - {rec.release_label}")

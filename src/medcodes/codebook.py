@@ -378,18 +378,20 @@ class Codebook:
         for ident in idents:
             if ident.exists:
                 return ident.system, ident.key
-        # nothing exists: report against the most plausible installed reading
-        for ident in idents:
-            if ident.status in ("not-found", "deleted"):
-                key = ident.key
-                info, _ = self._release_for(ident.system, day)
-                db = self.store.open(ident.system, info.release)
-                raise self._not_found(code, ident.system, key, db, ident)
-        if idents:
-            raise NotFound(f"{code!r}: looks like {idents[0].system_name} {idents[0].code}, "
-                           f"but no {idents[0].system_name} release is installed")
-        raise NotFound(f"{code!r}: not a code of any system medcodes knows "
-                       "(ICD-10-CM, ICD-10-PCS, HCPCS Level II, CPT, ICD-9-CM)")
+        if not idents:
+            raise NotFound(f"{code!r}: not a code of any system medcodes knows "
+                           "(ICD-10-CM, ICD-10-PCS, HCPCS Level II, CPT, ICD-9-CM)")
+        top = idents[0]  # nothing exists: answer for the most plausible reading
+        if top.status == "not-installed":
+            hint = "medcodes pull --cpt FILE, with a licensed AMA file" if top.system == "cpt" else "medcodes pull"
+            if top.system == "cdt":
+                hint = "CDT is the ADA's; medcodes has no CDT data"
+            err = NotFound(f"{code!r}: looks like {top.system_name} {top.code}, but no {top.system_name} "
+                           f"release is installed ({hint})")
+            err.system = top.system
+            raise err
+        info, _ = self._release_for(top.system, day)
+        raise self._not_found(code, top.system, top.key, self.store.open(top.system, info.release), top)
 
     def _not_found(self, raw: str, system: str, key: str, db: ReleaseDB,
                    ident: Identification | None = None) -> NotFound:

@@ -28,6 +28,7 @@ SYSTEM_NAMES = {
     "hcpcs": "HCPCS Level II",
     "cpt": "CPT (HCPCS Level I)",
     "icd9cm": "ICD-9-CM",
+    "cdt": "CDT (ADA dental, HCPCS D codes)",
     "gem": "General Equivalence Mappings (ICD-9-CM <-> ICD-10)",
 }
 
