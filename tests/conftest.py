@@ -41,3 +41,9 @@ def cb(home):
     book = Codebook.open(home=home)
     yield book
     book.close()
+
+
+@pytest.fixture(scope="session")
+def book(cb):
+    """The same Codebook under the name the claims tests use."""
+    return cb

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,6 @@ from medcodes.claims.model import Line
 
 FIX = Path(__file__).parent / "fixtures" / "claims"
 DOS = "2026-01-15"   # FY2026 ICD-10-CM / ICD-10-PCS are installed for this date
-
-
-@pytest.fixture(scope="module")
-def book(request: pytest.FixtureRequest) -> Any:
-    """The session `cb` (everything in ../shared/data pulled); MEDCODES_TEST_HOME reuses a pulled store."""
-    home = os.environ.get("MEDCODES_TEST_HOME")
-    if home:
-        from medcodes import Codebook
-
-        cb = Codebook.open(home=home, embedded=False)
-        yield cb
-        cb.close()
-    else:
-        yield request.getfixturevalue("cb")
 
 
 @pytest.fixture(scope="module")

@@ -27,20 +27,6 @@ D_HCPCS = dt.date(2020, 5, 1)      # HCPCS 2020-04 in effect
 D_ICD = dt.date(2026, 1, 15)       # ICD-10-CM / ICD-10-PCS FY2026 in effect
 
 
-@pytest.fixture(scope="module")
-def book(request: pytest.FixtureRequest) -> Any:
-    """The session `cb` (everything in ../shared/data pulled); MEDCODES_TEST_HOME reuses a pulled store."""
-    home = os.environ.get("MEDCODES_TEST_HOME")
-    if home:
-        from medcodes import Codebook
-
-        cb = Codebook.open(home=home, embedded=False)
-        yield cb
-        cb.close()
-    else:
-        yield request.getfixturevalue("cb")
-
-
 # codes that trigger the rules (each named in tests/test_claims.py with the file that says so)
 DX_SPECIAL = ["E11.6", "E11.99", "S52.501", "S52.501Z", "S01.00A", "S30.1XXA", "G0444", "25000", "O03.9",
               "Z38.00", "P29.2", "C61", "W19.XXXA", "G63", "E11.40", "E10.9", "E11.9", "N18.1", "E11.22", "R51.9",
