@@ -1,11 +1,13 @@
 """The web page in headless Debian chromium, driven by Playwright: search, code page, claim form.
 
 Screenshots are saved under tests/out/. Skipped (with the reason) when
-/usr/bin/chromium or Playwright is not installed; .ci/apt-packages makes CI install chromium.
+/usr/bin/chromium or Playwright is not installed, except in CI (CI=true), where
+.ci/run installs chromium from .ci/apt-packages and its absence fails the run.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +21,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):  # .ci/run installs it: in CI a missing browser is a failure, not a skip
+        raise RuntimeError("Debian chromium is not installed: .ci/run should have installed it")
     pytest.skip("Debian chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
