@@ -158,18 +158,6 @@ class Store:
         """Stage several releases; all are moved into place only if every build succeeds."""
         return Transaction(self)
 
-    def remove(self, system: str, release: str) -> bool:
-        path = self.path_for(system, release)
-        db = self._open.pop((system, release), None)
-        if db is not None:
-            db.close()
-        self._infos = None
-        self.generation += 1
-        if path.exists():
-            path.unlink()
-            return True
-        return False
-
 
 class Transaction:
     """Builds release files under temporary names; ``commit`` moves them all into place."""
@@ -293,10 +281,6 @@ class ReleaseDB:
             "SELECT * FROM concept WHERE key > ? AND kind NOT IN ('chapter','block','section') "
             "ORDER BY key LIMIT ?", (key, n)).fetchall()
         return list(reversed(below)) + list(above)
-
-    def all_keys(self) -> Iterator[str]:
-        for (k,) in self.conn.execute("SELECT key FROM concept ORDER BY seq"):
-            yield k
 
     def has_table(self, name: str) -> bool:
         return self.conn.execute(
