@@ -314,9 +314,11 @@ def test_demo_rif_summary_counts(book: Any, shared_data: Path) -> None:
     assert r["hcpcs-terminated (error)"] == 5            # G9572 (2x), G0154 ... by the HCPCS termination dates
     assert r["hcpcs-not-yet-effective (error)"] == 4     # G0299 on 2015-01-25, before its add date
     assert r["dx-excludes1 (error)"] == 22
-    assert r["dx-header (error)"] == 11
-    assert r["dx-placeholder (error)"] == 4              # e.g. X58 in FY2017: needs X58.XXX + 7th character
+    assert r["dx-header (error)"] == 15
+    assert r["dx-placeholder (error)"] == 7              # e.g. X58 in FY2017: needs X58.XXX + 7th character
     assert r["dx-7th-character (warning)"] == 4
-    assert r["dx-release-gap (info)"] == 89              # claims dated where no installed release is in effect
-    assert s["claims_with_errors"] == 59
-    assert s["findings"] == {"error": 255, "info": 376, "warning": 186}
+    # claims dated where no installed release is in effect (8 of the 89 fall in FY2021, checked
+    # against the FY2021 tabular XML)
+    assert r["dx-release-gap (info)"] == 81
+    assert s["claims_with_errors"] == 64
+    assert s["findings"] == {"error": 262, "info": 375, "warning": 181}

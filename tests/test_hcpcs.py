@@ -38,7 +38,7 @@ def built(plans, release: str) -> tuple[object, dict[str, Concept]]:
 
 # ------------------------------------------------------------------ plan
 def test_plan_releases(plans):
-    assert sorted(plans) == ["2019-01", "2020-01", "2020-04", "2020-07", "2020-10"]
+    assert sorted(plans) == ["2019-01", "2020-01", "2020-04", "2020-07", "2020-10", "2026-01"]
     jan = plans["2020-01"]
     assert [s.display for s in jan.sources] == [
         "2020-Alpha-Numeric-HCPCS-File.zip!HCPC2020_ANWEB_w_disclaimer.txt",
@@ -341,3 +341,27 @@ def test_install_and_enrich(tmp_path, plans):
     assert rec2["status"]["termination"] == "2019-09-30"
     assert "E1130" in [r["key"] for r in db.children("E")]
     store.close()
+
+
+# ------------------------------------------------------------------ January 2026 (agency quirks)
+def test_2026_counts_despite_long_record_and_blank_tail(plans):
+    """CMS's January 2026 ANWEB file (01/12/2026 re-issue): 8,623 codes and 383 modifiers; G9871
+    (line 9170) is 546 bytes, blank after byte 320, and the file ends with a blank line."""
+    b, rows = built(plans, "2026-01")
+    assert b.counts["codes"] == 8623
+    assert b.counts["modifiers"] == 383
+    g = rows["G9871"]
+    assert g.title == "Behavioral counseling for diabetes prevention, online, 60 minutes"
+    assert g.short_title == "Bhv couns dm prev, onln 60 m"
+    assert any("line 9170 (G9871) is 546 bytes" in n for n in b.notes)
+    assert any("blank line" in n for n in b.notes)
+
+
+def test_long_record_with_data_after_320_bytes_is_refused(tmp_path):
+    good = "A0021" + "00010" + "3" + "Ambulance service, outside state per mile, transport (medicaid only)".ljust(80)
+    good = good.ljust(320)
+    bad = good + "X" * 10
+    f = tmp_path / "HCPC2026_JAN_ANWEB.txt"
+    f.write_text(bad + "\n")
+    with pytest.raises(DataError, match="line 1.*330 bytes"):
+        hcpcs.parse_fixed(Source(f))

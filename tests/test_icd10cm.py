@@ -297,3 +297,37 @@ def test_embedded_source():
     src = icd10cm.embedded_source()
     assert "tabular" in src.name and src.path.is_file()
     assert [p.release for p in icd10cm.plan([src])] == ["2026-04"]
+
+
+# ----------------------------------------------------------------- FY2021 (an agency quirk)
+def test_fy2021_misfiled_code_is_refiled_and_noted(shared_data):
+    """The FY2021 tabular XML nests H54.512A under H54.511 (line 52695); H54.512 is not in that
+    file, so H54.512A goes under its code-prefix parent H54.51 and the build notes say so."""
+    src = Source(shared_data / "icd10cm" / "2021" / "icd10cm_tabular_2021.xml")
+    tab = icd10cm.parse_tabular(src)
+    assert tab.version == "2021"
+    assert tab.diags["H54512A"].parent == "H5451"
+    assert tab.diags["H54511"].children == 1          # only H54.511A
+    assert tab.quirks == ["icd10cm_tabular_2021.xml: H54.512A is nested under H54.511 in the XML; "
+                          "filed under its code-prefix parent H54.51."]
+    codes = icd10cm.expanded_codes(tab)
+    assert codes["H54512A"] is True and codes["H54511"] is False
+
+
+def test_one_bad_release_is_skipped_the_others_install(tmp_path, shared_data):
+    """A release whose file cannot be read is skipped with its reason; the rest install."""
+    import shutil
+
+    from medcodes.releases import pull_from_dir
+
+    d = tmp_path / "files"
+    d.mkdir()
+    shutil.copy(shared_data / "icd10cm" / "2021" / "icd10cm_tabular_2021.xml", d)
+    (d / "icd10cm_tabular_2019.xml").write_text("<ICD10CM.tabular><version>2019</version><chapter>")
+    store = Store(tmp_path / "home")
+    report = pull_from_dir(store, d)
+    assert [(s, r) for s, r, _ in report.installed] == [("icd10cm", "2021")]
+    assert [(s, r) for s, r, _ in report.skipped] == [("icd10cm", "2019")]
+    assert "icd10cm_tabular_2019.xml: not well-formed XML" in report.skipped[0][2]
+    assert [i.release for i in store.releases("icd10cm")] == ["2021"]
+    assert not list((tmp_path / "home").rglob("*.tmp"))

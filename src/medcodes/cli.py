@@ -105,7 +105,12 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         click.echo(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for sys_, rel in report.unchanged:
         click.echo(f"unchanged {sys_} {rel} (already installed from the same files)")
-    _prepare_search(ctx, say)
+    for sys_, rel, why in report.skipped:
+        click.echo(f"medcodes: skipped {sys_} {rel}: {why}", err=True)
+    if report.installed or report.unchanged:
+        _prepare_search(ctx, say)
+    if report.skipped:
+        ctx.exit(1)
 
 
 def _prepare_search(ctx: click.Context, say: Callable[[str], None]) -> None:
@@ -140,6 +145,7 @@ def _pull_official(store: Any, system: str | None, release: str | None, force: b
         if rep.pull is not None:
             total.installed.extend(rep.pull.installed)
             total.unchanged.extend(rep.pull.unchanged)
+            total.skipped.extend(rep.pull.skipped)
     return total
 
 

@@ -25,6 +25,8 @@ from .systems import Plan, all_modules
 class PullReport:
     installed: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)
+    #: releases whose build failed, with the one-line reason; the others were installed
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
     ignored: int = 0
 
 
@@ -45,11 +47,12 @@ def pull_from_dir(
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
 ) -> PullReport:
-    """Install every release the official files under ``root`` make; all or nothing.
+    """Install every release the official files under ``root`` make.
 
     Builds run in ``jobs`` worker processes (default: one per core), each writing its
-    release file under a temporary name; the files are moved into place together
-    only when every build succeeded.
+    release file under a temporary name; the files that built are moved into place
+    together at the end. A release whose files cannot be read is skipped (listed in
+    ``report.skipped`` with the reason) and the previous copy of it, if any, stays.
     """
     found = _sources.scan(root)
     plans = plans_in(found, systems)
@@ -73,7 +76,13 @@ def pull_from_dir(
             if progress:
                 progress(f"building {plan.system} {plan.release} from "
                          + ", ".join(s.display for s in plan.sources))
-        report.installed = _build_all(todo, targets, jobs)
+        results = _build_all(todo, targets, jobs)
+        for plan, target, result in zip(todo, targets, results):
+            if isinstance(result, str):
+                txn.discard(target)
+                report.skipped.append((plan.system, plan.release, result))
+            else:
+                report.installed.append(result)
     report.installed.sort()
     return report
 
@@ -81,14 +90,21 @@ def pull_from_dir(
 _PLANS: list[tuple[Plan, Path]] = []  # handed to forked workers
 
 
-def _build_one(i: int) -> tuple[str, str, dict[str, int]]:
+Built = tuple[str, str, dict[str, int]]
+
+
+def _build_one(i: int) -> Built | str:
+    """The release's (system, release, counts), or the one-line reason it could not be built."""
     plan, target = _PLANS[i]
-    build = plan.build()
-    write_release(target, build)
+    try:
+        build = plan.build()
+        write_release(target, build)
+    except DataError as exc:
+        return str(exc)
     return build.system, build.release, dict(build.counts)
 
 
-def _build_all(todo: list[Plan], targets: list[Path], jobs: int | None) -> list[tuple[str, str, dict[str, int]]]:
+def _build_all(todo: list[Plan], targets: list[Path], jobs: int | None) -> list[Built | str]:
     global _PLANS
     _PLANS = list(zip(todo, targets))
     try:

@@ -175,6 +175,12 @@ class Transaction:
         self.staged.append((Path(tmp), target, system, release))
         return Path(tmp)
 
+    def discard(self, tmp: Path) -> None:
+        """Drop one reserved file (its build failed); the rest stay staged."""
+        for item in [x for x in self.staged if x[0] == tmp]:
+            self.staged.remove(item)
+            tmp.unlink(missing_ok=True)
+
     def stage(self, build: ReleaseBuild) -> None:
         write_release(self.reserve(build.system, build.release), build)
 

@@ -293,8 +293,12 @@ def _looks_like_record(line: str) -> bool:
     return len(line) >= DESCRIPTION_END and line[10:11] in ("3", "4", "7", "8") and line[5:10].isdigit()
 
 
-def parse_fixed(src: Source) -> list[Entry]:
-    """Parse an ANWEB fixed-width file; raise DataError on any structural fault."""
+def parse_fixed(src: Source, quirks: list[str] | None = None) -> list[Entry]:
+    """Parse an ANWEB fixed-width file; raise DataError on any structural fault.
+
+    A record longer than the layout whose extra bytes are all blank (January 2026: G9871 is
+    546 bytes) is read as its first 320 bytes, and the quirk is appended to ``quirks``.
+    """
     data = src.read_bytes()
     text = data.decode("cp1252", errors="replace")
     lines = text.split("\n")
@@ -302,11 +306,22 @@ def parse_fixed(src: Source) -> list[Entry]:
         lines.pop()
     else:
         raise DataError(f"{src.display}: truncated (last record has no line end)")
+    blank_tail = 0
+    while lines and not lines[-1].strip():
+        lines.pop()
+        blank_tail += 1
+    if blank_tail and quirks is not None:
+        quirks.append(f"{src.name}: ends with {blank_tail} blank line(s) after the last record; ignored.")
     entries: list[Entry] = []
     started = False
     last_seq = 0
     for no, raw in enumerate(lines, 1):
         line = raw[:-1] if raw.endswith("\r") else raw
+        if len(line) > RECORD_LENGTH and not line[RECORD_LENGTH:].strip():
+            if quirks is not None and _looks_like_record(line):
+                quirks.append(f"{src.name}: line {no} ({line[:5].strip()}) is {len(line)} bytes, "
+                              f"blank after byte {RECORD_LENGTH}; read as a {RECORD_LENGTH}-byte record.")
+            line = line[:RECORD_LENGTH]
         if not started:
             if not _looks_like_record(line):
                 continue  # the disclaimer lines CMS puts in front of the records
@@ -526,7 +541,8 @@ def build_release(src: Source, year: int, month: int, start: _dt.date, end: _dt.
     if layout is not None:
         tables[MEANING_TABLE] = meaning_table(parse_layout(layout))
     fixed = src.name.lower().endswith(".txt")
-    entries = parse_fixed(src) if fixed else parse_excel(src)
+    quirks: list[str] = []
+    entries = parse_fixed(src, quirks) if fixed else parse_excel(src)
     rows, counts = concepts(entries, start, src)
     if counts["codes"] == 0 or counts["modifiers"] == 0:
         raise DataError(f"{src.display}: {counts['codes']} codes and {counts['modifiers']} modifiers: "
@@ -534,6 +550,7 @@ def build_release(src: Source, year: int, month: int, start: _dt.date, end: _dt.
     notes = [f"{counts['codes']} codes and {counts['modifiers']} modifiers parsed from {src.display}"]
     if counts["discontinued"]:
         notes.append(f"{counts['discontinued']} codes are discontinued in this file (kept, billable false)")
+    notes.extend(quirks)
     return ReleaseBuild(
         system=SYSTEM,
         release=f"{year}-{month:02d}",

@@ -293,6 +293,8 @@ class Tabular:
     order: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) in file order
     #: 7th-character exceptions stated in note prose: (code prefix, 6th chars, 7th chars)
     exceptions: list[tuple[str, frozenset[str], frozenset[str]]] = field(default_factory=list)
+    #: agency quirks accepted while parsing, one sentence each (recorded in the build notes)
+    quirks: list[str] = field(default_factory=list)
 
     def seven_rule(self, key: str) -> tuple[Diag, dict[str, str]] | None:
         """The nearest node at or above ``key`` with a 7th-character definition."""
@@ -374,14 +376,31 @@ def parse_tabular(source: Source) -> Tabular:
     if root.tag != "ICD10CM.tabular":
         raise DataError(f"{source.display}: not an ICD-10-CM tabular XML (root <{root.tag}>)")
     tab = Tabular(source, (root.findtext("version") or "").strip(), [], [], {})
+    misfiled: list[tuple[str, str]] = []
     for ch_el in root.findall("chapter"):
-        _parse_chapter(tab, ch_el)
+        _parse_chapter(tab, ch_el, misfiled)
     if not tab.chapters or not tab.diags:
         raise DataError(f"{source.display}: no chapters or codes")
+    for key, nested_under in misfiled:
+        _refile(tab, key, nested_under)
     return tab
 
 
-def _parse_chapter(tab: Tabular, ch_el: ET.Element) -> None:
+def _refile(tab: Tabular, key: str, nested_under: str) -> None:
+    """Place a code the XML nests under a node that is not its prefix under its own
+    code-prefix parent (the longest prefix that is a code of the file), and say so."""
+    d = tab.diags[key]
+    parent = next((key[:n] for n in range(len(key) - 1, 2, -1) if key[:n] in tab.diags), None)
+    if parent is None:
+        raise DataError(f"{tab.source.display}: {d.code} is nested under {dotted(nested_under)} "
+                        "and no code of the file is its prefix")
+    d.parent = parent
+    tab.diags[parent].children += 1
+    tab.quirks.append(f"{tab.source.name}: {d.code} is nested under {dotted(nested_under)} in the XML; "
+                      f"filed under its code-prefix parent {dotted(parent)}.")
+
+
+def _parse_chapter(tab: Tabular, ch_el: ET.Element, misfiled: list[tuple[str, str]]) -> None:
     name = _text(ch_el.find("name"))
     desc = _text(ch_el.find("desc"))
     if not name.isdigit():
@@ -407,7 +426,7 @@ def _parse_chapter(tab: Tabular, ch_el: ET.Element) -> None:
         diags = sec.findall("diag")
         block.has_diags = bool(diags)
         for d in diags:
-            _parse_diag(tab, d, block.key, block.key)
+            _parse_diag(tab, d, block.key, block.key, misfiled)
         if not diags:
             open_blocks.append(block)
 
@@ -422,11 +441,17 @@ def _section_block(tab: Tabular, sec: ET.Element, refs: dict[Any, Any], chapter:
                  chapter.number, notes=_notes(sec))
 
 
-def _parse_diag(tab: Tabular, el: ET.Element, parent: str, block: str) -> None:
+def _parse_diag(tab: Tabular, el: ET.Element, parent: str, block: str,
+                misfiled: list[tuple[str, str]]) -> None:
     code = _text(el.find("name"))
     key = normalize_key(code)
-    if not _GRAMMAR.match(key) or (parent != block and not key.startswith(parent)):
-        raise DataError(f"{tab.source.display}: bad code {code!r} under {parent}")
+    if not _GRAMMAR.match(key):
+        raise DataError(f"{tab.source.display}: bad code {code!r} under {dotted(parent)}")
+    nested_under = ""
+    if parent != block and not key.startswith(parent):
+        # An agency quirk (FY2021: H54.512A nested under H54.511): refiled once all codes are read.
+        nested_under, parent = parent, ""
+        misfiled.append((key, nested_under))
     if key in tab.diags:
         raise DataError(f"{tab.source.display}: code {code} appears twice")
     d = Diag(key, code, _text(el.find("desc")), parent, block, _notes(el),
@@ -444,7 +469,7 @@ def _parse_diag(tab: Tabular, el: ET.Element, parent: str, block: str) -> None:
     if parent in tab.diags:
         tab.diags[parent].children += 1
     for child in el.findall("diag"):
-        _parse_diag(tab, child, key, block)
+        _parse_diag(tab, child, key, block, misfiled)
 
 
 # ============================================================== concept rows
@@ -610,6 +635,8 @@ def _order_release(fy: int, srcs: list[Source], codes: Source | None, xml: Sourc
                      f"{fy} update ({xml.name}); the October {fy - 1} tabular XML was not among the files.")
     notes.extend(f"{s.name} is recorded with this release but not parsed." for s in srcs
                  if _ADDENDA_RE.match(s.name))
+    if tab is not None:
+        notes.extend(tab.quirks)
     billable = sum(r.billable for r in rows)
     counts = {"order_rows": len(rows), "order_billable": billable, "order_headers": len(rows) - billable}
     if tab is not None:
@@ -632,6 +659,7 @@ def _xml_release(fy: int, xml: Source, april: bool, effective_to: _dt.date) -> R
     notes = ["Code list from the tabular XML with 7th characters expanded (placeholder X to 6 "
              "characters); billable = leaf; titles of expanded codes are '<parent title>, <7th-character "
              "meaning>' (derived, the XML has no title for them); no short titles."]
+    notes.extend(tab.quirks)
     if april:
         release, label, start = f"{fy}-04", f"ICD-10-CM FY{fy} April 1 update (April 1, {fy})", _dt.date(fy, 4, 1)
     else:
