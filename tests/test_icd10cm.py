@@ -177,9 +177,39 @@ def test_plan_releases(plans):
 def test_fy2025_order_file(plans):
     build, rows = _materialize(plans["2025"])
     assert (build.counts["order_rows"], build.counts["order_billable"]) == (97_584, 74_260)
-    assert build.effective_to == dt.date(2025, 9, 30)
+    # the April 1, 2025 update ends the October release on March 31
+    assert build.effective_to == dt.date(2025, 3, 31)
     assert rows["E1165"].title == "Type 2 diabetes mellitus with hyperglycemia"
-    assert "QA0" not in rows and "CHAPTER1" not in rows  # no XML for FY2025
+    assert "QA0" not in rows  # chapter 22 (QA0) arrived in FY2026
+    # chapters, blocks and notes come from icd10cm-tabular-April-2025.xml, recognised by content
+    assert any("icd10cm-tabular-April-2025.xml" in n for n in build.notes)
+    assert build.counts["chapter"] == 22
+    assert (build.counts["xml_codes_not_in_order"], build.counts["order_codes_not_in_xml"]) == (0, 0)
+    assert rows["CHAPTER4"].title == "Endocrine, nutritional and metabolic diseases (E00-E89)"
+    assert "E10-E14" not in rows and rows["E1165"].parent == "E1165"[:4]
+
+
+def test_april_2025_xml_recognised_by_content(plans, shared_data):
+    # the agency named it icd10cm-tabular-April-2025.xml (not "-April-1-"): its root element
+    # <ICD10CM.tabular> and <version>2025</version> say what it is
+    assert [s.name for s in plans["2025-04"].sources] == ["icd10cm-tabular-April-2025.xml"]
+    assert "icd10cm-tabular-April-2025.xml" in {s.name for s in plans["2025"].sources}
+    src = Source(shared_data / "icd10cm/2025-apr/icd10cm-tabular-April-2025.xml")
+    assert src.xml_root() == ("ICD10CM.tabular", "2025")
+
+
+def test_files_recognised_whatever_their_names(shared_data, tmp_path):
+    # the same official files saved under a browser's names: content says what each is;
+    # the fiscal year comes from the XML's <version>, or the folder for an order file
+    (tmp_path / "2026").mkdir()
+    (tmp_path / "april").mkdir()
+    (tmp_path / "2026" / "download.txt").write_bytes(_order_bytes(shared_data))
+    (tmp_path / "april" / "tabular (1).xml").symlink_to(shared_data / "icd10cm/2025-apr/icd10cm-tabular-April-2025.xml")
+    (tmp_path / "april" / "notes.xml").symlink_to(shared_data / APRIL_XML)
+    (tmp_path / "readme.txt").write_text("ICD-10-CM 2026 read me\n")
+    got = {p.release: [s.display for s in p.sources] for p in icd10cm.plan(scan(tmp_path))}
+    assert got == {"2025-04": ["tabular (1).xml"], "2026-04": ["notes.xml"],
+                   "2026": ["download.txt", "notes.xml"]}
 
 
 def test_fy2017_xml_only(plans):

@@ -26,23 +26,22 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, normalize_key
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import FileKind, Source, all_match, recognise, records, xml_kind
 from ..store import row_attrs
 from . import Plan, Reading
 
 SYSTEM = "icd10cm"
 
 # ----------------------------------------------------------------- file names
-_ORDER_RE = re.compile(r"^icd10cm[_-]order[_-](\d{4})\.txt$", re.I)
-_CODES_RE = re.compile(r"^icd10cm[_-]codes[_-](\d{4})\.txt$", re.I)
-_ADDENDA_RE = re.compile(r"^icd10cm[_-]order[_-]addenda[_-](\d{4})\.txt$", re.I)
-_TABULAR_RE = re.compile(r"^icd10cm[_-]tabular[_-](\d{4})\.xml$", re.I)
-_APRIL_RE = re.compile(r"^icd10cm?-tabular-april-1-(\d{4})(?:-xml)?\.xml$", re.I)
+_ORDER_RE = re.compile(r"^icd10cm[_-]order[_-](?P<year>\d{4})\.txt$", re.I)
+_CODES_RE = re.compile(r"^icd10cm[_-]codes[_-](?P<year>\d{4})\.txt$", re.I)
+_ADDENDA_RE = re.compile(r"^icd10cm[_-]order[_-]addenda[_-](?P<year>\d{4})\.txt$", re.I)
+_TABULAR_RE = re.compile(r"^icd10cm?[_-]tabular[_-](?:april-(?:1-)?)?(?P<year>\d{4})(?:-xml)?\.xml$", re.I)
 
 #: Order-file sizes published with the release (rows, billable codes); a file
 #: of a listed year that parses to other counts is truncated or not the agency's.
@@ -634,7 +633,7 @@ def _order_release(fy: int, srcs: list[Source], codes: Source | None, xml: Sourc
         notes.append(f"Chapters, blocks, notes and 7th-character definitions come from the April 1, "
                      f"{fy} update ({xml.name}); the October {fy - 1} tabular XML was not among the files.")
     notes.extend(f"{s.name} is recorded with this release but not parsed." for s in srcs
-                 if _ADDENDA_RE.match(s.name))
+                 if s not in (order, codes, xml))
     if tab is not None:
         notes.extend(tab.quirks)
     billable = sum(r.billable for r in rows)
@@ -679,15 +678,16 @@ def plan(sources: list[Source]) -> list[Plan]:
     addenda: dict[tuple[Path, int], Source] = {}
     octobers: dict[int, Source] = {}
     aprils: dict[int, Source] = {}
-    for s in sources:
-        for regex, bucket in ((_ORDER_RE, orders), (_TABULAR_RE, octobers), (_APRIL_RE, aprils)):
-            m = regex.match(s.name)
-            if m:
-                bucket.setdefault(int(m.group(1)), s)
-        for regex, sibling in ((_CODES_RE, codes), (_ADDENDA_RE, addenda)):
-            m = regex.match(s.name)
-            if m:
-                sibling.setdefault((_folder(s), int(m.group(1))), s)
+    for f in recognise(sources, FILES):
+        fy = f.year
+        if fy is None:
+            continue
+        if f.kind == "tabular":
+            (aprils if is_april(f.source) else octobers).setdefault(fy, f.source)
+        elif f.kind == "order":
+            orders.setdefault(fy, f.source)
+        else:
+            (codes if f.kind == "codes" else addenda).setdefault((_folder(f.source), fy), f.source)
     plans: list[Plan] = []
     for fy in sorted(set(orders) | set(octobers)):
         end = _dt.date(fy, 3, 31) if fy in aprils else fiscal_year(fy)[1]
@@ -697,6 +697,38 @@ def plan(sources: list[Source]) -> list[Plan]:
         plans.append(Plan(SYSTEM, f"{fy}-04", [xml],
                           lambda fy=fy, xml=xml: _xml_release(fy, xml, True, fiscal_year(fy)[1])))
     return plans
+
+
+# ------------------------------------------------------ recognising the files
+#: An order-file record (the layout of ``parse_order``, matched loosely: a tool may trim the
+#: trailing blanks of a short title).
+_ORDER_RECORD = re.compile(r"^\d{5} ([A-Z][0-9A-Z][0-9A-Z]{1,5}) *[01] \S")
+_CODES_RECORD = re.compile(r"^[A-Z][0-9A-Z][0-9A-Z]{1,5} +(?!.*\s[01]{5}$)\S.*[a-z]")  # not a GEM row
+_ADDENDA_RECORD = re.compile(r"^(?:Add|Delete|Revise(?: from| to)?):\s+[01] [A-Z][0-9A-Z][0-9A-Z]{1,5} +\S")
+_APRIL = re.compile(r"(?i)(?<![a-z])apr(?:il)?(?![a-z])")
+
+
+def _sniff(pattern: re.Pattern[str], lines: int = 400) -> Callable[[Source], str | None]:
+    """A content test: the first ``lines`` records all have the layout ``pattern``."""
+    def test(src: Source) -> str | None:
+        return "" if all_match(pattern, records(src, lines)) else None
+    return test
+
+
+#: The ICD-10-CM files, by content (the tabular XML's root and ``<version>``, the order,
+#: codes and addenda files' record layouts), the agency's file names as the fallback.
+#: Order, codes and addenda files state no fiscal year: it comes from their names or folders.
+FILES = (
+    FileKind("tabular", xml_kind("ICD10CM.tabular"), _TABULAR_RE),
+    FileKind("order", _sniff(_ORDER_RECORD), _ORDER_RE),
+    FileKind("codes", _sniff(_CODES_RECORD), _CODES_RE),
+    FileKind("addenda", _sniff(_ADDENDA_RECORD, 20), _ADDENDA_RE),  # a summary follows the records
+)
+
+
+def is_april(src: Source) -> bool:
+    """A tabular XML of the April 1 update: the agency says so in the file name (or its folder)."""
+    return bool(_APRIL.search(src.name) or _APRIL.search(src.path.parent.name))
 
 
 def _folder(s: Source) -> Path:
