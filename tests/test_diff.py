@@ -196,7 +196,7 @@ def test_hcpcs_diff_agrees_with_the_2020_action_codes(store: Store, shared_data:
 def test_history_of_a_code_that_became_a_header(store: Store) -> None:
     steps = {s.release: s for s in D.history(store, "icd10cm", "B88.0")}
     assert steps["2025"].billable is True and steps["2025"].title == "Other acariasis"
-    assert steps["2026"].billable is False and steps["2026"].changes == ["billable 1 -> 0"]
+    assert steps["2026"].billable is False and steps["2026"].changes == ["billable -> header (not billable)"]
 
 
 def test_history_of_a_new_code(store: Store) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import MedcodesError
+from .errors import MedcodesError, clip
 
 SYSTEM_CHOICE = click.Choice(["icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm"])
 
@@ -42,7 +42,7 @@ class _Group(click.Group):
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"medcodes: {message}", err=True)
+    click.echo(f"medcodes: {clip(message)}", err=True)
     sys.exit(code)
 
 
@@ -86,14 +86,16 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
     from .releases import pull_from_dir
     from .store import Store
 
+    _stop_on_sigterm()
     store = Store(ctx.obj.get("home"))
     say: Callable[[str], None] = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    out: Callable[[str], None] = (lambda m: None) if quiet else click.echo
     if cpt_file:
         from .systems import cpt
 
         build = cpt.load_csv(cpt_file, cpt_release)
         info = store.install(build)
-        click.echo(f"installed cpt {info.release}: " + ", ".join(f"{k} {v:,}" for k, v in info.counts.items()))
+        out(f"installed cpt {info.release}: " + ", ".join(f"{k} {v:,}" for k, v in info.counts.items()))
         _prepare_search(ctx, say)
         return
     if from_dir:
@@ -101,11 +103,13 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         report = pull_from_dir(store, from_dir, systems=systems, force=force, progress=say)
     else:
         report = _pull_official(store, system, release, force, quiet)
+    if getattr(report, "cleaned", 0):
+        say(f"removed {report.cleaned} temporary file(s) left by an interrupted pull")
     for sys_, rel, counts in report.installed:
-        click.echo(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        out(f"installed {sys_} {rel}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     for sys_, rel in report.unchanged:
-        click.echo(f"unchanged {sys_} {rel} (already installed from the same files)")
-    for sys_, rel, why in report.skipped:
+        out(f"unchanged {sys_} {rel} (already installed from the same files)")
+    for sys_, rel, why in report.skipped:  # errors: said even with --quiet
         click.echo(f"medcodes: skipped {sys_} {rel}: {why}", err=True)
     if report.installed or report.unchanged:
         _prepare_search(ctx, say)
@@ -113,13 +117,32 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         ctx.exit(1)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends a pull like Ctrl-C: its workers are stopped and its temporary files removed."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+
+
 def _prepare_search(ctx: click.Context, say: Callable[[str], None]) -> None:
-    """Compile the search index for the releases now in effect, so the first search is instant."""
+    """Compile the search index for the releases now in effect, so the first search is instant.
+
+    Nothing to do (and nothing said) when it is already compiled: a no-op re-pull stays one.
+    """
     from .codebook import Codebook
     from .search import prepare
+    from .search.api import prepared
 
     with Codebook.open(ctx.obj.get("home")) as book:
         if any(i.system in ("icd10cm", "icd10pcs", "hcpcs") for i in book.releases()):
+            if prepared(book):
+                return
             say("compiling the search index")
             prepare(book)
 
@@ -162,11 +185,14 @@ def releases(ctx: click.Context, as_json: bool) -> None:
     if not infos:
         click.echo("no releases installed: run medcodes pull")
         return
+    sw = max(len(i.system) for i in infos)
+    rw = max(len(i.release) for i in infos)
+    pad = " " * (sw + 1)
     for i in infos:
         to = i.effective_to.isoformat() if i.effective_to else "open"
-        click.echo(f"{i.system:9} {i.release:15} {i.effective_from.isoformat()} .. {to}  {i.label}")
-        click.echo("          counts: " + ", ".join(f"{k} {v:,}" for k, v in i.counts.items()))
-        click.echo("          sources: " + ", ".join(s["name"] for s in i.sources))
+        click.echo(f"{i.system:{sw}} {i.release:{rw}} {i.effective_from.isoformat()} .. {to:10}  {i.label}")
+        click.echo(f"{pad}counts: " + ", ".join(f"{k} {v:,}" for k, v in i.counts.items()))
+        click.echo(f"{pad}sources: " + ", ".join(s["name"] for s in i.sources))
 
 
 # ------------------------------------------------------------------ identify
@@ -178,19 +204,42 @@ def releases(ctx: click.Context, as_json: bool) -> None:
 def identify(ctx: click.Context, raw: tuple[str, ...], date: str | None, as_json: bool) -> None:
     """What could this string be? Every plausible reading, most likely first."""
     book = _book(ctx)
-    results = {r: book.identify(r, date) for r in raw}
+    _as_day(date)  # a bad date is one mistake for all the codes: said once, exit 2
+    results: dict[str, list[Any] | str] = {}
+    for r in raw:  # each string gets its own answer: one malformed string does not stop the others
+        try:
+            results[r] = book.identify(r, date)
+        except MedcodesError as exc:
+            results[r] = str(exc)
     if as_json:
-        _emit_json({r: [i.as_dict() for i in idents] for r, idents in results.items()}
-                   if len(raw) > 1 else [i.as_dict() for i in results[raw[0]]])
-        return
-    for r, idents in results.items():
-        click.echo(f"{r}:")
-        if not idents:
-            click.echo("  not a code of any system medcodes knows")
-        for i in idents:
-            click.echo("  " + _ident_line(i))
-            for line in _structure_lines(i.structure):
-                click.echo("      " + line)
+        def one(got: list[Any] | str) -> Any:
+            return {"error": got} if isinstance(got, str) else [i.as_dict() for i in got]
+        _emit_json({_short(r): one(got) for r, got in results.items()} if len(raw) > 1 else one(results[raw[0]]))
+    else:
+        for r, got in results.items():
+            click.echo(f"{_short(r)}:")
+            if isinstance(got, str):
+                click.echo(f"  error: {got}")
+                continue
+            if not got:
+                click.echo("  not a code of any system medcodes knows")
+            for i in got:
+                click.echo("  " + _ident_line(i))
+                for line in _structure_lines(i.structure):
+                    click.echo("      " + line)
+    if any(isinstance(got, str) for got in results.values()):
+        sys.exit(2)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A user's input as shown back: cut when long."""
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+
+
+def _as_day(date: str | None) -> None:
+    from .codebook import _as_date
+
+    _as_date(date)
 
 
 def _ident_line(i: Any) -> str:
@@ -235,9 +284,23 @@ def _structure_lines(structure: dict[str, Any]) -> list[str]:
 @click.pass_context
 def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, as_json: bool) -> None:
     """The whole record of a code: title, billable, hierarchy, notes, fields."""
-    rec = _book(ctx).lookup(code, system=system, date=date)
+    try:
+        rec = _book(ctx).lookup(code, system=system, date=date)
+    except MedcodesError as exc:
+        if not as_json:
+            raise
+        # --json asked for JSON: the error is JSON too (on stdout), still exit 2
+        err: dict[str, Any] = {"error": clip(str(exc)), "code": _short(code)}
+        if getattr(exc, "suggestions", None):
+            err["suggestions"] = exc.suggestions
+        _emit_json(err)
+        sys.exit(2)
     if as_json:
-        _emit_json(rec.as_dict())
+        d = rec.as_dict()
+        structure = d.get("structure") or {}
+        for k in [k for k, v in d.items() if k in structure and structure[k] == v]:
+            del d[k]  # said once, under "structure" (PCS axes)
+        _emit_json(d)
         return
     d = rec.as_dict()
     if not rec.release_covers_date:
@@ -293,9 +356,11 @@ def validate(ctx: click.Context, codes: tuple[str, ...], system: str | None, dat
     if as_json:
         _emit_json([v.as_dict() for v in results])
     else:
+        marks = {"valid": "ok", "invalid": "BAD", "unknown": "UNKNOWN"}
+        width = max(len(marks.get(v.status, v.status)) for v in results)
         for v in results:
-            mark = "ok " if v.valid else "BAD"
-            click.echo(f"{mark} {v.code:10} {v.system or '?':9} {v.reason}")
+            mark = marks.get(v.status, v.status)
+            click.echo(f"{mark:{width}} {_short(v.code):10} {v.system or '?':9} {v.reason}")
     if not all(v.valid for v in results):
         sys.exit(1)
 
@@ -336,12 +401,17 @@ def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...],
                             limit=limit, offset=offset, date=date, chapter=chapter)
     if as_json:
         _emit_json(res.as_dict())
+        if res.error:
+            sys.exit(2)  # the JSON says why; the status says it too
         return
     if res.error:
         _fail(res.error)
     for h in res.hits:
         why = "; ".join(h.matched[:2]) if h.matched else ""
         click.echo(f"{h.system:9} {h.code:10} {h.title}" + (f"   [{why}]" if why else ""))
+    if limit == 0:
+        click.echo(f"{res.total:,} results (--limit 0: counted, none listed)", err=True)
+        return
     more = " (more: use --offset)" if res.truncated else ""
     click.echo(f"{len(res.hits)} of {res.total:,} results{more}", err=True)
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import systems as _systems
-from .errors import MedcodesError, NotFound, NotInstalled
-from .model import MAINTAINERS, SYSTEM_NAMES, ReleaseInfo, normalize_key
+from .errors import MedcodesError, NotFound, NotInstalled, shown
+from .model import MAINTAINERS, SYSTEM_NAMES, ReleaseInfo, fold, normalize_key
 from .store import ReleaseDB, Store, row_attrs
 
 #: Systems a raw code is tried against by identify, in tie-break order.
@@ -111,6 +111,12 @@ class Validation:
     reason: str
     ended: _dt.date | None = None
     successors: list[str] = field(default_factory=list)
+    #: valid | invalid | unknown (no installed release covers the date of service: never "valid")
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "valid" if self.valid else "invalid"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,13 +130,19 @@ def _brief(row: sqlite3.Row) -> dict[str, Any]:
             "billable": None if b is None else bool(b)}
 
 
+#: No code of any system is longer (ICD-10-PCS: 7; ICD-10-CM with its dot: 8).
+MAX_CODE_LENGTH = 16
+#: ICD-10-CM/PCS replaced ICD-9-CM for services from this date (HIPAA final rule, 45 CFR 162.1002).
+ICD10_START = _dt.date(2015, 10, 1)
+
+
 def _as_date(date: _dt.date | str | None) -> _dt.date | None:
     if date is None or isinstance(date, _dt.date):
         return date
     try:
         return _dt.date.fromisoformat(date)
-    except ValueError:
-        raise MedcodesError(f"{date!r}: not a date (use YYYY-MM-DD)") from None
+    except (ValueError, TypeError):
+        raise MedcodesError(f"{shown(date)}: not a date (use YYYY-MM-DD)") from None
 
 
 class Codebook:
@@ -233,10 +245,12 @@ class Codebook:
     def identify(self, raw: str, date: _dt.date | str | None = None) -> list[Identification]:
         """Every plausible reading of ``raw``, most likely first."""
         day = _as_date(date)
-        cleaned = raw.strip().upper().replace(" ", "")
+        if not isinstance(raw, str):
+            raise MedcodesError(f"{shown(raw)}: not a code (expected a string)")
+        cleaned = fold(raw).strip().upper().replace(" ", "")
         key = normalize_key(cleaned)
-        if not key or not key.isalnum():
-            raise MedcodesError(f"{raw!r}: not a code (expected letters and digits, with an optional dot)")
+        if not key or not key.isascii() or not key.isalnum() or len(key) > MAX_CODE_LENGTH:
+            raise MedcodesError(f"{shown(raw)}: not a code (expected letters and digits, with an optional dot)")
         out: list[Identification] = []
         dotted = "." in cleaned  # only ICD-9-CM and ICD-10-CM codes are written with a dot
         for system in CODE_SYSTEMS:
@@ -416,14 +430,38 @@ class Codebook:
 
     # ---------------------------------------------------------------- validate
     def validate(self, code: str, system: str | None = None, date: _dt.date | str | None = None) -> Validation:
+        """Is ``code`` valid (and billable) on ``date``?
+
+        ``status`` is ``valid``, ``invalid`` (with the reason: malformed, not in the release,
+        deleted, a header) or ``unknown``: no installed release of the system covers the date
+        (the reason says which releases there are). A bad ``date`` raises MedcodesError; a bad
+        code never does, so a list of codes gets one answer each.
+        """
         day = _as_date(date)
         try:
             system_, key = self._resolve(code, system, day)
         except NotFound as exc:
             ended = exc.ended
-            return Validation(code=code, system=exc.system or system, valid=False, exists=False, billable=None,
-                              release=None, reason=str(exc), ended=ended,
-                              successors=exc.suggestions if ended else [])
+            v = Validation(code=code, system=exc.system or system, valid=False, exists=False, billable=None,
+                           release=None, reason=str(exc), ended=ended,
+                           successors=exc.suggestions if ended else [])
+            gap = self._gap(v.system, day) if v.system else None
+            if gap is not None:
+                v.status, v.reason = "unknown", f"{gap}; {v.reason}"
+            return v
+        except NotInstalled as exc:
+            return Validation(code, system, False, False, None, None, str(exc), status="unknown")
+        except MedcodesError as exc:  # not a code at all
+            return Validation(code if len(code) <= MAX_CODE_LENGTH * 4 else shown(code), system,
+                              False, False, None, None, str(exc))
+        gap = self._gap(system_, day)
+        if gap is not None:
+            info, _ = self._release_for(system_, day)
+            row = self.store.open(system_, info.release).get(key)
+            there = ("it is in" if row is not None else "it is not in") + f" the nearest, {info.release}"
+            return Validation(row["code"] if row is not None else code, system_, False, row is not None,
+                              None if row is None or row["billable"] is None else bool(row["billable"]),
+                              info.release, f"{gap} ({there})", status="unknown")
         info, covers = self._release_for(system_, day)
         row = self.store.open(system_, info.release).get(key)
         when = f" on {day.isoformat()}" if day else ""
@@ -441,6 +479,28 @@ class Codebook:
         if not covers and day is not None:
             reason += f" (no installed release covers {day.isoformat()}; checked against {info.release})"
         return Validation(row["code"], system_, valid, True, billable, info.release, reason)
+
+    def _gap(self, system: str, day: _dt.date | None) -> str | None:
+        """Why no answer can be given for ``system`` on ``day`` (no installed release covers it), or None."""
+        if day is None or system not in CODE_SYSTEMS:
+            return None
+        try:
+            info, covers = self._release_for(system, day)
+        except MedcodesError:
+            return None
+        if covers:
+            return None
+        infos = self.releases(system)
+        first = min(i.effective_from for i in infos)
+        last = max((i.effective_to for i in infos if i.effective_to), default=None)
+        span = f"{first.isoformat()} .. {last.isoformat() if last else 'open'}"
+        name = SYSTEM_NAMES.get(system, system)
+        why = f"no installed {name} release covers {day.isoformat()} (installed: {span})"
+        if system == "icd9cm" and day >= ICD10_START:
+            why += f"; ICD-9-CM was replaced by ICD-10-CM/PCS on {ICD10_START.isoformat()}"
+        elif system in ("icd10cm", "icd10pcs") and day < ICD10_START:
+            why += f"; {name} applies to services from {ICD10_START.isoformat()} (ICD-9-CM before)"
+        return why
 
     # ---------------------------------------------------------------- describe
     def describe(self, code: str, system: str = "icd10cm", date: _dt.date | str | None = None) -> str | None:
@@ -490,7 +550,7 @@ class Codebook:
         from .search import search
 
         return search(self, query, systems=systems, billable=billable, limit=limit, offset=offset,
-                      date=date, chapter=chapter)
+                      date=_as_date(date), chapter=chapter)
 
     def check(self, claim: Any, edits: Any = None) -> Any:
         """Check one claim (a :class:`medcodes.claims.Claim` or its JSON dict)."""

@@ -166,6 +166,11 @@ class Diff:
                 yield (name, r.code, r.kind, r.field, _cell(r.before), _cell(r.after))
 
 
+def _billable_word(v: bool | None) -> str:
+    """How a code's billable flag reads in a history: 'billable', 'header (not billable)'."""
+    return {True: "billable", False: "header (not billable)", None: "billable status unknown"}[v]
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -470,5 +475,5 @@ def _changes(prev: Entry | None, row: Entry | None, first: bool) -> list[str]:
     if prev.short_title != row.short_title and prev.short_title is not None and row.short_title is not None:
         out.append(f"short title revised (was: {prev.short_title})")
     if prev.billable != row.billable:
-        out.append(f"billable {_cell(prev.billable) or '?'} -> {_cell(row.billable) or '?'}")
+        out.append(f"{_billable_word(prev.billable)} -> {_billable_word(row.billable)}")
     return out

@@ -5,6 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 
+#: How much of a user's input an error message repeats.
+SHOWN_INPUT = 60
+
+
+def shown(value: object, limit: int = SHOWN_INPUT) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (inputs can be 100k long)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 1]}… ({len(str(value)):,} characters)"
+
+
+def clip(message: str, limit: int = 500) -> str:
+    """One line of at most ``limit`` characters: the last guard before a message is shown."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
 class MedcodesError(Exception):
     """Base class: the message is one line that names the input and what is wrong."""
 

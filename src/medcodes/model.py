@@ -8,6 +8,7 @@ the codebook reads them back as :class:`ReleaseInfo` and row dictionaries.
 from __future__ import annotations
 
 import datetime as _dt
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -34,8 +35,16 @@ SYSTEM_NAMES = {
 
 
 def normalize_key(raw: str) -> str:
-    """The store's lookup key: upper case, no dots, spaces or dashes at the ends."""
+    """The store's lookup key: upper case, no dots or spaces; full-width and other compatibility
+    characters folded to ASCII first (NFKC: ``E１１．６５`` -> ``E1165``)."""
+    if not raw.isascii():
+        raw = unicodedata.normalize("NFKC", raw)
     return raw.strip().upper().replace(".", "").replace(" ", "")
+
+
+def fold(raw: str) -> str:
+    """A code as typed, with full-width and other compatibility characters folded (NFKC)."""
+    return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class PullReport:
     #: releases whose build failed, with the one-line reason; the others were installed
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     ignored: int = 0
+    #: temporary files a killed pull had left in the store, removed by this one
+    cleaned: int = 0
 
 
 def plans_in(found: list[_sources.Source], systems: set[str] | None = None) -> list[Plan]:
@@ -54,9 +57,11 @@ def pull_from_dir(
     together at the end. A release whose files cannot be read is skipped (listed in
     ``report.skipped`` with the reason) and the previous copy of it, if any, stays.
     """
+    report = PullReport()
+    # the temporary files of a pull that was killed (its process is gone) are removed first
+    report.cleaned = len(store.clean_stale())
     found = _sources.scan(root)
     plans = plans_in(found, systems)
-    report = PullReport()
     used = {s for p in plans for s in p.sources}
     report.ignored = sum(1 for s in found if s not in used)
     if not plans:
@@ -112,13 +117,53 @@ def _build_all(todo: list[Plan], targets: list[Path], jobs: int | None) -> list[
         if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             return [_build_one(i) for i in range(len(todo))]
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_die_with_parent,
+                                   initargs=(os.getpid(),))
+        try:
             futures = [pool.submit(_build_one, i) for i in range(len(todo))]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+            results = [f.result() for f in futures]
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM) or a worker died: stop the builds now rather than
+            # wait for them (the transaction then removes their temporary files)
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in workers:
+                proc.terminate()
+            for proc in workers:
+                proc.join(5)
+            raise
+        pool.shutdown(wait=True)
+        return results
     finally:
         _PLANS = []
+
+
+def _die_with_parent(parent: int) -> None:
+    """In each build worker: exit as soon as the pull that started it is gone.
+
+    A pull killed with SIGKILL cannot stop its workers; without this they would build
+    on, for minutes, with nobody to collect their work. Linux delivers SIGKILL to the
+    worker when its parent dies (PR_SET_PDEATHSIG); elsewhere, and as a backstop, a
+    thread checks once a second that the parent is still there.
+    """
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="medcodes-parent-watch", daemon=True).start()

@@ -177,7 +177,7 @@ class FileKind:
     ``content(source)`` looks at :meth:`Source.head` (root element and version of an
     XML file, record layout of a text file) and returns the version the content
     states ('' when it states none), or None when the file is not of this kind.
-    ``name`` is the agency's file name pattern (group ``year`` for the year in it):
+    ``name`` is the agency's file name pattern (group ``year`` or ``version`` for the one in it):
     the fallback for files whose content cannot be sniffed cheaply (Excel workbooks).
     """
 
@@ -225,8 +225,9 @@ def recognise(found: Sequence[Source], kinds: Sequence[FileKind]) -> list[Found]
 
 def _name_version(src: Source, kind: FileKind) -> str:
     m = kind.name.match(src.name) if kind.name is not None else None
-    if m is not None and "year" in m.groupdict() and m.group("year"):
-        return m.group("year")
+    named = m.groupdict() if m is not None else {}
+    if named.get("version") or named.get("year"):
+        return named.get("version") or named["year"]
     years = src.years()
     return str(years[0]) if years else ""
 

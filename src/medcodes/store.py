@@ -18,6 +18,7 @@ import datetime as _dt
 import functools
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -104,7 +105,7 @@ class Store:
             infos.append(info)
         if fresh != index:
             try:
-                tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
+                tmp = index_path.with_suffix(f".pid{os.getpid()}.tmp")
                 tmp.write_text(json.dumps(fresh))
                 os.replace(tmp, index_path)
             except OSError:
@@ -158,6 +159,26 @@ class Store:
         """Stage several releases; all are moved into place only if every build succeeds."""
         return Transaction(self)
 
+    def clean_stale(self) -> list[Path]:
+        """Remove the temporary files a killed pull left (those of processes no longer alive).
+
+        Returns the files removed. Files of a pull still running (its process is alive) stay.
+        """
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        for path in [*self.root.glob("*/.*.tmp"), *self.root.glob("index.*.tmp")]:
+            m = _TMP_PID.search(path.name)
+            pid = int(m.group(1)) if m else None
+            if pid is not None and _alive(pid):
+                continue
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+        return removed
+
 
 class Transaction:
     """Builds release files under temporary names; ``commit`` moves them all into place."""
@@ -167,10 +188,14 @@ class Transaction:
         self.staged: list[tuple[Path, Path, str, str]] = []
 
     def reserve(self, system: str, release: str) -> Path:
-        """A temporary file beside the release's final place; committed or removed with the rest."""
+        """A temporary file beside the release's final place; committed or removed with the rest.
+
+        Its name carries this process's id (``.<release>.pid<pid>.<random>.tmp``) so that a later
+        pull can tell the leftovers of a killed pull from the files of one still running.
+        """
         target = self.store.path_for(system, release)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{release}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{release}.pid{os.getpid()}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         self.staged.append((Path(tmp), target, system, release))
         return Path(tmp)
@@ -189,6 +214,9 @@ class Transaction:
             db = self.store._open.pop((system, release), None)
             if db is not None:
                 db.close()
+            # mkstemp makes 0600 files: give the release the mode of any file the user creates
+            # (0644 with the usual umask), so a service account can read a store its admin pulled
+            os.chmod(tmp, file_mode())
             os.replace(tmp, target)
         self.staged.clear()
         self.store._infos = None
@@ -292,6 +320,30 @@ class ReleaseDB:
         return self.conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
         ).fetchone() is not None
+
+
+# ".2026.pid12345.abcd1234.tmp" (a release being built) or "index.pid12345.tmp" (the index cache)
+_TMP_PID = re.compile(r"\.pid(\d+)\.")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def file_mode() -> int:
+    """The mode a new file gets under the process's umask (0644 with the usual 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def row_attrs(row: sqlite3.Row) -> dict[str, Any]:

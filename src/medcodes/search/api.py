@@ -156,6 +156,11 @@ def _child_build(home: str, date: str | None, path: str) -> None:
         cb.close()
 
 
+def prepared(cb: Any, date: _dt.date | None = None) -> bool:
+    """True when the index for the releases in effect is already compiled (nothing to do)."""
+    return (_home(cb) / "search" / f"{_selection(cb, date).digest()}.sqlite").exists()
+
+
 def prepare(cb: Any, date: _dt.date | None = None, prune: bool = True) -> Path:
     """Build (if needed) and load the index; returns the cache file. Call it at the end of a pull.
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..model import ReleaseInfo, normalize_key
+from ..store import file_mode
 from . import text as _text
 
 BUILD_VERSION = "9"
@@ -563,6 +564,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     try:
         stats = dict(b.stats, **{f"fields_{k}": n for k, n in b.kind_counts.items()})
         _write(Path(tmp), b, vocab, blobs, dict(meta, stats=stats))
+        os.chmod(tmp, file_mode())  # readable by others, like the release files (mkstemp makes 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -31,7 +31,7 @@ from typing import Any, Iterator, NamedTuple
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, Table, normalize_key
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import Source, all_match, records
 from . import Plan
 
 SYSTEM = "crosswalk"
@@ -130,8 +130,34 @@ def parse_gem(src: Source, direction: str) -> list[GemRow]:
     return rows
 
 
+def _gem_by_content(src: Source) -> str | None:
+    """The direction of a GEM file told by its records ("source target flags"), else None.
+
+    ICD-10-CM codes start with a letter, ICD-10-PCS codes have 7 characters, ICD-9-CM
+    diagnoses and procedures are digits (or V/E): the source column says which GEM it is,
+    the target column (PCS or CM) for the two from ICD-9-CM.
+    """
+    got = all_match(_GEM_LINE_RE, records(src, 200), at_least=5)
+    if got is None:
+        return None
+    sources = [m.group(1) for m in got]
+    targets = [m.group(2) for m in got if not m.group(2).startswith("No")]
+    if all(c[0].isalpha() for c in sources):  # (an ICD-9-CM GEM, sorted, opens with digits)
+        return "i10cm-i9"
+    if all(len(c) == 7 for c in sources):
+        return "i10pcs-i9"
+    if targets and all(len(c) == 7 for c in targets):
+        return "i9-i10pcs"
+    return "i9-i10cm"
+
+
 def _gem_direction(src: Source) -> tuple[str, int | None] | None:
-    """(direction, year or None) when ``src`` is a GEM file."""
+    """(direction, year or None) when ``src`` is a GEM file, by its records, else by its name."""
+    direction = _gem_by_content(src)
+    if direction is not None:
+        m = _DX_GEM_RE.match(src.name)
+        years = [int(m.group(1))] if m else src.years()
+        return direction, (years[0] if years else None)
     m = _DX_GEM_RE.match(src.name)
     if m:
         return ("i9-i10cm" if m.group(2) == "9" else "i10cm-i9"), int(m.group(1))

@@ -480,8 +480,57 @@ ANNUAL_RE = re.compile(r"^HCPC(\d{4})_(?:CONTR_)?ANWEB(?:_w_disclaimer)?\.(txt|x
 QUARTER_RE = re.compile(r"^HCPC(\d{4})_(JAN|APR|JUL|OCT)_ANWEB\w*\.(txt|xlsx)$", re.I)
 
 
+_MONTH_WORD = re.compile(r"(?i)(?<![a-z])(jan|apr|jul|oct)(?:[a-z]*)(?![a-z])")
+_LAYOUT_TITLE = re.compile(rb"HCPCS Contractor Record - (\d{4})")
+
+
+def is_anweb(src: Source) -> bool:
+    """The file has the ANWEB record layout: after any disclaimer lines, fixed-width records
+    with a 5-digit sequence number at 6-10 and the record id (3, 4, 7, 8) at 11."""
+    lines = [line.rstrip("\r") for line in src.head_lines()]
+    for i, line in enumerate(lines):
+        if _looks_like_record(line):
+            following = [x for x in lines[i:i + 50] if x.strip()]
+            return len(following) >= 10 and all(_looks_like_record(x) for x in following)
+    return False
+
+
+def layout_year(src: Source) -> int | None:
+    """The year of a record-layout file, by name or by its title ("HCPCS Contractor Record - 2026")."""
+    m = LAYOUT_RE.match(src.name)
+    if m:
+        return int(m.group(1))
+    if src.name.lower().endswith(".txt"):
+        t = _LAYOUT_TITLE.search(src.head()[:8192])
+        if t:
+            return int(t.group(1))
+    return None
+
+
 def _release_of(src: Source) -> tuple[int, int, str] | None:
-    """(year, month, extension) of a file that is a HCPCS Level II release, else None."""
+    """(year, month, extension) of a file that is a HCPCS Level II release, else None.
+
+    By the agency's file name; a fixed-width file under another name is recognised by its
+    record layout, its year and quarter taken from its name or folders (January if none says).
+    """
+    r = _release_by_name(src)
+    if r is not None or src.name.lower().endswith((".xlsx", ".xls")):
+        return r
+    if not is_anweb(src):
+        return None
+    years = src.years()
+    if not years:
+        return None
+    month = 1
+    for text in (src.name, src.member or "", src.path.name, src.path.parent.name):
+        w = _MONTH_WORD.search(text)
+        if w:
+            month = MONTHS[w.group(1).upper()]
+            break
+    return years[0], month, "txt"
+
+
+def _release_by_name(src: Source) -> tuple[int, int, str] | None:
     m = ANNUAL_RE.match(src.name)
     if m:
         return int(m.group(1)), 1, m.group(2).lower()
@@ -502,7 +551,7 @@ def plan(sources: list[Source]) -> list[Plan]:
         have = chosen.get((year, month))
         if have is None or (ext == "txt" and have[1] != "txt"):
             chosen[(year, month)] = (src, ext)
-    layouts = sorted(((int(m.group(1)), src) for src in sources if (m := LAYOUT_RE.match(src.name))),
+    layouts = sorted(((y, src) for src in sources if (y := layout_year(src)) is not None),
                      key=lambda pair: (pair[0], pair[1].display))
     starts = sorted(chosen)
     plans = []
@@ -540,7 +589,7 @@ def build_release(src: Source, year: int, month: int, start: _dt.date, end: _dt.
     tables: dict[str, Table] = {}
     if layout is not None:
         tables[MEANING_TABLE] = meaning_table(parse_layout(layout))
-    fixed = src.name.lower().endswith(".txt")
+    fixed = not src.name.lower().endswith((".xlsx", ".xls"))
     quirks: list[str] = []
     entries = parse_fixed(src, quirks) if fixed else parse_excel(src)
     rows, counts = concepts(entries, start, src)

@@ -45,7 +45,7 @@ from typing import Any, Callable
 from ..errors import DataError
 from ..model import ReleaseBuild, Table
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import Source, xml_kind
 from . import Plan
 
 SYSTEM = "icd10cm_index"
@@ -186,6 +186,33 @@ def _check_counts(source: Source, data: bytes, counts: dict[str, int]) -> None:
 
 
 # ---------------------------------------------------------------------- release plan
+_IS_INDEX = xml_kind("ICD10CM.index")
+_BOOK_HEAD = re.compile(rb'<head col="1">\s*(Substance|Neoplasm)', re.I)
+_APRIL = re.compile(r"(?i)(?<![a-z])apr(?:il)?(?![a-z])")
+
+
+def _release_by_content(src: Source) -> tuple[str, str, _dt.date, _dt.date] | None:
+    """(book, release, effective_from, effective_to) from the file itself: root element
+    ``<ICD10CM.index>``, ``<version>`` = fiscal year, the book from its column headings or
+    title; an April 1 update says so in its file (or folder) name."""
+    version = _IS_INDEX(src)
+    if not version or not version.isdigit():
+        return None
+    head = src.head()
+    m = _BOOK_HEAD.search(head)
+    if m:
+        book = "drug" if m.group(1).lower() == b"substance" else "neoplasm"
+    elif b"EXTERNAL CAUSE" in head[:4096].upper():
+        book = "eindex"
+    else:
+        book = "index"
+    fy = int(version)
+    start, end = fiscal_year(fy)
+    if _APRIL.search(src.name) or _APRIL.search(src.path.parent.name):
+        return book, f"{fy}-04", _dt.date(fy, 4, 1), end
+    return book, str(fy), start, end
+
+
 def _release_of(name: str) -> tuple[str, str, _dt.date, _dt.date] | None:
     """(book, release, effective_from, effective_to) for an index file name."""
     m = _NAME.match(name)
@@ -209,7 +236,7 @@ def plan(sources: list[Source]) -> list[Plan]:
     groups: dict[str, dict[str, Source]] = {}
     dates: dict[str, tuple[_dt.date, _dt.date]] = {}
     for src in sources:
-        found = _release_of(src.name)
+        found = _release_by_content(src) or _release_of(src.name)
         if found is None:
             continue
         book, release, start, end = found

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, Table
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import FileKind, Source, all_match, recognise, records, xml_kind
 from . import Plan, Reading
 
 SYSTEM = "icd10pcs"
@@ -47,10 +47,29 @@ ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ")
 SECTION_CHARS = frozenset("0123456789BCDFGHX")
 AXIS_COUNT = 7
 
-_ORDER_RE = re.compile(r"^icd10pcs_order_(\d{4})\.txt$", re.IGNORECASE)
-_TABLES_RE = re.compile(r"^icd10pcs_tables_(\d{4})\.xml$", re.IGNORECASE)
-_DEFS_RE = re.compile(r"^icd10pcs_definitions_(\d{4})\.xml$", re.IGNORECASE)
-_ADDENDA_RE = re.compile(r"^order_addenda_(\d{4})\.txt$", re.IGNORECASE)
+_ORDER_RE = re.compile(r"^icd10pcs_order_(?P<year>\d{4})\.txt$", re.IGNORECASE)
+_TABLES_RE = re.compile(r"^icd10pcs_tables_(?P<year>\d{4})\.xml$", re.IGNORECASE)
+_DEFS_RE = re.compile(r"^icd10pcs_definitions_(?P<year>\d{4})\.xml$", re.IGNORECASE)
+_ADDENDA_RE = re.compile(r"^order_addenda_(?P<year>\d{4})\.txt$", re.IGNORECASE)
+# record layouts, to recognise the text files by content: a code is 3 (table header) or 7 characters
+_ORDER_RECORD = re.compile(r"^\d{5} (?:[0-9A-HJ-NP-Z]{3}    |[0-9A-HJ-NP-Z]{7}) [01] \S")
+_ADDENDA_RECORD = re.compile(r"^(?:Add|Delete|Revise(?: from| to)?):\s+[0-9A-HJ-NP-Z]{7} \S")
+
+
+def _layout(pattern: re.Pattern[str], lines: int) -> Callable[[Source], str | None]:
+    def test(src: Source) -> str | None:
+        return "" if all_match(pattern, records(src, lines)) else None
+    return test
+
+
+#: The ICD-10-PCS files by content (XML root element and ``<version>``; the order and addenda
+#: files' record layouts, whose fiscal year comes from the name or folder), else by name.
+FILES = (
+    FileKind("order", _layout(_ORDER_RECORD, 400), _ORDER_RE),
+    FileKind("tables", xml_kind("ICD10PCS.tabular"), _TABLES_RE),
+    FileKind("definitions", xml_kind("ICD10PCS.definitions"), _DEFS_RE),
+    FileKind("addenda", _layout(_ADDENDA_RECORD, 20), _ADDENDA_RE),  # a summary follows the records
+)
 _ADDENDA_COUNT_RE = re.compile(r"^\s*(\d+) (codes|headers) in icd10pcs_order_(\d{4})\.txt\s*$")
 _ADDENDA_ENTRY_RE = re.compile(r"^(Add|Delete):\s+([0-9A-Z]{3,7})\s")
 
@@ -375,12 +394,9 @@ def check_expansion(order_src: Source, tables_src: Source, rows: list[OrderRow],
 def plan(sources: Sequence[Source]) -> list[Plan]:
     """One release per fiscal year that has an order file (+ tables/definitions XML)."""
     found: dict[str, dict[str, Source]] = {}
-    for src in sources:
-        for role, rx in (("order", _ORDER_RE), ("tables", _TABLES_RE), ("definitions", _DEFS_RE),
-                         ("addenda", _ADDENDA_RE)):
-            m = rx.match(src.name)
-            if m:
-                found.setdefault(m.group(1), {}).setdefault(role, src)
+    for f in recognise(sources, FILES):
+        if f.year is not None:
+            found.setdefault(str(f.year), {}).setdefault(f.kind, f.source)
     plans: list[Plan] = []
     for year in sorted(found):
         files = found[year]

@@ -29,13 +29,15 @@ from typing import Any, Callable
 from ..errors import DataError
 from ..model import ReleaseBuild, Table
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import FileKind, Source, recognise, xml_kind
 from . import Plan
 from .icd10cm_index import clean, own_text, title_parts
 
 SYSTEM = "icd10pcs_index"
 
-_NAME = re.compile(r"^icd10pcs_index_(\d{4})\.xml$", re.IGNORECASE)
+_NAME = re.compile(r"^icd10pcs_index_(?P<year>\d{4})\.xml$", re.IGNORECASE)
+#: The index file by content (root ``<ICD10PCS.index>``, ``<version>`` = fiscal year), else by name.
+FILES = (FileKind("index", xml_kind("ICD10PCS.index"), _NAME),)
 TERM_COLUMNS = ("id", "book", "parent", "level", "title", "nemod", "path", "see", "use")
 CODE_COLUMNS = ("term", "role", "col", "heading", "code")
 _VALUE_TAGS = ("code", "codes", "tab")
@@ -103,10 +105,9 @@ def _check(source: Source, data: bytes, counts: dict[str, int]) -> None:
 
 def plan(sources: list[Source]) -> list[Plan]:
     seen: dict[str, Source] = {}
-    for src in sources:
-        m = _NAME.match(src.name)
-        if m:
-            seen.setdefault(m.group(1), src)
+    for f in recognise(sources, FILES):
+        if f.year is not None:
+            seen.setdefault(str(f.year), f.source)
     return [Plan(SYSTEM, fy, [src], _builder(fy, src)) for fy, src in sorted(seen.items())]
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from ..errors import DataError
 from ..model import Concept, ReleaseBuild, normalize_key
 from ..calendar import fiscal_year
-from ..sources import Source
+from ..sources import FileKind, Source, all_match, recognise, records
 from . import Plan, Reading
 
 SYSTEM = "icd9cm"
@@ -33,6 +33,47 @@ REPLACED_ON = _dt.date(2015, 10, 1)
 FINAL_VERSION = 32
 
 _FILE_RE = re.compile(r"^CMS(\d+)_DESC_(LONG|SHORT)_(DX|SG)\.txt$", re.IGNORECASE)
+# Record layouts: a diagnosis code in a 5-character field (title from column 7), a procedure
+# code in a 4-character field (title from column 6); short titles are at most 24 characters.
+# (not a GEM row "0010  A000    00000", nor an order-file record "00001 A00     0 Cholera")
+_NOT_CODES = r"(?![0-9A-Z]{3,7} +(?:[01] |[0-9A-Za-z]{3,7} +[01]{5}$|[01]{5}$))"
+_DX_RECORD = re.compile(rf"^[0-9VE][0-9]{{2,4}} {{1,3}}(?<=^.{{6}}){_NOT_CODES}(\S.*)$")
+_SG_RECORD = re.compile(rf"^[0-9]{{3,4}} {{1,2}}(?<=^.{{5}}){_NOT_CODES}(\S.*)$")
+_PATH_VERSION = re.compile(r"(?i)(?:CMS|(?<![a-z])v)(\d{2})(?!\d)")
+SHORT_TITLE_MAX = 24
+
+
+def _title_file(part: str, length: str) -> Any:
+    pattern = _DX_RECORD if part == "DX" else _SG_RECORD
+
+    def test(src: Source) -> str | None:
+        got = all_match(pattern, records(src, 400), at_least=20)
+        if got is None:
+            return None
+        longest = max(len(m.group(1)) for m in got)
+        return "" if (longest <= SHORT_TITLE_MAX) == (length == "SHORT") else None
+    return test
+
+
+def _name(part: str, length: str) -> re.Pattern[str]:
+    return re.compile(rf"^CMS(?P<version>\d+)_DESC_{length}_{part}\.txt$", re.IGNORECASE)
+
+
+#: The four title files by record layout (code field width, title length), else by name.
+FILES = tuple(FileKind(f"{part}-{length}", _title_file(part, length), _name(part, length))
+              for part in ("DX", "SG") for length in ("LONG", "SHORT"))
+
+
+def _version(src: Source) -> int | None:
+    """CMS's version number: from the file name (CMS32_...), else its folder or zip (v32)."""
+    m = _FILE_RE.match(src.name)
+    if m:
+        return int(m.group(1))
+    for text in (src.name, src.path.name, *reversed(src.path.parent.parts)):
+        m2 = _PATH_VERSION.search(text)
+        if m2:
+            return int(m2.group(1))
+    return None
 _LINE_RE = re.compile(r"^([0-9A-Z]{2,5}) +(\S.*?)\s*$")
 _DX_RE = re.compile(r"^(?:\d{3,5}|V\d{2,4}|E\d{3,4})$")
 _PROC_RE = re.compile(r"^\d{2,4}$")
@@ -182,10 +223,11 @@ def _build(version: int, files: dict[tuple[str, str], Source]) -> ReleaseBuild:
 def plan(sources: list[Source]) -> list[Plan]:
     """One release per CMS version number found (long and short file of a kind go together)."""
     found: dict[int, dict[tuple[str, str], Source]] = {}
-    for src in sources:
-        m = _FILE_RE.match(src.name)
-        if m:
-            found.setdefault(int(m.group(1)), {})[(m.group(3).upper(), m.group(2).upper())] = src
+    for f in recognise(sources, FILES):
+        version = _version(f.source)
+        if version is not None:
+            part, length = f.kind.split("-")
+            found.setdefault(version, {})[(part, length)] = f.source
     plans = []
     for version, files in sorted(found.items()):
         for part in ("DX", "SG"):
