@@ -144,7 +144,7 @@ def test_code_deleted_on_a_date_reports_end_and_successors(cb):
     # S30.1XXA is in the FY2025 order file and deleted in FY2026 (icd10cm_order_addenda_2026.txt);
     # the FY2026 conversion table names S30.11XA-S30.13XA as the codes that replaced it.
     before = cb.validate("S30.1XXA", date="2025-09-30")
-    assert before.valid and before.release == "2025"
+    assert before.valid and before.release == "2025-04"  # the April 1, 2025 update, in effect to 2025-09-30
     after = cb.validate("S30.1XXA", date="2025-10-01")
     assert not after.valid and after.system == "icd10cm"
     assert after.ended.isoformat() == "2025-09-30"

@@ -234,14 +234,16 @@ def resolver(store: Store):
 
 
 def test_code_valid_until_the_day_before_it_became_a_header(resolver) -> None:
-    assert resolver.resolve("B880", date(2025, 9, 30)) == ("2025", True)
+    # April-September 2025: the April 1, 2025 update (icd10cm-tabular-April-2025.xml)
+    assert resolver.resolve("B880", date(2025, 9, 30)) == ("2025-04", True)
+    assert resolver.resolve("B880", date(2025, 3, 31)) == ("2025", True)
     assert resolver.resolve("B880", date(2025, 10, 1)) == ("2026", False)
     assert resolver.ended("B880", date(2025, 10, 1)) == date(2025, 9, 30)
     assert resolver.ended("B880", date(2025, 9, 30)) is None
 
 
 def test_new_code_valid_from_its_fiscal_year(resolver) -> None:
-    assert resolver.resolve("B8801", date(2025, 9, 30)) == ("2025", False)
+    assert resolver.resolve("B8801", date(2025, 9, 30)) == ("2025-04", False)
     assert resolver.starts("B8801", date(2025, 9, 30)) == date(2025, 10, 1)
     assert resolver.resolve("B8801", date(2026, 4, 1)) == ("2026-04", True)
     assert resolver.resolve_many([("B8801", date(2025, 10, 1)), ("B8801", date(2000, 1, 1))]) == \

@@ -145,6 +145,19 @@ def _as_date(date: _dt.date | str | None) -> _dt.date | None:
         raise MedcodesError(f"{shown(date)}: not a date (use YYYY-MM-DD)") from None
 
 
+def _wrong_era(system: str, day: _dt.date | None) -> str | None:
+    """Why a code of ``system`` cannot be valid on ``day`` (the ICD-9 / ICD-10 switch), or None."""
+    if day is None:
+        return None
+    if system == "icd9cm" and day >= ICD10_START:
+        return (f"ICD-9-CM was replaced by ICD-10-CM/PCS on {ICD10_START.isoformat()}: not valid on "
+                f"{day.isoformat()}")
+    if system in ("icd10cm", "icd10pcs") and day < ICD10_START:
+        return (f"{SYSTEM_NAMES.get(system, system)} applies to services from {ICD10_START.isoformat()} "
+                f"(ICD-9-CM before): not valid on {day.isoformat()}")
+    return None
+
+
 class Codebook:
     """Answers questions about codes from the releases installed in a store."""
 
@@ -454,6 +467,13 @@ class Codebook:
         except MedcodesError as exc:  # not a code at all
             return Validation(code if len(code) <= MAX_CODE_LENGTH * 4 else shown(code), system,
                               False, False, None, None, str(exc))
+        wrong_era = _wrong_era(system_, day)
+        if wrong_era is not None:  # a definite no, whatever is installed (check says the same)
+            info, _ = self._release_for(system_, day)
+            row = self.store.open(system_, info.release).get(key)
+            shown_code = row["code"] if row is not None else code
+            return Validation(shown_code, system_, False, row is not None, None, info.release,
+                              f"{shown_code}: {wrong_era}")
         gap = self._gap(system_, day)
         if gap is not None:
             info, _ = self._release_for(system_, day)
@@ -495,12 +515,7 @@ class Codebook:
         last = max((i.effective_to for i in infos if i.effective_to), default=None)
         span = f"{first.isoformat()} .. {last.isoformat() if last else 'open'}"
         name = SYSTEM_NAMES.get(system, system)
-        why = f"no installed {name} release covers {day.isoformat()} (installed: {span})"
-        if system == "icd9cm" and day >= ICD10_START:
-            why += f"; ICD-9-CM was replaced by ICD-10-CM/PCS on {ICD10_START.isoformat()}"
-        elif system in ("icd10cm", "icd10pcs") and day < ICD10_START:
-            why += f"; {name} applies to services from {ICD10_START.isoformat()} (ICD-9-CM before)"
-        return why
+        return f"no installed {name} release covers {day.isoformat()} (installed: {span})"
 
     # ---------------------------------------------------------------- describe
     def describe(self, code: str, system: str = "icd10cm", date: _dt.date | str | None = None) -> str | None:

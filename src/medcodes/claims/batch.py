@@ -39,14 +39,14 @@ from typing import Any
 
 import polars as pl
 
-from .check import BILATERAL, GUIDELINES, Checker, _first_listed, checker
+from .check import BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, checker
 from .facts import DxFacts
 from .model import Claim, ClaimFormatError, Diagnosis, Finding
 
 #: rules batch mode applies (the rest need the per-claim checker)
 BATCH_RULES = (
     "dx-invalid", "dx-not-valid-on-date", "dx-header", "dx-7th-character", "dx-placeholder",
-    "dx-wrong-code-set", "icd9-after-icd10", "dx-release-gap", "dx-duplicate", "dx-external-cause-first",
+    "dx-wrong-code-set", "icd9-after-icd10", "icd10-before-icd10", "dx-release-gap", "dx-duplicate", "dx-external-cause-first",
     "dx-manifestation-first", "dx-excludes1", "dx-excludes2", "dx-sex-conflict", "dx-age-conflict",
     "pcs-on-professional", "pcs-invalid", "line-code-invalid", "line-cdt", "line-cpt-category-ii-charge",
     "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "modifier-invalid",
@@ -413,11 +413,14 @@ def _distinct_codes(tabs: _Tables, u: pl.DataFrame) -> tuple[pl.DataFrame, _Fact
     u = u.with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int64), _norm(pl.col("raw")).alias("key"))
     u = u.with_columns(pl.col("key").rank("dense").cast(pl.Int64).alias("kk"))
     rel = tabs.releases(u["service_date"], "icd10cm")
-    u = u.join(rel.select(pl.col("day").alias("service_date"), "release"), on="service_date", how="left")
+    u = u.join(rel.select(pl.col("day").alias("service_date"), "release", "covers"), on="service_date", how="left")
     valid = (tabs.rows("icd10cm", u)
              .filter((pl.col("billable") == 1) & pl.col("kind").is_in(["code", "category", "header", "diagnosis"]))
              .select("release", "key", pl.lit(True).alias("ok")))
-    u = u.join(valid, on=["release", "key"], how="left").with_columns(pl.col("ok").fill_null(False))
+    # a date no release covers (or before ICD-10) goes through the Checker's rule, as per claim
+    u = (u.join(valid, on=["release", "key"], how="left")
+         .with_columns((pl.col("ok").fill_null(False) & pl.col("covers").fill_null(False)
+                        & (pl.col("service_date") >= ICD10_START)).alias("ok")).drop("covers"))
     found_col: list[list[dict[str, Any]]] = []
     fact_of: list[tuple[str, str] | None] = []
     for raw, day, release, key, ok in u.select("raw", "service_date", "release", "key", "ok").iter_rows():
@@ -667,7 +670,7 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
         rows = []
         for code, key, day in ln.filter(pl.col("shape") == "cpt").select("code", "key", "day").unique().iter_rows():
             v = tabs.cb.validate(key, system="cpt", date=day)
-            if not v.valid:
+            if v.status == "invalid":  # "unknown" (no release covers the date) is not an error
                 rows.append((code, day, v.reason))
         if rows:
             bad = pl.DataFrame(rows, schema={"code": pl.String, "day": pl.Date, "reason": pl.String}, orient="row")

@@ -47,6 +47,12 @@ RULES: dict[str, str] = {
     "dx-wrong-code-set": "a CPT/HCPCS/ICD-10-PCS code listed as a diagnosis",
     "icd9-after-icd10": "an ICD-9-CM code on a claim dated on/after 2015-10-01",
     "dx-release-gap": "no installed release covers the date of service (checked against the nearest)",
+    "icd10-before-icd10": "an ICD-10-CM diagnosis on a claim dated before 2015-10-01 (ICD-9-CM then)",
+    "dx-unchecked": "diagnoses not checked: no ICD-10-CM release installed",
+    "pcs-unchecked": "ICD-10-PCS procedures not checked: no ICD-10-PCS release installed",
+    "line-hcpcs-unchecked": "HCPCS Level II code not checked: no HCPCS release installed",
+    "modifier-unchecked": "HCPCS modifier not checked: no HCPCS release installed",
+    "hcpcs-release-gap": "no installed HCPCS release covers the date of service (checked against the nearest)",
     "dx-external-cause-first": "external cause code (chapter 20) as principal/first-listed diagnosis",
     "dx-manifestation-first": "manifestation code ('in diseases classified elsewhere') as principal diagnosis",
     "dx-code-first": "a code-first note: the underlying condition must be listed before this code",
@@ -238,11 +244,18 @@ class Checker:
                             f"{raw} is an ICD-9-CM code; services on or after 2015-10-01 must use ICD-10-CM.",
                             "HIPAA ICD-10 final rule (45 CFR 162.1002): ICD-10 from 2015-10-01"))
             return None
+        if day < ICD10_START and _ICD10CM.match(key):
+            add(Finding("icd10-before-icd10", "error", loc, (raw,),
+                        f"{raw} is an ICD-10-CM code; services before 2015-10-01 are coded in ICD-9-CM.",
+                        "HIPAA ICD-10 final rule (45 CFR 162.1002): ICD-10 from 2015-10-01"))
+            return None
         rel = self.rel("icd10cm", day)
         if rel is None:
+            add(Finding("dx-unchecked", "info", loc, (raw,), f"{raw} was not checked: no ICD-10-CM release "
+                        "is installed (medcodes pull icd10cm).", "medcodes releases"))
             return None
         state = self._dx_state(key, raw, rel.probe, rel)
-        if state.status != "ok" and not rel.covers:
+        if not rel.covers:  # never silently "ok" on a date no release covers (as validate says "unknown")
             add(_gap_finding(loc, raw, rel, day))
         sev = "error" if rel.covers else "warning"
         src = rel.label
@@ -346,6 +359,8 @@ class Checker:
                 continue
             rel = self.rel("icd10pcs", day)
             if rel is None:
+                add(Finding("pcs-unchecked", "info", loc, (proc.code,), f"{proc.code} was not checked: no "
+                            "ICD-10-PCS release is installed (medcodes pull icd10pcs).", "medcodes releases"))
                 continue
             status, title = self._pcs_state(key, rel.probe, rel)
             if status == "ok":
@@ -448,7 +463,7 @@ class Checker:
         if _CPT_I.match(key) or _CPT_III.match(key):
             if self.cpt_installed():
                 v = self.cb.validate(key, system="cpt", date=day)
-                if not v.valid:
+                if v.status == "invalid":  # "unknown" (no release covers the date) is not an error
                     add(Finding("line-code-invalid", "error", where, (line.code,), v.reason, "CPT (AMA)"))
             return True
         if _HCPCS.match(key):
@@ -485,6 +500,9 @@ class Checker:
     def _hcpcs_line(self, line: Line, key: str, where: str, day: _dt.date, add: Callable[[Finding], None]) -> None:
         rel = self.rel("hcpcs", day)
         if rel is None:
+            add(Finding("line-hcpcs-unchecked", "info", where, (line.code,),
+                        f"{line.code} was not checked: no HCPCS Level II release is installed "
+                        "(medcodes pull hcpcs).", "medcodes releases"))
             return
         rec = self._hcpcs_record(key, rel.probe, rel)
         src = rel.label
@@ -493,6 +511,11 @@ class Checker:
             add(Finding("line-code-invalid", "error" if rel.covers else "warning", where, (line.code,),
                         f"{line.code} is not in the HCPCS Level II file{gap}.", src))
             return
+        if not rel.covers:
+            add(Finding("hcpcs-release-gap", "info", where, (rec.code,),
+                        f"No installed HCPCS release covers {day.isoformat()}; {rec.code} was checked against "
+                        f"{rel.label}. Pull the release in effect on that date for a definite answer.",
+                        "medcodes releases"))
         added = _iso(rec.attrs.get("code_added_date"))
         ended = _iso(rec.attrs.get("termination_date"))
         if added is not None and day < added:
@@ -524,6 +547,9 @@ class Checker:
                 continue
             rel = self.rel("hcpcs", day)
             if rel is None:
+                add(Finding("modifier-unchecked", "info", where, (mod,),
+                            f"Modifier {mod} was not checked: no HCPCS Level II release is installed "
+                            "(medcodes pull hcpcs).", "medcodes releases"))
                 continue
             rec = self._hcpcs_modifier(mod, rel.probe, rel)
             if rec is None:

@@ -9,6 +9,7 @@ findings only: no patient data is printed or logged.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 
+from ..errors import MedcodesError, shown
 from .check import check
 from .model import CheckResult
 from .ncci import NcciEdits
@@ -84,17 +86,20 @@ def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool) -> b
 
     from .batch import check_table
 
+    if out:
+        _writable(out)  # before the work, not after it
     results = [check_table(cb, path) for path in files]
     findings = pl.concat([r.findings for r in results]) if results else pl.DataFrame()
     claims, lines = sum(r.claims for r in results), sum(r.lines for r in results)
     if out:
         target = Path(out)
-        if target.suffix.lower() in (".parquet", ".pq"):
-            findings.write_parquet(target)
-        elif target.suffix.lower() == ".csv":
-            findings.write_csv(target)
-        else:
-            raise click.BadParameter("--out must end in .parquet or .csv", param_hint="--out")
+        try:
+            if target.suffix.lower() in (".parquet", ".pq"):
+                findings.write_parquet(target)
+            else:
+                findings.write_csv(target)
+        except OSError as exc:
+            raise MedcodesError(f"--out {shown(out)}: cannot be written ({exc.strerror or type(exc).__name__})") from None
     from .batch import summary
 
     s = {"claims": claims, "lines": lines, **summary(findings)}
@@ -113,7 +118,19 @@ def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool) -> b
     return bool(s["findings"].get("error"))
 
 
-@click.command("check")
+def _writable(out: str) -> None:
+    """A one-line error now if the findings could not be written to ``out``."""
+    target = Path(out)
+    if target.suffix.lower() not in (".parquet", ".pq", ".csv"):
+        raise click.BadParameter("must end in .parquet or .csv", param_hint="--out")
+    folder = target.parent
+    if not folder.is_dir():
+        raise MedcodesError(f"--out {shown(out)}: folder {shown(str(folder))} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise MedcodesError(f"--out {shown(out)}: folder {shown(str(folder))} is not writable")
+
+
+@click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
 @click.option("--ncci", "ncci_files", multiple=True, type=click.Path(exists=True),
@@ -148,8 +165,12 @@ def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncc
         return
     any_error = False
     results = []
-    for path in files:
-        for claim in read_path(path):
+    claims = [(path, read_path(path)) for path in files]  # every file read (and checked readable) first
+    if not any(got for _path, got in claims):
+        names = ", ".join(shown(Path(p).name) for p in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise MedcodesError(f"{names}: no claims in the file{'s' if len(files) > 1 else ''} (nothing to check)")
+    for _path, got in claims:
+        for claim in got:
             res = check(cb, claim, edits)
             any_error |= not res.ok
             if as_json:

@@ -29,13 +29,33 @@ def read_json(path: str | Path, validate: bool = True) -> list[Claim]:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8-sig"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ClaimFormatError(f"{p.name}: not readable JSON ({str(exc).splitlines()[0]})") from exc
+    except RecursionError:
+        raise ClaimFormatError(f"{p.name}: JSON nested too deeply (a claim is at most {MAX_DEPTH} levels)") from None
     return claims_from_json(data, p.name, validate)
+
+
+#: How deeply a claim document may nest (a FHIR Bundle of Claims needs about 10 levels).
+MAX_DEPTH = 64
+
+
+def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:
+    """ClaimFormatError when ``data`` nests deeper than ``limit`` (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ClaimFormatError(f"{where}: JSON nested too deeply (a claim is at most {limit} levels)")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
 
 
 def claims_from_json(data: Any, where: str = "claims", validate: bool = True) -> list[Claim]:
     """Claims from parsed JSON: one claim, a list, ``{"claims": [...]}``, or a FHIR Claim/Bundle."""
+    check_depth(data, where)
     if isinstance(data, dict) and data.get("resourceType") in ("Claim", "Bundle"):
         return claims_from_fhir(data, where)
     items = data.get("claims") if isinstance(data, dict) and "claims" in data else data
@@ -158,8 +178,26 @@ def _fhir_validate(res: dict[str, Any], where: str) -> None:
         return
     try:
         FhirClaim.model_validate({k: v for k, v in res.items() if k != "contained"})
-    except Exception as exc:  # pydantic.ValidationError: report its first line only
-        raise ClaimFormatError(f"{where}: not a valid FHIR Claim ({str(exc).splitlines()[0]})") from exc
+    except Exception as exc:  # pydantic.ValidationError: each error's field and message, on one line
+        raise ClaimFormatError(f"{where}: not a valid FHIR Claim ({_validation_errors(exc)})") from exc
+
+
+def _validation_errors(exc: Exception, limit: int = 8) -> str:
+    """'5 validation errors for Claim: created: Field required; ...' from a pydantic error."""
+    errors = getattr(exc, "errors", None)
+    try:
+        items = errors() if callable(errors) else []
+    except Exception:  # noqa: BLE001 - any other exception: its first line
+        items = []
+    if not items:
+        return (str(exc).splitlines() or [type(exc).__name__])[0]
+    head = (str(exc).splitlines() or [""])[0]
+    parts = []
+    for e in items[:limit]:
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "(resource)"
+        parts.append(f"{loc}: {e.get('msg', '')}")
+    more = f"; ... {len(items) - limit} more" if len(items) > limit else ""
+    return f"{head}: {'; '.join(parts)}{more}"
 
 
 def _coding(cc: dict[str, Any] | None, systems: set[str]) -> dict[str, Any] | None:
