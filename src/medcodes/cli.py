@@ -78,10 +78,12 @@ def main(ctx: click.Context, home: str | None) -> None:
 @click.option("--cpt", "cpt_file", type=click.Path(), help="A licensed AMA CPT file (CSV: code, descriptor[, short]).")
 @click.option("--release", "cpt_release", help="Release id for --cpt (default: the year in the file name).")
 @click.option("--force", is_flag=True, help="Rebuild releases even if the same files are installed.")
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Build processes for --from (default: one per core).")
 @click.pass_context
 def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: str | None,
-         cpt_file: str | None, cpt_release: str | None, force: bool, quiet: bool) -> None:
+         cpt_file: str | None, cpt_release: str | None, force: bool, quiet: bool, jobs: int | None) -> None:
     """Install official releases into the store (from the agencies, or --from DIR)."""
     from .releases import pull_from_dir
     from .store import Store
@@ -100,7 +102,7 @@ def pull(ctx: click.Context, system: str | None, release: str | None, from_dir: 
         return
     if from_dir:
         systems = {system} if system else None
-        report = pull_from_dir(store, from_dir, systems=systems, force=force, progress=say)
+        report = pull_from_dir(store, from_dir, systems=systems, force=force, progress=say, jobs=jobs)
     else:
         report = _pull_official(store, system, release, force, quiet)
     if getattr(report, "cleaned", 0):

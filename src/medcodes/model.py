@@ -37,9 +37,10 @@ SYSTEM_NAMES = {
 def normalize_key(raw: str) -> str:
     """The store's lookup key: upper case, no dots or spaces; full-width and other compatibility
     characters folded to ASCII first (NFKC: ``E１１．６５`` -> ``E1165``)."""
-    if not raw.isascii():
-        raw = unicodedata.normalize("NFKC", raw)
-    return raw.strip().upper().replace(".", "").replace(" ", "")
+    if raw.isascii():
+        return raw.strip().upper().replace(".", "").replace(" ", "")
+    key = unicodedata.normalize("NFKC", raw).strip().upper().replace(".", "").replace(" ", "")
+    return unicodedata.normalize("NFKC", key)  # (removing a space can join a combining mark)
 
 
 def fold(raw: str) -> str:

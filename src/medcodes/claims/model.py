@@ -9,10 +9,11 @@ documented JSON form (``schemas/claim.schema.json``).
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MedcodesError
+from ..errors import MedcodesError, shown
 
 CLAIM_TYPES = ("professional", "institutional")
 SEXES = ("F", "M", "U")
@@ -33,7 +34,7 @@ def parse_date(value: Any, where: str) -> _dt.date | None:
     try:
         return _dt.date.fromisoformat(str(value)[:10])
     except ValueError as exc:
-        raise ClaimFormatError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from exc
+        raise ClaimFormatError(f"{where}: {shown(value)} is not a date (YYYY-MM-DD)") from exc
 
 
 @dataclass(slots=True)
@@ -95,17 +96,19 @@ class Claim:
         cid = str(data.get("id") or "")
         if not cid:
             raise ClaimFormatError(f"{where}: 'id' is required")
-        where = f"{where} {cid}"
+        where = f"{where} {cid if cid.isprintable() and len(cid) <= 60 else shown(cid)}"
         ctype = data.get("type", "professional")
-        if ctype not in CLAIM_TYPES:
-            raise ClaimFormatError(f"{where}: 'type' must be professional or institutional, not {ctype!r}")
+        if not isinstance(ctype, str) or ctype not in CLAIM_TYPES:
+            raise ClaimFormatError(f"{where}: 'type' must be professional or institutional, not {shown(ctype)}")
         sdate = parse_date(data.get("service_date"), f"{where}: service_date")
         if sdate is None:
             raise ClaimFormatError(f"{where}: 'service_date' is required")
         pat = data.get("patient") or {}
+        if not isinstance(pat, dict):
+            raise ClaimFormatError(f"{where}: 'patient' must be an object with sex and birth_date")
         sex = str(pat.get("sex") or "U").upper()[:1]
         if sex not in SEXES:
-            raise ClaimFormatError(f"{where}: patient.sex must be F, M or U, not {pat.get('sex')!r}")
+            raise ClaimFormatError(f"{where}: patient.sex must be F, M or U, not {shown(pat.get('sex'))}")
         patient = Patient(sex, parse_date(pat.get("birth_date"), f"{where}: patient.birth_date"))
         dxs = [_dx(d, f"{where}: diagnoses[{i}]") for i, d in enumerate(data.get("diagnoses") or [])]
         procs = [_proc(p, f"{where}: procedures[{i}]") for i, p in enumerate(data.get("procedures") or [])]
@@ -154,24 +157,35 @@ def _proc(p: Any, where: str) -> Procedure:
     return Procedure(str(p["code"]), parse_date(p.get("date"), f"{where}.date"), p.get("system"))
 
 
+def _number(value: Any) -> float | None:
+    """A finite number from a JSON/CSV value, else None (NaN and infinities are not quantities)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        got = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return got if math.isfinite(got) else None
+
+
 def _line(x: Any, where: str) -> Line:
     if not isinstance(x, dict) or not x.get("code"):
         raise ClaimFormatError(f"{where}: needs a 'code'")
-    units = x.get("units", 1)
-    try:
-        units = float(units)
-    except (TypeError, ValueError) as exc:
-        raise ClaimFormatError(f"{where}.units: {units!r} is not a number") from exc
+    raw_units = x.get("units", 1)
+    units = _number(raw_units)
+    if units is None:
+        raise ClaimFormatError(f"{where}.units: {shown(raw_units)} is not a number")
     ptrs = x.get("diagnosis_pointers") or []
     try:
+        if not isinstance(ptrs, list):
+            raise TypeError
         ptrs = [int(p) for p in ptrs]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ClaimFormatError(f"{where}.diagnosis_pointers: must be 1-based integers") from exc
-    charge = x.get("charge")
-    try:
-        charge = None if charge is None or charge == "" else float(charge)
-    except (TypeError, ValueError) as exc:
-        raise ClaimFormatError(f"{where}.charge: {charge!r} is not a number") from exc
+    raw_charge = x.get("charge")
+    charge = None if raw_charge is None or raw_charge == "" else _number(raw_charge)
+    if charge is None and raw_charge not in (None, ""):
+        raise ClaimFormatError(f"{where}.charge: {shown(raw_charge)} is not a number")
     mods = [str(m).strip().upper() for m in (x.get("modifiers") or []) if str(m).strip()]
     return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import DataError
+from ..errors import DataError, MedcodesError, clip, shown
 from ..sources import Source
 from .model import Claim, ClaimFormatError, Diagnosis, Line, Patient, Procedure
 
@@ -155,20 +155,33 @@ _FHIR_SEX = {"female": "F", "male": "M"}
 def claims_from_fhir(data: dict[str, Any], where: str = "fhir") -> list[Claim]:
     """FHIR R4 ``Claim`` resources (alone, or in a ``Bundle`` with their ``Patient``)."""
     resources: list[dict[str, Any]]
+    contained = [r for r in _as_list(data.get("contained")) if isinstance(r, dict)]
     if data.get("resourceType") == "Bundle":
-        resources = [e.get("resource") or {} for e in data.get("entry") or []]
+        resources = [e.get("resource") for e in _as_list(data.get("entry"))
+                     if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     else:
-        resources = [data] + list(data.get("contained") or [])
+        resources = [data] + contained
     patients = {f"Patient/{r.get('id')}": r for r in resources if r.get("resourceType") == "Patient"}
-    patients.update({f"#{r.get('id')}": r for r in data.get("contained") or [] if r.get("resourceType") == "Patient"})
+    patients.update({f"#{r.get('id')}": r for r in contained if r.get("resourceType") == "Patient"})
     out = []
     for res in resources:
         if res.get("resourceType") == "Claim":
             _fhir_validate(res, where)
-            out.append(_fhir_claim(res, patients, where))
+            try:
+                out.append(_fhir_claim(res, patients, where))
+            except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+                if isinstance(exc, MedcodesError):
+                    raise
+                # a shape the FHIR validation let through but this reader cannot follow
+                raise ClaimFormatError(f"{where} Claim/{shown(res.get('id'))}: unexpected structure "
+                                       f"({type(exc).__name__})") from None
     if not out:
         raise ClaimFormatError(f"{where}: no FHIR Claim resource found")
     return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _fhir_validate(res: dict[str, Any], where: str) -> None:
@@ -194,10 +207,10 @@ def _validation_errors(exc: Exception, limit: int = 8) -> str:
     head = (str(exc).splitlines() or [""])[0]
     parts = []
     for e in items[:limit]:
-        loc = ".".join(str(x) for x in e.get("loc", ())) or "(resource)"
-        parts.append(f"{loc}: {e.get('msg', '')}")
+        loc = ".".join(str(x) if str(x).isprintable() else shown(x) for x in e.get("loc", ())) or "(resource)"
+        parts.append(f"{loc[:80]}: {e.get('msg', '')}")
     more = f"; ... {len(items) - limit} more" if len(items) > limit else ""
-    return f"{head}: {'; '.join(parts)}{more}"
+    return clip(f"{head}: {'; '.join(parts)}{more}", 600)
 
 
 def _coding(cc: dict[str, Any] | None, systems: set[str]) -> dict[str, Any] | None:
@@ -481,6 +494,15 @@ def sniff(path: Path) -> str:
 def read_path(path: str | Path) -> list[Claim]:
     """Claims in one file, whatever its form (JSON, FHIR JSON, CSV, RIF)."""
     p = Path(path)
+    try:
+        return _read_path(p)
+    except UnicodeDecodeError as exc:
+        raise ClaimFormatError(f"{shown(p.name)}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ClaimFormatError(f"{shown(p.name)}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+
+
+def _read_path(p: Path) -> list[Claim]:
     if p.is_dir():
         return read_rif_dir(p).claims
     kind = sniff(p)
