@@ -396,7 +396,7 @@ class Codebook:
             if not readings:
                 if db.get(key) is not None:  # a chapter, block or section row ("Chapter 4", "E08-E13")
                     return system, key
-                raise NotFound(f"{code!r}: not a {SYSTEM_NAMES.get(system, system)} code by its shape")
+                raise NotFound(f"{shown(code)}: not a {SYSTEM_NAMES.get(system, system)} code by its shape")
             for r in readings:
                 if db.get(r.key) is not None:
                     return system, r.key
@@ -406,14 +406,14 @@ class Codebook:
             if ident.exists:
                 return ident.system, ident.key
         if not idents:
-            raise NotFound(f"{code!r}: not a code of any system medcodes knows "
+            raise NotFound(f"{shown(code)}: not a code of any system medcodes knows "
                            "(ICD-10-CM, ICD-10-PCS, HCPCS Level II, CPT, ICD-9-CM)")
         top = idents[0]  # nothing exists: answer for the most plausible reading
         if top.status == "not-installed":
             hint = "medcodes pull --cpt FILE, with a licensed AMA file" if top.system == "cpt" else "medcodes pull"
             if top.system == "cdt":
                 hint = "CDT is the ADA's; medcodes has no CDT data"
-            err = NotFound(f"{code!r}: looks like {top.system_name} {top.code}, but no {top.system_name} "
+            err = NotFound(f"{shown(code)}: looks like {top.system_name} {top.code}, but no {top.system_name} "
                            f"release is installed ({hint})")
             err.system = top.system
             raise err
@@ -427,9 +427,9 @@ class Codebook:
         code = ident.code if ident is not None else raw
         ended, successors, _title = self._ended(system, key, db.info)
         if ended is not None:
-            msg = f"{raw!r}: {name} {code} is not valid in release {db.info.release} (last valid {ended.isoformat()})"
+            msg = f"{shown(raw)}: {name} {code} is not valid in release {db.info.release} (last valid {ended.isoformat()})"
         else:
-            msg = f"{raw!r}: not in {name} release {db.info.release}"
+            msg = f"{shown(raw)}: not in {name} release {db.info.release}"
         if successors:
             msg += f"; replaced by {', '.join(successors[:12])}"
             err = NotFound(msg, successors)
@@ -595,7 +595,7 @@ class Codebook:
             idents = self.identify(code)
             known = [i for i in idents if i.exists or i.status == "deleted"] or idents
             if not known:
-                raise NotFound(f"{code!r}: not a code of any system medcodes knows")
+                raise NotFound(f"{shown(code)}: not a code of any system medcodes knows")
             system, key = known[0].system, known[0].key
         else:
             key = normalize_key(code)
