@@ -76,20 +76,30 @@ class Source:
                     got = fh.read(HEAD_BYTES)
             except (OSError, zipfile.BadZipFile, EOFError, DataError):
                 got = b""
+            if len(_HEADS) >= 1024:  # a long-lived process pulling many folders: stay bounded
+                _HEADS.clear()
+                _LINES.clear()
             _HEADS[key] = got
         return got
 
     def head_lines(self) -> list[str]:
         """The text lines of :meth:`head` (the last, maybe cut, line dropped); [] for binary files."""
         data = self.head()
+        key = self._state()
+        got = _LINES.get(key)
+        if got is not None:
+            return got
         if not data or data.startswith((b"PK", b"%PDF", b"\xd0\xcf\x11\xe0")) or b"\0" in data[:4096]:
-            return []
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
-        lines = text.lstrip("\ufeff").splitlines()
-        return lines[:-1] if len(data) == HEAD_BYTES and len(lines) > 1 else lines
+            got = []
+        else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("latin-1")
+            lines = text.lstrip("\ufeff").splitlines()
+            got = lines[:-1] if len(data) == HEAD_BYTES and len(lines) > 1 else lines
+        _LINES[key] = got
+        return got
 
     def xml_root(self) -> tuple[str, str] | None:
         """(root element name, text of its ``<version>`` child or '') for an XML file, else None."""
@@ -134,6 +144,7 @@ class Source:
 
 _REFS: dict[tuple[str, str | None, int, int], SourceRef] = {}
 _HEADS: dict[tuple[str, str | None, int, int], bytes] = {}
+_LINES: dict[tuple[str, str | None, int, int], list[str]] = {}
 
 #: How much of a file is read to recognise it by content.
 HEAD_BYTES = 64 * 1024
