@@ -150,6 +150,10 @@ def _die_with_parent(parent: int) -> None:
     import threading
     import time
 
+    # the pull stops its workers itself (terminate, i.e. SIGTERM): no handler inherited from it,
+    # and no Ctrl-C traceback from each worker (the terminal sends SIGINT to the whole group)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
