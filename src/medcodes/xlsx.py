@@ -13,6 +13,21 @@ from .errors import DataError
 from .sources import Source
 
 
+def sheet_names(src: Source) -> list[str]:
+    """The workbook's sheet names, in order."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    try:
+        return list(CalamineWorkbook.from_filelike(io.BytesIO(src.read_bytes())).sheet_names)
+    except DataError:
+        raise
+    except Exception as exc:  # calamine raises its own error types on a damaged workbook
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{src.display}: not a readable Excel workbook ({first})") from exc
+
+
 def sheet_rows(src: Source, sheet: str | None = None) -> list[tuple[Any, ...]]:
     """Every row of ``sheet`` (default: the first) as tuples of cell values."""
     import io

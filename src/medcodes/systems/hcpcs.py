@@ -22,6 +22,7 @@ one per modifier; every field of the record layout is kept in ``attrs``
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -150,27 +151,51 @@ LABELS: dict[str, str] = {
 }
 
 # --------------------------------------------------------------------------- record layout file
-LAYOUT_RE = re.compile(r"^HCPCS(\d{4})_recordlayout\.txt$", re.I)
+LAYOUT_RE = re.compile(r"^HCPCS?(\d{4})_recordlayout\.txt$", re.I)   # HCPCS2019_..., HCPC2026_...
 _FIELD_HEAD = re.compile(r"^\s+\d+\.\s+(\S.*?)\s*$")
 _FIELD_POS = re.compile(r"^\s+(\d+)\s+(\d+)\s+(\d+)(?:\s+\w+)?\s*$")
 _TABLE_HEAD = re.compile(r"^ (\w+_TB)\s+\S")
 _CODE_LINE = re.compile(r"^(\s*)(\S{1,3})\s+=\s+(\S.*)$")
+_OCCURS = re.compile(r"OCCURS MIN:\s*\d+\s+OCCURS MAX:\s*(\d+)")
 _APPENDIX_FIELDS = {"BETOS_TB": "betos", "CMS_TYPE_SRVC_TB": "type_of_service"}
+
+# Layout fields read outside FIELDS (the key, sequence, record id and descriptions) or padding.
+_BASE_LABELS = frozenset({
+    "Healthcare Common Procedure Coding System Code", "HCPCS Code Redefinition Group", "FILLER",
+    "HCPCS Modifier Code", "HCPCS Sequence Number", "HCPCS Record Identification Code",
+    "HCPCS Long Description", "HCPCS Short Description"})
 
 
 @dataclass
 class Layout:
-    """What the official layout file says: field positions by name and code meanings by field."""
+    """What the official layout file says: field positions by name and code meanings by field.
+
+    ``extra`` holds the fields this layout names that :data:`FIELDS` does not know (a field
+    CMS adds in a later year): they are read at the layout's positions and kept in ``attrs``.
+    """
 
     positions: dict[str, tuple[int, int]]
     meanings: dict[str, dict[str, str]]
+    record_length: int = RECORD_LENGTH
+    extra: tuple[Field, ...] = ()
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return FIELDS + self.extra
 
 
-def parse_layout(src: Source) -> Layout:
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", re.sub(r"^HCPCS\s+", "", label, flags=re.I).lower()).strip("_")
+
+
+def parse_layout(src: Source) -> Layout:  # noqa: C901 - one pass over a report-style text
     """Read HCPCS<YYYY>_recordlayout.txt: field positions, each field's CODES list and the appendix tables."""
     lines = [ln.expandtabs(8).rstrip() for ln in src.text_lines(encoding="cp1252")]
     by_label = {f.label: f.name for f in FIELDS}
     positions: dict[str, tuple[int, int]] = {}
+    occurs: dict[str, int] = {}
+    order: list[str] = []
+    label: str | None = None      # the field being described (for its OCCURS line)
     meanings: dict[str, dict[str, str]] = {}
     field: str | None = None       # attrs name of the field whose codes are being read
     in_codes = False
@@ -182,8 +207,14 @@ def parse_layout(src: Source) -> Layout:
             label = re.sub(r"\s{2,}.*$", "", head.group(1))
             pos = _FIELD_POS.match(lines[i + 1])
             assert pos is not None
+            if label not in positions:
+                order.append(label)
             positions.setdefault(label, (int(pos.group(2)), int(pos.group(3))))
-            field, in_codes, entry = by_label.get(label), False, None
+            field, in_codes, entry = by_label.get(label) or _slug(label), False, None
+            continue
+        occ = _OCCURS.search(line)
+        if occ and label is not None:
+            occurs.setdefault(label, int(occ.group(1)))
             continue
         if table:
             field, in_codes, entry = _APPENDIX_FIELDS.get(table.group(1)), True, None
@@ -211,7 +242,21 @@ def parse_layout(src: Source) -> Layout:
             beg, end = positions[f.label]
             raise DataError(f"{src.display}: {f.label} is at {beg}-{end}, "
                             f"this parser reads it at {f.start}-{f.end}")
-    return Layout(positions, meanings)
+    rec = _RECORD_LEN.search("\n".join(lines[:40]))
+    length = int(rec.group(1)) if rec else RECORD_LENGTH
+    extra = []
+    for name in order:
+        if name in by_label or name in _BASE_LABELS or name.upper().startswith("FILLER"):
+            continue
+        beg, end = positions[name]
+        n = occurs.get(name, 1)
+        if end + (n - 1) * (end - beg + 1) > length:
+            raise DataError(f"{src.display}: {name} at {beg}-{end} (x{n}) lies outside the {length}-byte record")
+        extra.append(Field(_slug(name), name, beg, end, n, kind="date" if "date" in name.lower() else "text"))
+    return Layout(positions, meanings, length, tuple(extra))
+
+
+_RECORD_LEN = re.compile(r"HCPCS Contractor Record.*\n\s+(\d+)\s+1\s+\1\s+REC")
 
 
 MEANING_TABLE = "hcpcs_code_meaning"
@@ -267,9 +312,9 @@ def _collect(f: Field, values: list[Any]) -> Any:
     return kept or None
 
 
-def _fixed_fields(rec: str, src: Source, line: int) -> dict[str, Any]:
+def _fixed_fields(rec: str, src: Source, line: int, fields: tuple[Field, ...] = FIELDS) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in fields:
         vals = []
         for i in range(f.occurs):
             a = f.start - 1 + i * f.width
@@ -293,11 +338,12 @@ def _looks_like_record(line: str) -> bool:
     return len(line) >= DESCRIPTION_END and line[10:11] in ("3", "4", "7", "8") and line[5:10].isdigit()
 
 
-def parse_fixed(src: Source, quirks: list[str] | None = None) -> list[Entry]:
+def parse_fixed(src: Source, quirks: list[str] | None = None, fields: tuple[Field, ...] = FIELDS) -> list[Entry]:
     """Parse an ANWEB fixed-width file; raise DataError on any structural fault.
 
     A record longer than the layout whose extra bytes are all blank (January 2026: G9871 is
     546 bytes) is read as its first 320 bytes, and the quirk is appended to ``quirks``.
+    ``fields`` are the detail fields to read (the layout's, see :attr:`Layout.fields`).
     """
     data = src.read_bytes()
     text = data.decode("cp1252", errors="replace")
@@ -338,7 +384,7 @@ def parse_fixed(src: Source, quirks: list[str] | None = None) -> list[Entry]:
                 raise DataError(f"{src.display}: line {no}: record is {len(line)} bytes, want {RECORD_LENGTH}")
             _check_code(code, is_mod, src, no)
             entries.append(Entry(code, is_mod, line[11:91].strip(), line[91:119].strip(),
-                                 _fixed_fields(line, src, no), no))
+                                 _fixed_fields(line, src, no, fields), no))
             last_seq = seq
             continue
         # continuation: must follow its own first line, in sequence, carrying text only
@@ -373,13 +419,14 @@ HEADER_FIRST = "HCPC"
 
 
 def parse_excel(src: Source) -> list[Entry]:
-    """Parse a quarterly ANWEB .xlsx (sheet 'A'): rows after the header row, one per code.
+    """Parse an ANWEB .xlsx (sheet 'A', else the first sheet): rows after the header row, one per code.
 
     A long description that does not fit one cell goes on in a record-id 4 (or 8) row.
     """
-    from ..xlsx import sheet_rows
+    from ..xlsx import sheet_names, sheet_rows
 
-    return _excel_entries(sheet_rows(src, "A"), src)
+    names = sheet_names(src)
+    return _excel_entries(sheet_rows(src, "A" if "A" in names else names[0]), src)
 
 
 def _cell(v: Any) -> str:
@@ -477,7 +524,8 @@ def concepts(entries: list[Entry], effective_from: _dt.date, src: Source) -> tup
 
 # --------------------------------------------------------------------------- plan
 ANNUAL_RE = re.compile(r"^HCPC(\d{4})_(?:CONTR_)?ANWEB(?:_w_disclaimer)?\.(txt|xlsx)$", re.I)
-QUARTER_RE = re.compile(r"^HCPC(\d{4})_(JAN|APR|JUL|OCT)_ANWEB\w*\.(txt|xlsx)$", re.I)
+# HCPC2020_APR_ANWEB.xlsx, HCPC2026_JAN_ANWEB_01122026.txt (a re-issue's date), HCPC2026_OCT_ANWEB_v2.txt
+QUARTER_RE = re.compile(r"^HCPC(\d{4})_(JAN|APR|JUL|OCT)_ANWEB(?:_(?:v\d+|\d{8}))*\.(txt|xlsx)$", re.I)
 
 
 _MONTH_WORD = re.compile(r"(?i)(?<![a-z])(jan|apr|jul|oct)(?:[a-z]*)(?![a-z])")
@@ -540,20 +588,33 @@ def _release_by_name(src: Source) -> tuple[int, int, str] | None:
     return None
 
 
+def _container(src: Source) -> Any:
+    """The zip a member came from, or the folder of a loose file: companions must share it."""
+    return src.path if src.member else src.path.parent
+
+
 def plan(sources: list[Source]) -> list[Plan]:
-    """One plan per (year, quarter) found; the fixed-width text wins over the Excel form."""
-    chosen: dict[tuple[int, int], tuple[Source, str]] = {}
+    """One plan per (year, quarter) found; the fixed-width text wins over the Excel form.
+
+    The files shipped next to the ANWEB file (same zip or folder, same year and quarter) go
+    into the same release: the other form (.xlsx, cross-checked), the corrections, the
+    transaction report, the NOC codes and the processing notes (:mod:`.hcpcs_files`).
+    """
+    from . import hcpcs_files
+
+    forms: dict[tuple[int, int], list[tuple[Source, str]]] = {}
+    companions: list[tuple[Source, tuple[str, int, int | None]]] = []
     for src in sources:
         r = _release_of(src)
-        if r is None:
+        if r is not None:
+            forms.setdefault((r[0], r[1]), []).append((src, r[2]))
             continue
-        year, month, ext = r
-        have = chosen.get((year, month))
-        if have is None or (ext == "txt" and have[1] != "txt"):
-            chosen[(year, month)] = (src, ext)
+        c = hcpcs_files.companion(src)
+        if c is not None:
+            companions.append((src, c))
     layouts = sorted(((y, src) for src in sources if (y := layout_year(src)) is not None),
                      key=lambda pair: (pair[0], pair[1].display))
-    starts = sorted(chosen)
+    starts = sorted(forms)
     plans = []
     for i, (year, month) in enumerate(starts):
         start, _quarter_end = hcpcs_quarter(year, month)
@@ -561,57 +622,159 @@ def plan(sources: list[Source]) -> list[Plan]:
         if i + 1 < len(starts):
             ny, nm = starts[i + 1]
             end = min(end, _dt.date(ny, nm, 1) - _dt.timedelta(days=1))
-        src = chosen[(year, month)][0]
-        layout = _layout_for(year, layouts)
-        plans.append(Plan(SYSTEM, f"{year}-{month:02d}", [src] + ([layout] if layout else []),
-                          _builder(src, layout, year, month, start, end)))
+        have = sorted(forms[(year, month)], key=lambda f: (f[1] != "txt", f[0].display))
+        src = have[0][0]
+        extra: dict[str, Source] = {}
+        other = [f for f, ext in have[1:] if ext != have[0][1] and _container(f) == _container(src)]
+        if have[0][1] == "txt" and other:
+            extra["xlsx"] = other[0]
+        for csrc, (kind, cy, cm) in companions:
+            if cy == year and cm in (month, None) and _container(csrc) == _container(src) and kind not in extra:
+                extra[kind] = csrc
+        layout = _layout_for(year, layouts, src)
+        plans.append(Plan(SYSTEM, f"{year}-{month:02d}",
+                          [src] + ([layout] if layout else []) + [extra[k] for k in sorted(extra)],
+                          _builder(src, layout, year, month, start, end, extra)))
     return plans
 
 
-def _layout_for(year: int, layouts: list[tuple[int, Source]]) -> Source | None:
-    """The newest record layout not newer than the release (else the oldest there is)."""
+def _layout_for(year: int, layouts: list[tuple[int, Source]], src: Source) -> Source | None:
+    """The release's own layout (same zip or folder, same year), else the newest one not newer
+    than the release (else the oldest there is)."""
     if not layouts:
         return None
-    fitting = [src for y, src in layouts if y <= year]
+    own = [s for y, s in layouts if y == year and _container(s) == _container(src)]
+    if own:
+        return own[0]
+    fitting = [s for y, s in layouts if y <= year]
     return fitting[-1] if fitting else layouts[0][1]
 
 
 def _builder(src: Source, layout: Source | None, year: int, month: int,
-             start: _dt.date, end: _dt.date) -> Callable[[], ReleaseBuild]:
+             start: _dt.date, end: _dt.date, extra: dict[str, Source]) -> Callable[[], ReleaseBuild]:
     def build() -> ReleaseBuild:
-        return build_release(src, year, month, start, end, layout)
+        return build_release(src, year, month, start, end, layout, extra)
     return build
 
 
+NOTE_TABLE = "hcpcs_processing_note"
+NOC_TABLE = "hcpcs_noc"
+CORRECTION_TABLE = "hcpcs_correction"
+ACTION_KEY_TABLE = "hcpcs_action_key"
+FIELD_TABLE = "hcpcs_layout_field"
+
+
 def build_release(src: Source, year: int, month: int, start: _dt.date, end: _dt.date | None,
-                  layout: Source | None = None) -> ReleaseBuild:
-    """Parse one HCPCS file (and the record layout, for its code meanings) into a release."""
+                  layout: Source | None = None, extra: dict[str, Source] | None = None) -> ReleaseBuild:
+    """Parse one HCPCS file, its record layout and the files shipped with it into a release."""
+    extra = extra or {}
     tables: dict[str, Table] = {}
+    fields = FIELDS
     if layout is not None:
-        tables[MEANING_TABLE] = meaning_table(parse_layout(layout))
+        lay = parse_layout(layout)
+        tables[MEANING_TABLE] = meaning_table(lay)
+        fields = lay.fields
+        tables[FIELD_TABLE] = Table(("name", "label", "start", "end", "occurs"),
+                                    [(f.name, f.label, f.start, f.end, f.occurs) for f in fields], (("name",),))
     fixed = not src.name.lower().endswith((".xlsx", ".xls"))
     quirks: list[str] = []
-    entries = parse_fixed(src, quirks) if fixed else parse_excel(src)
+    entries = parse_fixed(src, quirks, fields) if fixed else parse_excel(src)
+    notes: list[str] = []
+    counts_extra: dict[str, int] = {}
+    notes += _companions(entries, extra, tables, counts_extra)
     rows, counts = concepts(entries, start, src)
     if counts["codes"] == 0 or counts["modifiers"] == 0:
         raise DataError(f"{src.display}: {counts['codes']} codes and {counts['modifiers']} modifiers: "
                         "not a complete HCPCS file")
-    notes = [f"{counts['codes']} codes and {counts['modifiers']} modifiers parsed from {src.display}"]
+    counts.update(counts_extra)
+    head = [f"{counts['codes']} codes and {counts['modifiers']} modifiers parsed from {src.display}"]
+    if layout is not None:
+        head.append(f"record layout: {layout.display}")
     if counts["discontinued"]:
-        notes.append(f"{counts['discontinued']} codes are discontinued in this file (kept, billable false)")
-    notes.extend(quirks)
+        head.append(f"{counts['discontinued']} codes are discontinued in this file (kept, billable false)")
+    used = [layout] if layout else []
     return ReleaseBuild(
         system=SYSTEM,
         release=f"{year}-{month:02d}",
         label=f"{SYSTEM_NAMES[SYSTEM]} {year} {MONTH_NAMES[month]}",
         effective_from=start,
         effective_to=end,
-        sources=[src.ref()] + ([layout.ref()] if layout else []),
+        sources=[s.ref() for s in [src] + used + [extra[k] for k in sorted(extra)]],
         concepts=rows,
         counts=counts,
         tables=tables,
-        notes=notes,
+        notes=head + quirks + notes,
     )
+
+
+def _companions(entries: list[Entry], extra: dict[str, Source], tables: dict[str, Table],
+                counts: dict[str, int]) -> list[str]:
+    """Read the files shipped with the ANWEB file into ``entries`` and ``tables``; the notes they give."""
+    from . import hcpcs_files as hf
+
+    notes: list[str] = []
+    by_key = {(e.code, e.is_modifier): e for e in entries}
+    if "xlsx" in extra:  # the same release as a workbook: must agree with the .txt, record by record
+        other = {(e.code, e.is_modifier): e for e in parse_excel(extra["xlsx"])}
+        diffs = hf.compare_forms(by_key, other)
+        counts["xlsx_records"] = len(other)
+        counts["xlsx_differences"] = sum(len(v) for v in diffs.values())
+        if not diffs:
+            notes.append(f"{extra['xlsx'].name} agrees with the .txt on all {len(other):,} records")
+        for what, codes in sorted(diffs.items()):
+            notes.append(f"{extra['xlsx'].name} differs from the .txt in {what} for {len(codes)} record(s) "
+                         f"(e.g. {', '.join(codes[:5])}); the .txt is used")
+    if "report" in extra:  # the action code of every code and modifier
+        rep = hf.parse_transaction_report(extra["report"])
+        tables[ACTION_KEY_TABLE] = Table(("code", "meaning"), sorted(rep.key.items()), (("code",),))
+        bad = hf.report_mismatches(rep, {k: e.fields.get("action_code") for k, e in by_key.items()})
+        counts["report_action_mismatches"] = len(bad["different"])
+        name = extra["report"].name
+        if bad["different"]:
+            notes.append(f"{name}: action codes differ from the ANWEB file for {len(bad['different'])} "
+                         f"code(s): {', '.join(bad['different'][:8])}")
+        else:
+            notes.append(f"{name}: the action code of every code and modifier in both files agrees "
+                         f"({len(rep.actions()) - len(bad['not_in_anweb']):,} records)")
+        if bad["not_in_anweb"]:
+            notes.append(f"{name}: lists {len(bad['not_in_anweb'])} code(s) the ANWEB file does not carry: "
+                         f"{', '.join(sorted(bad['not_in_anweb'])[:10])}")
+        if bad["not_in_report"]:
+            notes.append(f"{name}: does not list {', '.join(bad['not_in_report'][:10])}")
+        for key, codes in bad.items():
+            if key.startswith("missing_from:") and codes:
+                notes.append(f"{name}: sheet {key.split(':', 1)[1]!r} omits {', '.join(codes[:10])} "
+                             "(listed on the other sheet)")
+    if "corrections" in extra:  # a re-issue's corrections: the release reflects them
+        corrections = hf.parse_corrections(extra["corrections"])
+        notes += hf.apply_corrections(by_key, corrections, extra["corrections"])
+        counts["corrections"] = len(corrections)
+        tables[CORRECTION_TABLE] = Table(
+            ("code", "modifier", "action", "effective", "details", "source"),
+            [(c.code, int(c.modifier), c.action, c.effective, json.dumps(c.values) if c.values else None,
+              extra["corrections"].name) for c in corrections], (("code",),))
+    if "noc" in extra:  # not otherwise classified codes
+        noc = hf.parse_noc(extra["noc"])
+        tables[NOC_TABLE] = Table(("code", "title", "added", "terminated"),
+                                  [(n.code, n.title, n.added, n.terminated) for n in noc], (("code",),))
+        missing = [n.code for n in noc if (n.code, False) not in by_key]
+        for n in noc:
+            e = by_key.get((n.code, False))
+            if e is not None:
+                e.fields["noc"] = {k: v for k, v in (("added", n.added), ("terminated", n.terminated),
+                                                     ("source", extra["noc"].name)) if v}
+        counts["noc_codes"] = len(noc)
+        notes.append(f"{extra['noc'].name}: {len(noc)} NOC codes"
+                     + (f"; not in the ANWEB file: {', '.join(missing[:10])}" if missing else ""))
+    if "notes" in extra:  # processing notes by number
+        text = hf.parse_processing_notes(extra["notes"])
+        tables[NOTE_TABLE] = Table(("number", "text"), sorted(text.items()), (("number",),))
+        used = {e.fields["processing_note"] for e in entries if e.fields.get("processing_note", "0000").strip("0")}
+        unknown = sorted(used - set(text))
+        counts["processing_notes"] = len(text)
+        notes.append(f"{extra['notes'].name}: {len(text)} processing notes"
+                     + (f"; referred to but not in the file: {', '.join(unknown)}" if unknown else ""))
+    return notes
 
 
 # --------------------------------------------------------------------------- grammar
@@ -657,13 +820,14 @@ def structure(code: str, db: Any) -> dict[str, Any]:
 
 
 def enrich(record: dict[str, Any], row: Any, db: Any) -> None:
-    """Add the layout's fields with human labels, and the code's status with its dates."""
+    """Add the layout's fields with human labels, the code's status with its dates, and what the
+    files shipped with the release say of it: processing note text, NOC status, corrections."""
     attrs = row_attrs(row)
     meanings = _meanings(db)
     fields: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in FIELDS + _extra_fields(db):
         if f.name in attrs:
-            fields[LABELS[f.name]] = _explain(attrs[f.name], meanings.get(f.name, {}))
+            fields[LABELS.get(f.name, f.label)] = _explain(attrs[f.name], meanings.get(f.name, {}))
     record["fields"] = fields
     status: dict[str, Any] = {"state": "terminated" if attrs.get("status") == "discontinued" else "active"}
     for name in ("code_added_date", "action_effective_date", "termination_date"):
@@ -671,7 +835,37 @@ def enrich(record: dict[str, Any], row: Any, db: Any) -> None:
             status[name.replace("_date", "")] = attrs[name]
     if "action_code" in attrs:
         status["action_code"] = attrs["action_code"]
+    if attrs.get("corrections"):
+        status["corrected"] = True
     record["status"] = status
+    number = str(attrs.get("processing_note") or "")
+    if number.strip("0"):
+        text = _note_text(db, number)
+        record["processing_notes"] = [{"number": number, "text": text} if text else
+                                      {"number": number, "text": None,
+                                       "note": "the release has no processing-notes file with this number"}]
+    if attrs.get("noc"):
+        record["noc"] = {"noc": True, **attrs["noc"],
+                         "meaning": "not otherwise classified: the payer asks for a description of the item "
+                                    "or service (for a drug, its NDC, name, strength and quantity)"}
+    if attrs.get("corrections"):
+        record["corrections"] = [dict(c) for c in attrs["corrections"]]
+
+
+def _extra_fields(db: Any) -> tuple[Field, ...]:
+    """Fields the release's own record layout has beyond :data:`FIELDS` (none for 2019-2026)."""
+    if db is None or not db.has_table(FIELD_TABLE):
+        return ()
+    known = {f.name for f in FIELDS}
+    return tuple(Field(n, label, start, end, occurs) for n, label, start, end, occurs in db.conn.execute(
+        f'SELECT name, label, start, "end", occurs FROM "{FIELD_TABLE}"') if n not in known)
+
+
+def _note_text(db: Any, number: str) -> str | None:
+    if db is None or not db.has_table(NOTE_TABLE):
+        return None
+    row = db.conn.execute(f'SELECT text FROM "{NOTE_TABLE}" WHERE number = ?', (number,)).fetchone()
+    return row[0] if row else None
 
 
 def _meanings(db: Any) -> dict[str, dict[str, str]]:
