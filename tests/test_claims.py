@@ -323,6 +323,7 @@ def test_demo_rif_summary_counts(book: Any, shared_data: Path) -> None:
     # every diagnosis / HCPCS code on a date no installed release covers says so (never a silent "ok");
     # 8 of the 89 claims fall in FY2021 (its tabular XML is installed)
     assert r["dx-release-gap (info)"] == 634
+    # (HCPCS: lines dated before 2019 or in 2021-2025, whose code the nearest release has)
     assert r["hcpcs-release-gap (info)"] == 92
     assert s["claims_with_errors"] == 74
     assert s["findings"] == {"error": 373, "info": 995, "warning": 142}

@@ -20,7 +20,7 @@ import pytest
 from medcodes.claims import check
 from medcodes.claims.batch import BATCH_RULES, check_lines, check_table
 from medcodes.claims.model import ClaimFormatError
-from medcodes.claims.readers import CSV_COLUMNS, read_csv
+from medcodes.claims.readers import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS, read_csv
 
 FIX = Path(__file__).parent / "fixtures" / "claims"
 D_HCPCS = dt.date(2020, 5, 1)      # HCPCS 2020-04 in effect
@@ -31,7 +31,8 @@ D_ICD = dt.date(2026, 1, 15)       # ICD-10-CM / ICD-10-PCS FY2026 in effect
 DX_SPECIAL = ["E11.6", "E11.99", "S52.501", "S52.501Z", "S01.00A", "S30.1XXA", "G0444", "25000", "O03.9",
               "Z38.00", "P29.2", "C61", "W19.XXXA", "G63", "E11.40", "E10.9", "E11.9", "N18.1", "E11.22", "R51.9",
               "G43.909", "O09.521", "I10", "e11.9"]
-LINE_SPECIAL = ["G9999", "D0120", "3074F", "99213", "0DTJ4ZZ", "ABC", "G9572", "G0299", "0DTJ4Z9", "g0444"]
+LINE_SPECIAL = ["G9999", "D0120", "3074F", "99213", "0DTJ4ZZ", "ABC", "G9572", "G0299", "0DTJ4Z9", "g0444",
+                "J3490", "A4335"]   # NOC codes (NOC codes_JAN2026.xlsx): a warning without description or NDC
 MOD_SPECIAL = ["Z9", "50", "LT", "RT", "59", "X"]
 DATES = [D_HCPCS, D_ICD, dt.date(2019, 6, 1), dt.date(2015, 12, 1), dt.date(2016, 6, 1), dt.date(2015, 1, 25)]
 
@@ -58,14 +59,15 @@ def make_table(book: Any, n_claims: int, seed: int) -> pl.DataFrame:
                              ""]), day.isoformat(), dxs, rnd.choice(["", "", "", "0DTJ4ZZ", "0DTJ4Z9;0DT"])]
         n_lines = rnd.randint(0, 3)
         if not n_lines:
-            rows.append(claim + [""] * 6)
+            rows.append(claim + [""] * 8)
         for _ in range(n_lines):
             ptrs = ";".join(str(rnd.randint(0, nd + 1)) for _ in range(rnd.choice([0, 1, 1, 2])))
             rows.append(claim + [rnd.choice(codes), ";".join(rnd.sample(mods, rnd.choice([0, 0, 1, 2, 3]))),
                                  rnd.choice(["1", "1", "2", "0", "-1", "1.5"]), ptrs,
                                  rnd.choice(["", "", day.isoformat(), "2020-07-15"]),
-                                 rnd.choice(["", "0", "25.00", "0.01"])])
-    return pl.DataFrame(rows, schema=list(CSV_COLUMNS), orient="row")
+                                 rnd.choice(["", "0", "25.00", "0.01"]),
+                                 rnd.choice(["", "", "synthetic narrative"]), rnd.choice(["", "", "", "00000000000"])])
+    return pl.DataFrame(rows, schema=list(CSV_COLUMNS + CSV_OPTIONAL_COLUMNS), orient="row")
 
 
 def per_claim(book: Any, path: Path) -> Counter:

@@ -33,13 +33,15 @@ Claim contents are never logged.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from .check import BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, checker
+from .check import (BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, checker, hcpcs_gap_finding,
+                    noc_message, noc_source)
 from .facts import DxFacts
 from .model import Claim, ClaimFormatError, Diagnosis, Finding
 
@@ -49,7 +51,8 @@ BATCH_RULES = (
     "dx-wrong-code-set", "icd9-after-icd10", "icd10-before-icd10", "dx-release-gap", "dx-duplicate", "dx-external-cause-first",
     "dx-manifestation-first", "dx-excludes1", "dx-excludes2", "dx-sex-conflict", "dx-age-conflict",
     "pcs-on-professional", "pcs-invalid", "line-code-invalid", "line-cdt", "line-cpt-category-ii-charge",
-    "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "modifier-invalid",
+    "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "hcpcs-noc-unspecified",
+    "hcpcs-release-gap", "modifier-invalid",
     "modifier-bilateral-conflict", "line-units", "line-diagnosis-pointer",
 )
 
@@ -58,7 +61,7 @@ FINDINGS_SCHEMA = {"claim_id": pl.String, "line": pl.Int64, "rule": pl.String, "
 
 _DEFAULTS = {"claim_type": "professional", "patient_sex": "U", "patient_birth_date": None, "diagnoses": None,
              "procedures": None, "line_code": None, "modifiers": None, "units": None,
-             "diagnosis_pointers": None, "line_date": None, "charge": None}
+             "diagnosis_pointers": None, "line_date": None, "charge": None, "line_description": None, "ndc": None}
 _LISTS = ("diagnoses", "procedures", "modifiers", "diagnosis_pointers")
 
 _CPT_I, _CPT_II, _CPT_III = r"^\d{5}$", r"^\d{4}F$", r"^\d{4}T$"
@@ -121,10 +124,12 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     ])
     raw_lines = df.select("row", "claim_id", _text("line_code").fill_null("").alias("code"), "modifiers", "units",
                           "diagnosis_pointers", "line_date", "charge",
+                          ((_text("line_description").fill_null("") != "") | (_text("ndc").fill_null("") != ""))
+                          .alias("described"),
                           (pl.col("first").cum_sum() - 1).cast(pl.Int64).alias("c") if together else pl.lit(None))
     raw_lines = raw_lines.filter(pl.col("code") != "")
     lines = raw_lines.select(
-        "row", "claim_id", "code", "c",
+        "row", "claim_id", "code", "c", "described",
         _as_list(raw_lines, "modifiers", upper=True).alias("modifiers"),
         pl.coalesce(_text("units").replace("", None), pl.lit("1")).cast(pl.Float64, strict=False).alias("units"),
         _as_list(raw_lines, "diagnosis_pointers").cast(pl.List(pl.Int64), strict=False).alias("pointers"),
@@ -222,12 +227,14 @@ class _Tables:
             conn = self.cb.store.open(system, release).conn
             if system == "hcpcs":
                 sql = ("SELECT key, code, kind, billable, title, json_extract(attrs, '$.code_added_date'), "
-                       "json_extract(attrs, '$.termination_date') FROM concept")
+                       "json_extract(attrs, '$.termination_date'), json_extract(attrs, '$.noc'), "
+                       "EXISTS (SELECT 1 FROM json_each(attrs, '$.pricing_indicator') WHERE value = '51') "
+                       "FROM concept")
             else:
-                sql = "SELECT key, code, kind, billable, title, NULL, NULL FROM concept"
+                sql = "SELECT key, code, kind, billable, title, NULL, NULL, NULL, 0 FROM concept"
             got = pl.DataFrame(conn.execute(sql).fetchall(), orient="row", infer_schema_length=None, schema={
                 "key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64, "title": pl.String,
-                "added": pl.String, "ended": pl.String})
+                "added": pl.String, "ended": pl.String, "noc": pl.String, "drug": pl.Int64})
             got = got.with_columns(pl.col("added").str.slice(0, 10).str.to_date(strict=False),
                                    pl.col("ended").str.slice(0, 10).str.to_date(strict=False),
                                    pl.lit(release).alias("release"))
@@ -263,7 +270,8 @@ class _Tables:
     @staticmethod
     def table_schema() -> pl.DataFrame:
         return pl.DataFrame(schema={"key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64,
-                                    "title": pl.String, "added": pl.Date, "ended": pl.Date, "release": pl.String})
+                                    "title": pl.String, "added": pl.Date, "ended": pl.Date, "noc": pl.String,
+                                    "drug": pl.Int64, "release": pl.String})
 
 
 def _norm(expr: pl.Expr) -> pl.Expr:
@@ -623,10 +631,10 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> pl.DataFrame:
     htab = tabs.tables("hcpcs", hreleases)
     codes_tab = htab.filter(pl.col("kind") != "modifier").select(
         pl.col("release").alias("h_release"), "key", pl.col("code").alias("h_code"), pl.col("title").alias("h_title"),
-        pl.col("billable").alias("h_billable"), "added", "ended", pl.lit(True).alias("h_found"))
+        pl.col("billable").alias("h_billable"), "added", "ended", "noc", "drug", pl.lit(True).alias("h_found"))
     u = u.join(codes_tab, on=["h_release", "key"], how="left")
     ln = lines.select("c", "claim_id", "claim_type", "line", "day", "code", "modifiers", "units", "pointers", "charge",
-                      "ndx", pl.lit(None, pl.Int64).alias("pos")).join(u, on=["day", "code"], how="left")
+                      "ndx", "described", pl.lit(None, pl.Int64).alias("pos")).join(u, on=["day", "code"], how="left")
     out = [_line_code_findings(tabs, ln, cpt), _modifier_findings(tabs, ln, htab, cpt), _line_value_findings(ln)]
     if not cpt:   # one info per claim with a CPT-shaped line
         seen = ln.filter(pl.col("shape").is_in(["cpt", "cpt2"])).group_by("c", "claim_id").agg()
@@ -685,6 +693,8 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
                   "belong on a medical claim.", "code").alias("message"),
         pl.lit("CMS HCPCS Level II: D-codes are CDT (ADA)").alias("source")))
     h = ln.filter((pl.col("shape") == "hcpcs") & pl.col("h_release").is_not_null())
+    out.append(_per_value(h.filter(~pl.col("h_covers") & pl.col("h_found").is_not_null()), ("h_code", "day", "h_label"),
+                          sub, lambda code, day, label: hcpcs_gap_finding("", code, day, label)))
     gap = pl.when("h_covers").then(pl.lit("")).otherwise(pl.format(
         " (no installed HCPCS release covers {}; checked against {})", _day_text("day"), "h_label"))
     out.append(h.filter(pl.col("h_found").is_null()).with_columns(
@@ -713,6 +723,11 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
                              pl.col("h_code").alias("codes"),
                              pl.format("{} is discontinued in {}.", "h_code", "h_label").alias("message"),
                              pl.format("{}, Action Code", "h_label").alias("source")))
+    out.append(_per_value(h.filter(pl.col("noc").is_not_null() & ~pl.col("described")),
+                          ("h_code", "h_title", "drug", "noc", "h_label"), sub + 3,
+                          lambda code, title, drug, noc, label: Finding(
+                              "hcpcs-noc-unspecified", "warning", "", (code,), noc_message(code, title, bool(drug)),
+                              noc_source(json.loads(noc), label))))
     # ICD-10-PCS shaped: a PCS code on a service line, or nothing at all
     other = ln.filter(pl.col("shape").is_in(["pcs", "other"]))
     if other.height:
@@ -733,6 +748,19 @@ def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFr
             pl.when(is_pcs).then(pl.lit("HIPAA code sets 45 CFR 162.1002"))
             .otherwise(pl.lit("HCPCS (CMS) / CPT (AMA)")).alias("source")))
     return pl.concat([_findings(o, 5) for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
+
+
+def _per_value(df: pl.DataFrame, cols: tuple[str, ...], sub: pl.Expr, make: Any) -> pl.DataFrame:
+    """Line-code findings whose text the per-claim rule writes (``make``), computed once per distinct value."""
+    if not df.height:
+        return df.clear()
+    made = [(*vals, *(lambda f: (f.rule, f.severity, ";".join(f.codes), f.message, f.source))(make(*vals)))
+            for vals in df.select(cols).unique().iter_rows()]
+    facts = pl.DataFrame(made, orient="row", schema={**{c: df.schema[c] for c in cols}, "rule": pl.String,
+                                                     "severity": pl.String, "codes": pl.String,
+                                                     "message": pl.String, "source": pl.String})
+    return df.join(facts, on=list(cols), how="left", nulls_equal=True).with_columns(
+        pl.lit(None, pl.Int64).alias("pos"), sub.alias("sub"), pl.format("lines[{}].code", "line").alias("location"))
 
 
 def _modifier_findings(tabs: _Tables, ln: pl.DataFrame, htab: pl.DataFrame, cpt: bool) -> pl.DataFrame:

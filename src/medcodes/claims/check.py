@@ -72,6 +72,7 @@ RULES: dict[str, str] = {
     "line-cpt-unchecked": "CPT codes checked by shape only (no licensed CPT file loaded)",
     "hcpcs-terminated": "HCPCS code terminated before the date of service",
     "hcpcs-not-yet-effective": "HCPCS code added after the date of service",
+    "hcpcs-noc-unspecified": "NOC (not otherwise classified) HCPCS code with neither a line description nor an NDC",
     "modifier-invalid": "modifier not in the HCPCS file (or not a two-digit CPT modifier)",
     "modifier-bilateral-conflict": "LT or RT together with 50 (bilateral) on one line",
     "line-units": "units not a positive number",
@@ -412,7 +413,8 @@ class Checker:
             day = line.date or claim.service_date
             code = line.code
             # the code's findings (memoised; the charge only matters for CPT Category II codes, 4 digits + F)
-            ck = (code, j, day, claim.type, line.charge if code[-1:] in "Ff " else None)
+            ck = (code, j, day, claim.type, line.charge if code[-1:] in "Ff " else None,
+                  bool(line.description or line.ndc))
             hit = memo.get(ck)
             if hit is None:
                 hit = memo[ck] = self._line_code_findings(claim, line, j, day)
@@ -512,10 +514,7 @@ class Checker:
                         f"{line.code} is not in the HCPCS Level II file{gap}.", src))
             return
         if not rel.covers:
-            add(Finding("hcpcs-release-gap", "info", where, (rec.code,),
-                        f"No installed HCPCS release covers {day.isoformat()}; {rec.code} was checked against "
-                        f"{rel.label}. Pull the release in effect on that date for a definite answer.",
-                        "medcodes releases"))
+            add(hcpcs_gap_finding(where, rec.code, day, rel.label))
         added = _iso(rec.attrs.get("code_added_date"))
         ended = _iso(rec.attrs.get("termination_date"))
         if added is not None and day < added:
@@ -529,6 +528,10 @@ class Checker:
         elif rec.billable is False and rel.covers and ended is None:
             add(Finding("hcpcs-terminated", "error", where, (rec.code,),
                         f"{rec.code} is discontinued in {rel.label}.", f"{src}, Action Code"))
+        noc = rec.attrs.get("noc")
+        if noc and not (line.description or line.ndc):
+            add(Finding("hcpcs-noc-unspecified", "warning", where, (rec.code,),
+                        noc_message(rec.code, rec.title, _is_drug(rec.attrs)), noc_source(noc, rel.label)))
 
     def _modifiers(self, line: Line, loc: str, day: _dt.date, add: Callable[[Finding], None]) -> None:
         mods = [m.upper() for m in line.modifiers]
@@ -571,6 +574,34 @@ class Checker:
 
 
 # ====================================================================== helpers
+def hcpcs_gap_finding(where: str, code: str, day: _dt.date, label: str) -> Finding:
+    """A HCPCS line (whose code the nearest release has) dated where no installed release is in effect
+    (shared with batch mode; a code the nearest release lacks gets line-code-invalid, which says so)."""
+    return Finding("hcpcs-release-gap", "info", where, (code,),
+                   f"No installed HCPCS Level II release covers {day.isoformat()}; {code} was checked against "
+                   f"{label}. Pull the release in effect on that date for a definite answer.", "medcodes releases")
+
+
+def _is_drug(attrs: dict[str, Any]) -> bool:
+    """Priced as a drug (pricing indicator 51 = Drugs, HCPCS record layout)."""
+    return "51" in (attrs.get("pricing_indicator") or [])
+
+
+def noc_message(code: str, title: str, drug: bool) -> str:
+    """What the payer will ask for when a NOC code comes without a description (shared with batch mode)."""
+    what = ("the drug's name, strength/dosage, quantity administered and its 11-digit NDC" if drug else
+            "a description of the item or service (what it is, and for a supply its manufacturer, "
+            "model/product number and price)")
+    return (f"{code} ({title}) is a not-otherwise-classified code: the payer will ask for {what}. "
+            "Give it in the line's description (837P/837I loop 2400 NTE or SV101-7; CMS-1500 item 19)"
+            + (" or the line's NDC (loop 2410 LIN)" if drug else "") + ".")
+
+
+def noc_source(noc: dict[str, Any], label: str) -> str:
+    return (f"{noc.get('source', 'NOC codes list')} ({label}); Medicare Claims Processing Manual (Pub. 100-04), "
+            "Ch. 26, 10.2 item 19")
+
+
 def _iso(value: Any) -> _dt.date | None:
     if not value:
         return None

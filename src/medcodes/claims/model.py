@@ -75,6 +75,8 @@ class Line:
     diagnosis_pointers: list[int] = field(default_factory=list)
     date: _dt.date | None = None
     charge: float | None = None
+    description: str | None = None  # narrative for the line (NOC codes: what was supplied or done)
+    ndc: str | None = None          # National Drug Code of a drug billed on the line
 
 
 @dataclass(slots=True)
@@ -126,7 +128,8 @@ class Claim:
                            for p in self.procedures],
             "lines": [_drop_none({"code": ln.code, "modifiers": list(ln.modifiers), "units": ln.units,
                                   "diagnosis_pointers": list(ln.diagnosis_pointers),
-                                  "date": _iso(ln.date), "charge": ln.charge}) for ln in self.lines],
+                                  "date": _iso(ln.date), "charge": ln.charge, "description": ln.description,
+                                  "ndc": ln.ndc}) for ln in self.lines],
         }
         if out["patient"]["birth_date"] is None:
             del out["patient"]["birth_date"]
@@ -187,7 +190,8 @@ def _line(x: Any, where: str) -> Line:
     if charge is None and raw_charge not in (None, ""):
         raise ClaimFormatError(f"{where}.charge: {shown(raw_charge)} is not a number")
     mods = [str(m).strip().upper() for m in (x.get("modifiers") or []) if str(m).strip()]
-    return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge)
+    desc, ndc = (str(x.get(k) or "").strip() or None for k in ("description", "ndc"))
+    return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge, desc, ndc)
 
 
 # ---------------------------------------------------------------------- findings

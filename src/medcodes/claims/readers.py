@@ -91,6 +91,8 @@ def schema() -> dict[str, Any]:
 CSV_COLUMNS = ("claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
                "diagnoses", "procedures", "line_code", "modifiers", "units",
                "diagnosis_pointers", "line_date", "charge")
+#: optional: a line's narrative (what a NOC code stands for) and the NDC of a drug billed on it
+CSV_OPTIONAL_COLUMNS = ("line_description", "ndc")
 
 
 def read_csv(path: str | Path) -> list[Claim]:
@@ -138,6 +140,8 @@ def claims_from_rows(rows: Iterable[dict[str, str]], where: str) -> list[Claim]:
                 "diagnosis_pointers": _split(row.get("diagnosis_pointers")),
                 "date": (row.get("line_date") or "").strip() or None,
                 "charge": (row.get("charge") or "").strip() or None,
+                "description": (row.get("line_description") or "").strip() or None,
+                "ndc": (row.get("ndc") or "").strip() or None,
             })
     return [Claim.from_dict(c, where) for c in grouped.values()]
 
@@ -149,6 +153,7 @@ PCS_URIS = {"http://www.cms.gov/Medicare/Coding/ICD10", "https://www.cms.gov/Med
 LINE_URIS = {"http://www.ama-assn.org/go/cpt", "https://www.ama-assn.org/go/cpt",
              "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
              "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"}
+NDC_URIS = {"http://hl7.org/fhir/sid/ndc"}
 _FHIR_SEX = {"female": "F", "male": "M"}
 
 
@@ -253,9 +258,13 @@ def _fhir_claim(res: dict[str, Any], patients: dict[str, dict[str, Any]], where:
         mods = [c.get("code") for m in item.get("modifier") or [] for c in (m.get("coding") or [])[:1]]
         ptrs = [dx_pos.get(int(s), int(s)) for s in item.get("diagnosisSequence") or []]
         charge = (item.get("net") or item.get("unitPrice") or {}).get("value")
+        # a NOC item's narrative: productOrService.text; a drug's NDC: a detail coded in the NDC system
+        ndc = next((c.get("code") for d in item.get("detail") or []
+                    for c in (d.get("productOrService") or {}).get("coding") or [] if c.get("system") in NDC_URIS), None)
         lines.append({"code": coding.get("code"), "modifiers": mods,
                       "units": (item.get("quantity") or {}).get("value", 1),
-                      "diagnosis_pointers": ptrs, "date": item.get("servicedDate"), "charge": charge})
+                      "diagnosis_pointers": ptrs, "date": item.get("servicedDate"), "charge": charge,
+                      "description": (item.get("productOrService") or {}).get("text"), "ndc": ndc})
     period = res.get("billablePeriod") or {}
     sdate = (period.get("start") or "")[:10] or next((x["date"] for x in lines if x.get("date")), None)
     return Claim.from_dict({"id": cid, "type": ctype, "patient": patient, "service_date": sdate,
@@ -434,7 +443,8 @@ def _rif_line(row: list[str], get: Any, dxs: list[Diagnosis], ctype: str, loc: s
             dxs.append(Diagnosis(line_dx, None, "icd9cm" if get("LINE_ICD_DGNS_VRSN_CD", row) == "9" else None))
             keys.append(line_dx)
         ptrs.append(keys.index(line_dx) + 1)
-    return Line(code, mods, units if units is not None else 1, ptrs, date, charge)
+    return Line(code, mods, units if units is not None else 1, ptrs, date, charge,
+                ndc=get("LINE_NDC_CD", row) or get("REV_CNTR_IDE_NDC_UPC_NUM", row) or None)
 
 
 @dataclass
