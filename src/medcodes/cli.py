@@ -257,6 +257,8 @@ def _ident_line(i: Any) -> str:
         line += f"; replaced by {', '.join(i.successors[:10])}"
     if i.note:
         line += f"; {i.note}"
+    if getattr(i, "coverage_note", None):
+        line += f"\n      NOTE: {i.coverage_note}"
     return line
 
 
@@ -311,8 +313,15 @@ def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, 
     click.echo(f"{rec.code}  {rec.title}")
     click.echo(f"  system    {d['system_name']}, maintained by {rec.maintainer}")
     click.echo(f"  release   {rec.release} - {rec.release_label}")
+    if rec.coverage_note:
+        click.echo(f"  NOTE      {rec.coverage_note}")
     billable = {True: "yes", False: "no (header: use a more specific code)", None: "n/a"}[rec.billable]
+    status = d.get("status") if isinstance(d.get("status"), dict) else {}
+    if status.get("state") == "terminated":   # HCPCS: listed in the file, but discontinued
+        billable = "no (terminated" + (f", last valid {status['termination']}" if status.get("termination") else "") + ")"
     click.echo(f"  kind      {rec.kind}; billable {billable}")
+    if status.get("corrected"):
+        click.echo("  corrected yes: CMS corrected this code in the release (see notes)")
     if rec.short_title:
         click.echo(f"  short     {rec.short_title}")
     if rec.ancestors:
@@ -411,6 +420,8 @@ def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...],
     for h in res.hits:
         why = "; ".join(h.matched[:2]) if h.matched else ""
         click.echo(f"{h.system:9} {h.code:10} {h.title}" + (f"   [{why}]" if why else ""))
+    for note in getattr(res, "notes", []):
+        click.echo(f"medcodes: note: {note}", err=True)
     if limit == 0:
         click.echo(f"{res.total:,} results (--limit 0: counted, none listed)", err=True)
         return
@@ -422,12 +433,19 @@ def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...],
 @main.command()
 @click.argument("system", type=SYSTEM_CHOICE)
 @click.argument("from_release")
-@click.argument("to_release")
+@click.argument("to_release", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
 @click.pass_context
-def diff(ctx: click.Context, system: str, from_release: str, to_release: str, as_json: bool, as_csv: bool) -> None:
-    """Codes added, deleted, retitled, or changed billable status between two releases."""
+def diff(ctx: click.Context, system: str, from_release: str, to_release: str | None, as_json: bool,
+         as_csv: bool) -> None:
+    """Codes added, deleted, retitled, or changed billable status between two releases.
+
+    HCPCS with one release (or a previous release that is not installed): the changes that
+    release states itself, by its action codes.
+    """
+    if to_release is None:
+        from_release, to_release = None, from_release  # type: ignore[assignment]
     d = _book(ctx).diff(system, from_release, to_release)
     if as_json:
         _emit_json(d.as_dict())
@@ -436,6 +454,14 @@ def diff(ctx: click.Context, system: str, from_release: str, to_release: str, as
         import csv
 
         csv.writer(sys.stdout).writerows(d.csv_rows())
+        return
+    if hasattr(d, "changes"):   # HCPCS: what the release's own action codes say
+        click.echo(f"{system} {d.from_release} -> {d.to_release} ({d.source}): "
+                   + ", ".join(f"{k} {v:,}" for k, v in d.counts.items()))
+        for action, entries in sorted(d.changes.items()):
+            if action != "N":
+                for e in entries:
+                    click.echo(f"  {action} {d.key.get(action, action)[:28]:28} {e.code:6} {e.title}")
         return
     click.echo(f"{system} {from_release} -> {to_release}: " + ", ".join(f"{k} {v:,}" for k, v in d.counts.items()))
     for label, entries in (("added", d.added), ("deleted", d.deleted)):

@@ -50,6 +50,7 @@ class Identification:
     note: str = ""
     ended: str | None = None       # last day it was valid, when it was deleted
     successors: list[str] = field(default_factory=list)
+    coverage_note: str | None = None   # set when no installed release covers the date asked
     key: str = field(default="", repr=False)  # the store key (internal)
 
     @property
@@ -79,6 +80,7 @@ class Record:
     effective_from: str | None = None
     effective_to: str | None = None
     release_covers_date: bool = True
+    coverage_note: str | None = None   # set when no installed release covers the date asked
     ancestors: list[dict[str, Any]] = field(default_factory=list)
     children: list[dict[str, Any]] = field(default_factory=list)
     structure: dict[str, Any] = field(default_factory=dict)
@@ -292,11 +294,13 @@ class Codebook:
         if sys_id != system or not self._installed(system):
             ident.structure = mod.structure(reading.code, None)
             return ident
-        info, _ = self._release_for(system, day)
+        info, covers = self._release_for(system, day)
         db = self.store.open(system, info.release)
         row = db.get(reading.key)
         ident.structure = mod.structure(reading.code, db)
         ident.release = info.release
+        if not covers and day is not None:
+            ident.coverage_note = self.gap_note(system, day, info)
         if row is not None:
             ident.exists = True
             ident.code = row["code"]
@@ -381,7 +385,19 @@ class Codebook:
         )
         rec.structure = mod.structure(rec.code, db)
         mod.enrich(rec.details, row, db)
+        if not covers and day is not None:
+            rec.coverage_note = self.gap_note(system, day, info)
+            rec.details["notes"] = [{"kind": "release", "text": rec.coverage_note}] + list(
+                rec.details.get("notes", []))
         return rec
+
+    def gap_note(self, system: str, day: _dt.date, info: ReleaseInfo) -> str:
+        """'No installed HCPCS Level II release covers 2023-05-01; ...': the one line every answer for a
+        date no installed release covers carries (never the nearest release's data silently)."""
+        to = info.effective_to.isoformat() if info.effective_to else "open"
+        return (f"No installed {SYSTEM_NAMES.get(system, system)} release covers {day.isoformat()}; "
+                f"this answer is from {info.release} ({info.effective_from.isoformat()} .. {to}), the nearest "
+                "installed release: pull the release in effect on that date for a definite answer.")
 
     def _resolve(self, code: str, system: str | None, day: _dt.date | None) -> tuple[str, str]:
         """Which system and store key ``code`` means."""
@@ -496,9 +512,17 @@ class Codebook:
         billable = None if row["billable"] is None else bool(row["billable"])
         valid = billable is not False
         reason = "valid" if valid else f"{row['code']}: a header, not billable: use a more specific code"
+        attrs = row_attrs(row)
+        last: _dt.date | None = None
+        if attrs.get("status") == "discontinued":   # HCPCS: still listed, but terminated
+            valid = False
+            ended = attrs.get("termination_date")
+            last = _dt.date.fromisoformat(ended) if ended else None
+            reason = f"{row['code']}: terminated in {SYSTEM_NAMES[system_]} release {info.release}" + (
+                f" (last valid {ended})" if ended else "")
         if not covers and day is not None:
             reason += f" (no installed release covers {day.isoformat()}; checked against {info.release})"
-        return Validation(row["code"], system_, valid, True, billable, info.release, reason)
+        return Validation(row["code"], system_, valid, True, billable, info.release, reason, last)
 
     def _gap(self, system: str, day: _dt.date | None) -> str | None:
         """Why no answer can be given for ``system`` on ``day`` (no installed release covers it), or None."""
@@ -581,8 +605,9 @@ class Codebook:
 
         return check_lines(self, path_or_frame)
 
-    def diff(self, system: str, from_release: str, to_release: str) -> Any:
-        """What changed between two installed releases (see :mod:`medcodes.diff`)."""
+    def diff(self, system: str, from_release: str | None, to_release: str) -> Any:
+        """What changed between two installed releases (see :mod:`medcodes.diff`); for HCPCS, with
+        the release before ``to_release`` not installed (or None), what ``to_release``'s action codes say."""
         from .diff import diff
 
         return diff(self, system, from_release, to_release)

@@ -179,12 +179,105 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def diff(cb_or_store: Store | _HasStore, system: str, from_release: str, to_release: str) -> Diff:
-    """Compare two installed releases of ``system`` (a Codebook or a Store)."""
+def diff(cb_or_store: Store | _HasStore, system: str, from_release: str | None,
+         to_release: str) -> "Diff | ActionDiff":
+    """Compare two installed releases of ``system`` (a Codebook or a Store).
+
+    HCPCS: when ``from_release`` is not installed (or None) and is the release before
+    ``to_release``, the changes are the ones ``to_release`` states itself: the action code of
+    every code and modifier (:func:`action_diff`).
+    """
     store = _store_of(cb_or_store)
+    if system == "hcpcs" and (from_release is None or store.find(system, from_release) is None):
+        new_db = _open(store, system, to_release)
+        before = previous_hcpcs_release(to_release)
+        if from_release is None or from_release == before:
+            return action_diff(new_db, before)
+        have = ", ".join(i.release for i in store.releases(system)) or "none"
+        raise DiffError(f"{system} {from_release} is not installed (installed: {have}); without it, only the "
+                        f"changes {to_release} states against {before} can be shown: medcodes diff hcpcs {to_release}")
+    if from_release is None:
+        raise DiffError(f"{system}: name the release to compare {to_release} with")
     old = code_rows(_open(store, system, from_release))
     new = code_rows(_open(store, system, to_release))
     return compare(system, from_release, to_release, old, new)
+
+
+# ============================================================================ HCPCS: the release's own action codes
+def previous_hcpcs_release(release: str) -> str:
+    """The HCPCS quarter before ``release`` ('2026-01' -> '2025-10')."""
+    try:
+        year, month = (int(x) for x in release.split("-"))
+    except ValueError:
+        raise DiffError(f"hcpcs {release!r}: not a HCPCS release id (YYYY-MM)") from None
+    return f"{year - 1}-10" if month <= 1 else f"{year}-{month - 3:02d}"
+
+
+@dataclass
+class ActionDiff:
+    """What one HCPCS release says changed since the quarter before, by its action codes.
+
+    CMS gives every code and modifier an action code (A add, C long description change,
+    D discontinued, P payment change ...; the meanings are the release's Transaction Report
+    "Action Code Key", else its record layout). No earlier release needs to be installed.
+    """
+
+    system: str
+    from_release: str
+    to_release: str
+    key: dict[str, str]
+    changes: dict[str, list[Entry]]      # action code -> codes and modifiers with it (N: unchanged)
+    source: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {self.key.get(a, a): len(v) for a, v in sorted(self.changes.items())}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system, "from": self.from_release, "to": self.to_release, "from_installed": False,
+            "source": self.source, "action_codes": dict(sorted(self.key.items())),
+            "counts": self.counts,
+            "changes": {a: [e.as_dict() for e in v] for a, v in sorted(self.changes.items()) if a != "N"},
+        }
+
+    CSV_HEADER = ("action_code", "action", "code", "kind", "title")
+
+    def csv_rows(self) -> Iterator[tuple[str, ...]]:
+        yield self.CSV_HEADER
+        for a, entries in sorted(self.changes.items()):
+            if a == "N":
+                continue
+            for e in entries:
+                yield (a, self.key.get(a, a), e.code, e.kind, e.title)
+
+
+def action_diff(db: ReleaseDB, before: str) -> ActionDiff:
+    """The changes a HCPCS release states against ``before`` (its action codes), from its own rows."""
+    key: dict[str, str] = {}
+    if db.has_table("hcpcs_action_key"):
+        key = dict(db.conn.execute('SELECT code, meaning FROM "hcpcs_action_key"'))
+    elif db.has_table("hcpcs_code_meaning"):
+        key = dict(db.conn.execute("SELECT code, meaning FROM \"hcpcs_code_meaning\" WHERE field = 'action_code'"))
+    changes: dict[str, list[Entry]] = {}
+    sql = "SELECT key, code, kind, title, short_title, billable, attrs FROM concept ORDER BY seq"
+    for k, code, kind, title, short, billable, raw in db.conn.execute(sql):
+        if kind in STRUCTURAL_KINDS:
+            continue
+        action = (json.loads(raw) if raw else {}).get("action_code")
+        if not action:
+            continue
+        changes.setdefault(action, []).append(
+            Entry(k, code, kind, title, short, None if billable is None else bool(billable)))
+    if not changes:
+        raise DiffError(f"hcpcs {db.info.release}: its records carry no action codes")
+    src = next((s["name"] for s in db.info.sources if "Transaction" in s["name"]), None)
+    checked = ""
+    if src and "report_action_mismatches" in db.info.counts:
+        checked = (f" (checked against {src.rsplit('!', 1)[-1]} at install: "
+                   f"{db.info.counts['report_action_mismatches']} mismatches)")
+    source = f"the action codes of {db.info.sources[0]['name']}{checked}; {before} is not installed"
+    return ActionDiff("hcpcs", before, db.info.release, key, changes, source)
 
 
 def compare(system: str, from_release: str, to_release: str,

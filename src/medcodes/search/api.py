@@ -64,6 +64,7 @@ class SearchResult:
     offset: int = 0
     limit: int = 20
     error: str | None = None
+    notes: list[str] = field(default_factory=list)   # e.g. no installed release covers the date
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"query": self.query, "total": self.total, "truncated": self.truncated,
@@ -71,6 +72,8 @@ class SearchResult:
                                "hits": [h.as_dict() for h in self.hits]}
         if self.error:
             out["error"] = self.error
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -222,7 +225,25 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         found = list(zip(board.score[page].tolist(), page.tolist(), board.field[page].tolist()))
     finally:
         board.reset()
-    return SearchResult(text, _hits(eng, found), total, total > offset + limit, offset, limit)
+    res = SearchResult(text, _hits(eng, found), total, total > offset + limit, offset, limit)
+    if day is not None:
+        res.notes = _gaps(cb, wanted, day)
+    return res
+
+
+def _gaps(cb: Any, wanted: set[str], day: _dt.date) -> list[str]:
+    """One line per system searched whose installed releases do not cover ``day``."""
+    out = []
+    for system in sorted(wanted):
+        try:
+            if not cb.releases(system):
+                continue
+            info, covers = cb.release_covering(system, day)
+        except MedcodesError:
+            continue
+        if not covers:
+            out.append(cb.gap_note(system, day, info))
+    return out
 
 
 def _top(board: Board, cids: np.ndarray, k: int) -> np.ndarray:

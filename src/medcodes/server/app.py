@@ -337,7 +337,7 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
             if old is None or new is None:
                 raise ApiError(404, f"{system}: two installed releases are needed for a diff "
                                     f"(installed: {', '.join(rels) or 'none'})")
-            for r in (old, new):
+            for r in (old, new) if system != "hcpcs" else (new,):  # HCPCS: a release's own action codes
                 if r not in rels:
                     raise ApiError(404, f"{system} release {r!r} is not installed (installed: {', '.join(rels)})")
             try:

@@ -309,8 +309,20 @@ def lookup(book: Any, p: Params) -> dict[str, Any]:
             {"name": "use", "valueCoding": {"system": "urn:medcodes:designation-use", "code": "short",
                                             "display": "Short description (agency file)"}},
             {"name": "value", "valueString": rec.short_title}]})
+    gap = _gap(book, system, info, p.str("date"))
+    if gap and "note" in wanted:
+        out.append({"name": "property", "part": [{"name": "code", "valueCode": "note"},
+                                                 {"name": "value", "valueString": f"release: {gap}"}]})
     out.extend(_lookup_properties(rec, wanted))
     return {"resourceType": "Parameters", "parameter": out}
+
+
+def _gap(book: Any, system: str, info: ReleaseInfo, date: str | None) -> str | None:
+    """The note for a date no installed release covers (the answer then comes from ``info``, the nearest)."""
+    day = _date(date)
+    if day is None or info.covers(day):
+        return None
+    return book.gap_note(system, day, info)
 
 
 def _lookup_properties(rec: Any, wanted: set[str]) -> list[dict[str, Any]]:
@@ -369,8 +381,9 @@ def validate_code(book: Any, p: Params, valueset: bool = False) -> dict[str, Any
     canon = SYSTEM_URIS[system]
     if row is None or (valueset and row["kind"] in NON_CODE_KINDS):
         reason = book.validate(code, system=system, date=info.effective_from).reason
-        return _validation(False, f"Unknown code '{code}' in {canon} version {info.release}: {reason}",
-                           code, canon, info.release)
+        gap = _gap(book, system, info, p.str("date"))
+        return _validation(False, f"Unknown code '{code}' in {canon} version {info.release}: {reason}"
+                           + (f". {gap}" if gap else ""), code, canon, info.release)
     display = p.str("display")
     result = True
     message = None
@@ -381,6 +394,9 @@ def validate_code(book: Any, p: Params, valueset: bool = False) -> dict[str, Any
         message = f"{row['code']} is inactive (discontinued) in {SYSTEM_NAMES[system]} release {info.release}"
     elif row["billable"] == 0:
         message = f"{row['code']} is a header, not billable: use a more specific code"
+    gap = _gap(book, system, info, p.str("date"))
+    if gap:
+        message = f"{message}. {gap}" if message else gap
     return _validation(result, message, row["code"], canon, info.release, row["title"])
 
 

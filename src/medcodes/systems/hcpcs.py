@@ -850,6 +850,26 @@ def enrich(record: dict[str, Any], row: Any, db: Any) -> None:
                                     "or service (for a drug, its NDC, name, strength and quantity)"}
     if attrs.get("corrections"):
         record["corrections"] = [dict(c) for c in attrs["corrections"]]
+    record["notes"] = _notes(record)
+
+
+def _notes(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The same facts as notes (kind, text): what every front end lists under a code."""
+    out: list[dict[str, Any]] = []
+    for n in record.get("processing_notes", []):
+        out.append({"kind": f"processing note {n['number']}", "text": n["text"] or n.get("note", "")})
+    noc = record.get("noc")
+    if noc:
+        dates = ", ".join(f"{k} {noc[k]}" for k in ("added", "terminated") if noc.get(k))
+        out.append({"kind": "NOC", "text": f"Not otherwise classified ({noc.get('source', 'NOC list')}"
+                    + (f"; {dates}" if dates else "") + f"): {noc['meaning'].split(': ', 1)[1]}"})
+    for c in record.get("corrections", []):
+        when = f" effective {c['effective']}" if c.get("effective") else ""
+        values = "; ".join(f"{k} {v}" for k, v in (c.get("values") or {}).items())
+        how = "already in the ANWEB file" if c.get("in_anweb") else "applied by medcodes"
+        out.append({"kind": "corrected", "text": f"CMS correction: {c['action']}{when}"
+                    + (f" ({values})" if values else "") + f" [{c['source']}; {how}]"})
+    return out
 
 
 def _extra_fields(db: Any) -> tuple[Field, ...]:
