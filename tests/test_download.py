@@ -205,7 +205,7 @@ def test_catalogue_sizes_match_the_shared_copies(shared_data: Path) -> None:
                 data = hits[0].read_bytes()
                 assert (len(data), hashlib.sha256(data).hexdigest()) == (f.size, f.sha256), f.name
                 checked += 1
-    assert checked == 9   # CM 2025/2026, PCS 2025/2026, HCPCS 2019 (+ layout) and 2020, Dx GEMs, conversion table
+    assert checked == 10  # CM 2025/2026, PCS 2025/2026, HCPCS 2019 (+ layout), 2020 and 2026-01, Dx GEMs, conversion table
     with pytest.raises(MedcodesError, match="icd10cm 1999: not in the catalogue"):
         catalogue.get("icd10cm", "1999")
 
@@ -324,6 +324,24 @@ def test_download_installs_through_the_parsers(mirror: Mirror, store: Store) -> 
     mirror.log.clear()
     again = download_release(store, "hcpcs", "2020-01", base_url=mirror.url, progress=False, retry=FAST)
     assert mirror.log == [] and again.pull.unchanged == [("hcpcs", "2020-01")]
+
+
+def test_hcpcs_2026_january_is_catalogued_and_installs_every_member(mirror: Mirror, store: Store,
+                                                                    shared_data: Path) -> None:
+    """pull knows the January 2026 zip's official URL, size and sha256 (SOURCES.md), and installs it."""
+    entry = catalogue.get("hcpcs", "2026-01")
+    (f,) = entry.files
+    assert f.url == "https://www.cms.gov/files/zip/january-2026-alpha-numeric-hcpcs-file.zip"
+    assert (f.size, f.sha256) == (2_519_574, "8f4a26de1eca89205be02fbe48cc899c6c5930cf5d4f6b8c5a227f64450157b0")
+    import zipfile
+
+    with zipfile.ZipFile(shared_data / "hcpcs/2026-jan/january-2026-alpha-numeric-hcpcs-file.zip") as zf:
+        assert sorted(f.members) == sorted(zf.namelist())
+    rep = download_release(store, "hcpcs", "2026-01", base_url=mirror.url, progress=False, retry=FAST)
+    assert [(s, r) for s, r, _c in rep.pull.installed] == [("hcpcs", "2026-01")]
+    info = store.find("hcpcs", "2026-01")
+    assert (info.counts["codes"], info.counts["modifiers"]) == (8623, 383)
+    assert len(info.sources) == 7          # every file of the zip went into the release
 
 
 def test_download_of_a_zip_assembled_from_members(mirror: Mirror, store: Store) -> None:

@@ -43,6 +43,7 @@ def test_plan_releases(plans):
     assert [s.display for s in jan.sources] == [
         "2020-Alpha-Numeric-HCPCS-File.zip!HCPC2020_ANWEB_w_disclaimer.txt",
         "2019-HCPCS-Record-Layout.zip!HCPCS2019_recordlayout.txt",  # the only layout CMS shipped here
+        "2020-Alpha-Numeric-HCPCS-File.zip!proc_notes_2020.txt",     # the processing notes in its zip
     ]
     # 2019: the fixed-width text is used, not the .xlsx copy in the same zip
     assert plans["2019-01"].sources[0].name == "HCPC2019_CONTR_ANWEB.txt"
@@ -365,3 +366,166 @@ def test_long_record_with_data_after_320_bytes_is_refused(tmp_path):
     f.write_text(bad + "\n")
     with pytest.raises(DataError, match="line 1.*330 bytes"):
         hcpcs.parse_fixed(Source(f))
+
+
+# ------------------------------------------------------------------ January 2026: every file of the zip
+ZIP_2026 = "hcpcs/2026-jan/january-2026-alpha-numeric-hcpcs-file.zip"
+
+
+def _member(shared_data, name: str) -> Source:
+    return Source(shared_data / ZIP_2026, name)
+
+
+def _sheet(src: Source, sheet: str | None = None) -> list[list]:
+    """A sheet read straight with python-calamine (independently of medcodes.xlsx)."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_filelike(io.BytesIO(src.read_bytes()))
+    return wb.get_sheet_by_name(sheet or wb.sheet_names[0]).to_python()
+
+
+def test_2026_release_uses_every_file_of_the_zip(plans, shared_data):
+    with zipfile.ZipFile(shared_data / ZIP_2026) as zf:
+        members = set(zf.namelist())
+    p = plans["2026-01"]
+    assert {s.name for s in p.sources} == members
+    assert p.sources[0].name == "HCPC2026_JAN_ANWEB_01122026.txt"          # the fixed-width form is read
+    assert p.sources[1].name == "HCPC2026_recordlayout.txt"                # with its own year's layout
+    b, _ = built(plans, "2026-01")
+    assert len(b.sources) == 7
+    assert b.counts["report_action_mismatches"] == 0
+    assert (b.counts["noc_codes"], b.counts["corrections"], b.counts["processing_notes"]) == (166, 5, 234)
+
+
+def test_2026_layout_is_read_from_its_own_file(shared_data):
+    """HCPC2026_recordlayout.txt: same positions as 2019, plus code meanings 2019 did not have."""
+    lay26 = hcpcs.parse_layout(_member(shared_data, "HCPC2026_recordlayout.txt"))
+    lay19 = hcpcs.parse_layout(Source(shared_data / "hcpcs/2019-jan/2019-HCPCS-Record-Layout.zip",
+                                      "HCPCS2019_recordlayout.txt"))
+    assert lay26.record_length == 320 and lay26.extra == ()
+    assert lay26.meanings["pricing_indicator"]["40"] == "Lymphedema Compression Treatment Items (eff 1/1/2024)"
+    assert lay26.meanings["betos"]["O1L"] == "Lymphedema Compression Treatment Items (eff 1/1/2024)"
+    assert "40" not in lay19.meanings["pricing_indicator"] and "O1L" not in lay19.meanings["betos"]
+
+
+def test_a_field_the_layout_adds_is_read_and_kept(tmp_path, shared_data):
+    """A layout that names a field FIELDS does not know: its values land in attrs (not dropped)."""
+    text = _member(shared_data, "HCPC2026_recordlayout.txt").read_bytes().decode("cp1252")
+    new_field = ("  31.  HCPCS Example Flag Code\r\n"
+                 "                                 1    294    294    CHAR\r\n\r\n"
+                 "                                                    A field added for this test.\r\n\r\n")
+    head = "  31.  FILLER"
+    assert head in text
+    layout_file = tmp_path / "HCPC2027_recordlayout.txt"
+    layout_file.write_bytes(text.replace(head, new_field + "  32.  FILLER").encode("cp1252"))
+    lay = hcpcs.parse_layout(Source(layout_file))
+    (f,) = lay.extra
+    assert (f.name, f.start, f.end) == ("example_flag_code", 294, 294)
+    rec = "A0021" + "00010" + "3" + "Ambulance service, outside state per mile".ljust(80)
+    rec = (rec.ljust(293) + "Y").ljust(320)
+    data = tmp_path / "HCPC2027_JAN_ANWEB.txt"
+    data.write_text(rec + "\n")
+    (e,) = hcpcs.parse_fixed(Source(data), fields=lay.fields)
+    assert e.fields["example_flag_code"] == "Y"
+
+
+def test_2026_xlsx_agrees_with_the_txt_code_by_code(shared_data):
+    """The .xlsx and .txt forms of the release, record by record: same codes, titles and fields, except
+    where CMS's workbook leaves the action effective date empty and C9248's third pricing indicator."""
+    txt = {(e.code, e.is_modifier): e for e in hcpcs.parse_fixed(_member(shared_data,
+                                                                        "HCPC2026_JAN_ANWEB_01122026.txt"), [])}
+    xl = {(e.code, e.is_modifier): e for e in hcpcs.parse_excel(_member(shared_data,
+                                                                       "HCPC2026_JAN_ANWEB_01122026.xlsx"))}
+    assert len(txt) == len(xl) == 8623 + 383 and txt.keys() == xl.keys()
+    no_action_date = []
+    for k, a in txt.items():
+        b = xl[k]
+        assert " ".join(a.long_description.split()) == " ".join(b.long_description.split()), k
+        assert a.short_description == b.short_description, k
+        fa, fb = dict(a.fields), dict(b.fields)
+        if "action_effective_date" in fa and "action_effective_date" not in fb:
+            no_action_date.append(k[0])
+            fa.pop("action_effective_date")
+        if k == ("C9248", False):   # PRICE3 = 11 in the workbook; the .txt has positions 124-125 blank
+            assert (fa["pricing_indicator"], fb["pricing_indicator"]) == (["53"], ["53", "11"])
+            fa.pop("pricing_indicator"), fb.pop("pricing_indicator")
+        assert fa == fb, k
+    assert len(no_action_date) == 117 and no_action_date[:3] == ["A0130", "A0180", "A0190"]
+    # the workbook's own cells: those rows really are empty there
+    rows = {r[0]: r for r in _sheet(_member(shared_data, "HCPC2026_JAN_ANWEB_01122026.xlsx"))}
+    head = rows["HCPC"]
+    assert rows["A0130"][head.index("ACT EFF DT")] == "" and rows["C9248"][head.index("PRICE3")] == "11"
+
+
+def _report_actions(shared_data) -> tuple[dict, dict]:
+    """(sheet -> {(code, is_modifier): letter}, key) read straight from the Transaction Report."""
+    src = _member(shared_data, "HCPC2026_JAN_ANWEB_Transaction Report_12292025.xlsx")
+    key = {r[1].lower(): r[0] for r in _sheet(src, "Action Code Key")[1:] if len(r[0]) == 1}
+    out = {}
+    for sheet in ("Changes by HCPC", "Changes by Action Code"):
+        rows = _sheet(src, sheet)
+        assert rows[0][:2] == ["HCPC", "ACTION CD"]
+        out[sheet] = {(r[0].strip(), r[0].startswith("   ")): key[r[1].lower()] for r in rows[1:] if r[0]}
+    return out, key
+
+
+def test_2026_action_codes_equal_the_transaction_report(shared_data):
+    """The action code medcodes reads from the ANWEB file, for every code and modifier, is the
+    Transaction Report's (both its sheets)."""
+    sheets, key = _report_actions(shared_data)
+    assert key["add"] == "A" and key["discontinued"] == "D" and key["no change"] == "N"
+    anweb = {(e.code, e.is_modifier): e.fields["action_code"]
+             for e in hcpcs.parse_fixed(_member(shared_data, "HCPC2026_JAN_ANWEB_01122026.txt"), [])}
+    by_hcpc, by_action = sheets["Changes by HCPC"], sheets["Changes by Action Code"]
+    for k, letter in anweb.items():
+        assert by_action[k] == letter, k
+        if k != ("G9871", False):   # the one record the "Changes by HCPC" sheet leaves out
+            assert by_hcpc[k] == letter, k
+    assert ("G9871", False) not in by_hcpc and by_action[("G9871", False)] == "A"
+    # the report also lists 6 CDT (dental) codes discontinued, which the CMS file does not carry
+    assert sorted(k[0] for k in by_action.keys() - anweb.keys()) == [
+        "D1352", "D1705", "D1706", "D1707", "D1712", "D9248"]
+    assert anweb[("A4295", False)] == anweb[("A4296", False)] == anweb[("A4297", False)] == "A"
+
+
+def test_2026_corrections_are_reflected(plans, shared_data):
+    rows = _sheet(_member(shared_data, "HCPC2026_JAN_ANWEB_Corrections_01122026.xlsx"))
+    said = {r[0]: r for r in rows[1:]}
+    assert said["S0189"][1] == "Terminate" and said["J1572"][1] == "Do not terminate"
+    assert said["J2516"][1] == "Revise TOS" and said["J2516"][5] == "1,P"
+    _, c = built(plans, "2026-01")
+    s = c["S0189"]  # terminated as of 2026-01-01: last valid 2025-12-31, discontinued in this release
+    assert s.billable is False and s.attrs["termination_date"] == "2025-12-31" and s.attrs["action_code"] == "D"
+    assert s.attrs["corrections"][0]["action"] == "Terminate" and s.attrs["corrections"][0]["effective"] == "2026-01-01"
+    j = c["J1572"]  # not terminated
+    assert j.billable is True and "termination_date" not in j.attrs and j.attrs["action_code"] != "D"
+    assert j.attrs["corrections"][0]["action"] == "Do not terminate"
+    assert c["J2516"].attrs["type_of_service"] == ["1", "P"]
+    assert c["G2076"].attrs["code_added_date"] == "2020-01-01"     # "Add date s/b 1/1/2020"
+    assert "cross_reference" not in c["J3365"].attrs                 # "The xref code has been removed"
+    assert "corrections" not in c["A4295"].attrs
+
+
+def test_2026_noc_codes(plans, shared_data):
+    rows = _sheet(_member(shared_data, "NOC codes_JAN2026.xlsx"))
+    listed = {r[0] for r in rows if r[0] and r[0] != "HCPCS"}
+    assert len(listed) == 166 and {"J3490", "A4335", "A0999"} <= listed
+    _, c = built(plans, "2026-01")
+    marked = {k for k, v in c.items() if v.attrs.get("noc")}
+    assert marked == listed
+    assert c["J3490"].attrs["noc"] == {"added": "1986-01-01", "source": "NOC codes_JAN2026.xlsx"}
+    assert c["A9599"].attrs["noc"]["terminated"] == "2017-12-31"
+    assert "noc" not in c["A4295"].attrs
+
+
+def test_2026_processing_notes(tmp_path, plans):
+    b, c = built(plans, "2026-01")
+    notes = dict(b.tables[hcpcs.NOTE_TABLE].rows)
+    assert notes["0088"] == ('"S" CODES ARE UNIQUE TEMPORARY CODES ESTABLISHED BY BCBSA AND HIAA FOR PRIVATE '
+                             'PAYOR USE. THEY ARE NOT VALID NOR PAYABLE BY MEDICARE.')
+    assert notes["0133"] == "SEE ONLINE MANUAL 100-02.9."                 # a tab-indented note
+    used = {v.attrs["processing_note"] for v in c.values() if v.attrs.get("processing_note")}
+    assert used <= set(notes)
+    assert c["S0189"].attrs["processing_note"] == "0088"

@@ -211,6 +211,14 @@ def _hcpcs_quarterly(year: int, month: int) -> OfficialFile:
     status = "documented" if year == 2026 else "pattern"
     # Member names change from quarter to quarter (``_v2``, dated suffixes): only the documented ones.
     members: tuple[str, ...] = ()
+    if (year, month) == (2026, 1):   # the 01/12/2026 re-issue, as in shared/data
+        return OfficialFile(CMS_ZIP + "january-2026-alpha-numeric-hcpcs-file.zip",
+                            ("HCPC2026_JAN_ANWEB_01122026.txt", "HCPC2026_JAN_ANWEB_01122026.xlsx",
+                             "HCPC2026_JAN_ANWEB_Corrections_01122026.xlsx",
+                             "HCPC2026_JAN_ANWEB_Transaction Report_12292025.xlsx", "HCPC2026_recordlayout.txt",
+                             "NOC codes_JAN2026.xlsx", "proc_notes_JAN2026.txt"),
+                            2_519_574, "8f4a26de1eca89205be02fbe48cc899c6c5930cf5d4f6b8c5a227f64450157b0",
+                            FROM_SHARED, "documented")
     if (year, month) == (2026, 10):
         members = ("HCPC2026_OCT_ANWEB_v2.txt", "HCPC2026_OCT_ANWEB_v2.xlsx", "HCPC2026_recordlayout.txt",
                    "proc_notes_OCT2026.txt")
