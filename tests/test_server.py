@@ -125,7 +125,7 @@ def test_metadata(client):
     assert {"lookup", "validate-code", "subsumes", "expand", "translate"} <= ops
     tc = fhir_get(client, "/fhir/metadata", mode="terminology")
     uris = {c["uri"]: [v["code"] for v in c["version"]] for c in tc["codeSystem"]}
-    assert "2026" in uris[ICD10PCS] and "2020-10" in uris[HCPCS]
+    assert "2026" in uris[ICD10PCS] and {"2020-10", "2026-01"} <= set(uris[HCPCS])
 
 
 def test_lookup(client):
@@ -136,6 +136,26 @@ def test_lookup(client):
     hc = fhir_get(client, "/fhir/CodeSystem/$lookup", system=HCPCS_HTTPS, code="E0130", version="2020-01")
     assert param(hc, "version") == "2020-01"
     assert param(hc, "designation")[1]["valueString"] == "Walker rigid adjust/fixed ht"
+
+
+def test_hcpcs_january_2026_through_fhir_rest_and_the_page(client):
+    """A4295 was added in January 2026: FHIR CodeSystem version 2026-01, the REST record the page shows."""
+    doc = fhir_get(client, "/fhir/CodeSystem/$lookup", system=HCPCS, code="A4295")
+    assert param(doc, "version") == "2026-01"
+    assert param(doc, "display") == "Intermittent urinary catheter; straight tip, hydrophilic coating, each"
+    bundle = fhir_get(client, "/fhir/CodeSystem", url=HCPCS, version="2026-01")
+    assert [e["resource"]["version"] for e in bundle["entry"]] == ["2026-01"]
+    j = fhir_get(client, "/fhir/CodeSystem/$lookup", system=HCPCS, code="J3490", version="2026-01")
+    assert any(str(n).startswith("NOC: Not otherwise classified") for n in props(j, "note"))
+    gap = fhir_get(client, "/fhir/CodeSystem/$lookup", system=HCPCS, code="E1130", date="2023-05-01")
+    assert props(gap, "note")[0].startswith("release: No installed HCPCS Level II release covers 2023-05-01")
+    v = fhir_get(client, "/fhir/CodeSystem/$validate-code", url=HCPCS, code="E1130", date="2023-05-01")
+    assert "No installed HCPCS Level II release covers 2023-05-01" in param(v, "message")
+    rec = client.get("/codes/S0189", params={"system": "hcpcs"}).json()   # what the web page renders
+    assert rec["release"] == "2026-01" and rec["status"]["corrected"] is True
+    assert {"processing note 0088", "corrected"} <= {n["kind"] for n in rec["notes"]}
+    d = client.get("/diff", params={"system": "hcpcs", "to": "2026-01", "from": "2025-10", "limit": 3}).json()
+    assert d["counts"]["Add"] == 160 and [e["code"] for e in d["changes"]["A"]] == ["A4295", "A4296", "A4297"]
 
 
 def test_lookup_post_parameters(client):

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple, Protocol
 
-from .errors import DataError, MedcodesError
+from .errors import DataError, MedcodesError, NotInstalled
 from .model import normalize_key
 from .sources import Source
 from .store import ReleaseDB, Store, StoreError
@@ -39,6 +39,10 @@ STRUCTURAL_KINDS = frozenset({"chapter", "block", "section", "body_system", "gem
 
 class DiffError(MedcodesError):
     """A diff or history that cannot be made (release not installed...)."""
+
+
+class DiffReleaseMissing(DiffError, NotInstalled):
+    """A diff naming a release that is not installed (HTTP 404)."""
 
 
 class _HasStore(Protocol):
@@ -194,7 +198,7 @@ def diff(cb_or_store: Store | _HasStore, system: str, from_release: str | None,
         if from_release is None or from_release == before:
             return action_diff(new_db, before)
         have = ", ".join(i.release for i in store.releases(system)) or "none"
-        raise DiffError(f"{system} {from_release} is not installed (installed: {have}); without it, only the "
+        raise DiffReleaseMissing(f"{system} {from_release} is not installed (installed: {have}); without it, only the "
                         f"changes {to_release} states against {before} can be shown: medcodes diff hcpcs {to_release}")
     if from_release is None:
         raise DiffError(f"{system}: name the release to compare {to_release} with")

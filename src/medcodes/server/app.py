@@ -378,8 +378,9 @@ def _system_of(book: Codebook, code: str) -> str:
 
 def _trim(data: Any, limit: int) -> Any:
     """Cap every list in a diff to ``limit`` items (the counts stay as computed)."""
-    if isinstance(data, dict):
-        return {k: (v[:limit] if isinstance(v, list) else v) for k, v in data.items()}
+    if isinstance(data, dict):   # (a HCPCS action-code diff nests its lists one level down)
+        return {k: (v[:limit] if isinstance(v, list) else _trim(v, limit) if isinstance(v, dict) else v)
+                for k, v in data.items()}
     return data[:limit] if isinstance(data, list) else data
 
 
