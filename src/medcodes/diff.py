@@ -15,7 +15,10 @@ as the HCPCS action codes treat it.
 The agencies' own change lists are parsed here too, to prove the diff:
 :func:`parse_order_addenda` (ICD-10-CM ``icd10cm_order_addenda_YYYY.txt``
 and ICD-10-PCS ``order_addenda_YYYY.txt``) and :func:`parse_hcpcs_actions`
-(the action code of every record of a HCPCS fixed-width ANWEB file).
+(the action code of every record of a HCPCS fixed-width ANWEB file). For a HCPCS
+release whose predecessor is not installed, :func:`action_diff` lists the changes
+that release's own action codes state (checked at install against CMS's
+Transaction Report when the zip has one).
 :func:`agency_entries` turns a :class:`Diff` into the order addenda's own
 terms (a flag change is a Delete plus an Add there).
 """

@@ -13,6 +13,14 @@ Official inputs (as CMS ships them):
 * the quarterly updates ``HCPC2020_{APR,JUL,OCT}_ANWEB.xlsx`` (sheet ``A``, one
   row per code or modifier, the same fields as named columns, possibly after
   disclaimer rows).
+* the quarterly zips since 2021, e.g. ``january-2026-alpha-numeric-hcpcs-file.zip``:
+  ``HCPC2026_JAN_ANWEB_01122026.txt`` (read with that zip's own
+  ``HCPC2026_recordlayout.txt``; a field the layout adds is kept) and the files
+  shipped with it, which go into the same release (:mod:`.hcpcs_files`): the
+  ``.xlsx`` form (cross-checked record by record, differences noted), the
+  corrections (applied, and recorded on each corrected code), the transaction
+  report (its action codes checked against the file's), the NOC codes (marked)
+  and the processing notes (their text, for lookups).
 
 Each release becomes one section row per first letter, one row per code and
 one per modifier; every field of the record layout is kept in ``attrs``
