@@ -12,9 +12,11 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from medcodes.claims import Claim, check
+from medcodes.errors import NotFound
 from medcodes.sources import Source
 
 ZIP = "hcpcs/2026-jan/january-2026-alpha-numeric-hcpcs-file.zip"
@@ -101,6 +103,11 @@ def test_2021_to_2025_say_no_release_covers_them(cb):
         assert f"no installed release covers {day}" in v.reason
         ident = next(i for i in cb.identify("E1130", day) if i.system == "hcpcs")
         assert ident.coverage_note.startswith(f"{GAP} {day}")
+    # a code the nearest release does not have: the not-found answer says so too
+    assert "no installed HCPCS Level II release covers 2023-05-01" in cb.validate("A4295", date="2023-05-01").reason
+    assert "no installed release covers 2023-05-01" in cb.validate("A4295", "hcpcs", "2023-05-01").reason
+    with pytest.raises(NotFound, match="no installed HCPCS Level II release covers 2023-05-01"):
+        cb.lookup("A4295", system="hcpcs", date="2023-05-01")
     res = cb.search("wheelchair", systems=["hcpcs"], date="2023-05-01")
     assert res.notes and res.notes[0].startswith(f"{GAP} 2023-05-01")
     assert cb.lookup("E1130", system="hcpcs", date="2026-02-01").coverage_note is None

@@ -369,7 +369,7 @@ class Codebook:
         db = self.store.open(system, info.release)
         row = db.get(key)
         if row is None:
-            raise self._not_found(code, system, key, db)
+            raise self._not_found(code, system, key, db, day=None if covers else day)
         mod = _systems.module(system)
         ancestors = db.ancestors(row)
         rec = Record(
@@ -433,11 +433,12 @@ class Codebook:
                            f"release is installed ({hint})")
             err.system = top.system
             raise err
-        info, _ = self._release_for(top.system, day)
-        raise self._not_found(code, top.system, top.key, self.store.open(top.system, info.release), top)
+        info, covers = self._release_for(top.system, day)
+        raise self._not_found(code, top.system, top.key, self.store.open(top.system, info.release), top,
+                              day=None if covers else day)
 
     def _not_found(self, raw: str, system: str, key: str, db: ReleaseDB,
-                   ident: Identification | None = None) -> NotFound:
+                   ident: Identification | None = None, day: _dt.date | None = None) -> NotFound:
         """A one-line NotFound: deleted (when, and what replaced it) or the nearest codes."""
         name = SYSTEM_NAMES.get(system, system)
         code = ident.code if ident is not None else raw
@@ -454,6 +455,9 @@ class Codebook:
             if near:
                 msg += f"; nearest: {', '.join(near)}"
             err = NotFound(msg, near)
+        if day is not None:   # the release asked is the nearest one, not one in effect on the date
+            err.args = (f"{err.args[0]} (no installed {name} release covers {day.isoformat()}; "
+                        f"checked against {db.info.release})",)
         err.system, err.ended = system, ended
         return err
 
@@ -504,6 +508,8 @@ class Codebook:
         if row is None:
             ended, successors, _t = self._ended(system_, key, info)
             reason = f"{code}: not in {SYSTEM_NAMES[system_]} release {info.release}{when}"
+            if not covers and day is not None:
+                reason += f" (no installed release covers {day.isoformat()}; checked against {info.release})"
             if ended:
                 reason += f" (last valid {ended.isoformat()})"
             if successors:
