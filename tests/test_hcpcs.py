@@ -529,3 +529,27 @@ def test_2026_processing_notes(tmp_path, plans):
     used = {v.attrs["processing_note"] for v in c.values() if v.attrs.get("processing_note")}
     assert used <= set(notes)
     assert c["S0189"].attrs["processing_note"] == "0088"
+
+
+def test_companion_files_that_cannot_be_read_name_the_file(tmp_path):
+    from medcodes.systems import hcpcs_files
+
+    notes = tmp_path / "proc_notes_JAN2026.txt"
+    notes.write_text("PROCESSING NOTES\nsome text before any numbered note\n")
+    with pytest.raises(DataError, match="proc_notes_JAN2026.txt: text before the first numbered note"):
+        hcpcs_files.parse_processing_notes(Source(notes))
+    empty = tmp_path / "proc_notes_2027.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(DataError, match="proc_notes_2027.txt: no processing notes"):
+        hcpcs_files.parse_processing_notes(Source(empty))
+    broken = tmp_path / "HCPC2026_JAN_ANWEB_Corrections_01122026.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    with pytest.raises(DataError, match="HCPC2026_JAN_ANWEB_Corrections_01122026.xlsx: not a readable Excel"):
+        hcpcs_files.parse_corrections(Source(broken))
+    assert hcpcs_files.companion(Source(broken)) == ("corrections", 2026, 1)
+    assert hcpcs_files.companion(Source(tmp_path / "HCPC2026_JAN_ANWEB_Transaction Report_12292025.xlsx")) == (
+        "report", 2026, 1)
+    assert hcpcs_files.companion(Source(tmp_path / "NOC codes_JAN2026.xlsx")) == ("noc", 2026, 1)
+    assert hcpcs_files.companion(Source(tmp_path / "proc_notes_2020.txt")) == ("notes", 2020, None)
+    # the re-issue's Corrections workbook is a companion, never a release of its own
+    assert hcpcs._release_of(Source(broken)) is None

@@ -749,6 +749,9 @@ def _companions(entries: list[Entry], extra: dict[str, Source], tables: dict[str
                          f"{', '.join(sorted(bad['not_in_anweb'])[:10])}")
         if bad["not_in_report"]:
             notes.append(f"{name}: does not list {', '.join(bad['not_in_report'][:10])}")
+        if bad["sheets_disagree"]:
+            notes.append(f"{name}: its two sheets give different action codes for "
+                         f"{', '.join(bad['sheets_disagree'][:10])}")
         for key, codes in bad.items():
             if key.startswith("missing_from:") and codes:
                 notes.append(f"{name}: sheet {key.split(':', 1)[1]!r} omits {', '.join(codes[:10])} "

@@ -147,10 +147,12 @@ def apply_corrections(entries: dict[tuple[str, bool], Any], corrections: list[Co
     notes: list[str] = []
     applied: list[str] = []
     unread: list[str] = []
+    absent: list[str] = []
     for c in corrections:
         e = entries.get((c.code, c.modifier))
-        if e is None:
-            raise DataError(f"{src.display}: row {c.row}: {c.code} is not in the ANWEB file")
+        if e is None:   # nothing to correct in this release: say so, install the rest
+            absent.append(c.code)
+            continue
         changes = _correction_changes(c, e.fields)
         if changes is None:
             unread.append(f"{c.code} ({c.action})")
@@ -174,6 +176,8 @@ def apply_corrections(entries: dict[tuple[str, bool], Any], corrections: list[Co
                  + (f"applied by medcodes: {', '.join(applied)}" if applied else "all already in the ANWEB file"))
     if unread:
         notes.append(f"{src.name}: recorded but not interpreted: {', '.join(unread)}")
+    if absent:
+        notes.append(f"{src.name}: corrects codes the ANWEB file does not carry (ignored): {', '.join(absent)}")
     return notes
 
 
@@ -218,9 +222,10 @@ class TransactionReport:
     key: dict[str, str]                                    # letter -> meaning
     sheets: dict[str, dict[tuple[str, bool], str]]         # sheet -> (code, modifier) -> letter
     titles: dict[tuple[str, bool], tuple[str, str]] = field(default_factory=dict)  # long, short
+    clashes: list[str] = field(default_factory=list)       # codes the two sheets give different codes
 
     def actions(self) -> dict[tuple[str, bool], str]:
-        """Every code of either sheet with its action letter (the sheets agree where both list it)."""
+        """Every code of either sheet with its action letter (the last sheet's where they disagree)."""
         out: dict[tuple[str, bool], str] = {}
         for rows in self.sheets.values():
             out.update(rows)
@@ -262,9 +267,7 @@ def parse_transaction_report(src: Source) -> TransactionReport:
         sheets[sheet] = got
     a, b = sheets[REPORT_SHEETS[0]], sheets[REPORT_SHEETS[1]]
     clash = sorted(k[0] for k in a.keys() & b.keys() if a[k] != b[k])
-    if clash:
-        raise DataError(f"{src.display}: the two sheets give different action codes for {', '.join(clash[:5])}")
-    return TransactionReport(src.name, key, sheets, titles)
+    return TransactionReport(src.name, key, sheets, titles, clash)
 
 
 def report_mismatches(report: TransactionReport, actions: dict[tuple[str, bool], str | None]) -> dict[str, list[str]]:
@@ -277,6 +280,7 @@ def report_mismatches(report: TransactionReport, actions: dict[tuple[str, bool],
         elif (actions[k] or "") != letter:
             out["different"].append(f"{k[0]} ({actions[k]} vs {letter})")
     out["not_in_report"] = [k[0] for k in actions if k not in listed]
+    out["sheets_disagree"] = list(report.clashes)
     for sheet, rows in report.sheets.items():
         out[f"missing_from:{sheet}"] = sorted(k[0] for k in listed if k not in rows and k in actions)
     return out
