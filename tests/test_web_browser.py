@@ -86,3 +86,14 @@ def test_pcs_axes_and_hcpcs_fields(base, page):
     page.locator("text=HCPCS fields").wait_for()
     assert "BETOS" in page.locator("dl.fields").inner_text()
     page.screenshot(path=str(OUT / "web-hcpcs.png"), full_page=True)
+
+
+def test_hcpcs_2026_code_page_shows_notes_noc_and_correction(base, page):
+    """January 2026 HCPCS on the page: S0189 (corrected: terminated), its processing note; J3490 is NOC."""
+    page.goto(base + "/#/code/hcpcs/S0189")
+    page.locator("text=corrected by CMS").wait_for()
+    text = page.locator("#code-view").inner_text()
+    assert "release 2026-01" in text and "processing note 0088" in text
+    assert "Terminate effective 2026-01-01" in text
+    page.goto(base + "/#/code/hcpcs/J3490")
+    page.locator("span.tag:text-is('NOC')").wait_for()

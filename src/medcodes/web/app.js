@@ -131,8 +131,11 @@ async function showCode(system, code) {
   const parts = [
     el("h2", { id: "code-title" }, el("span", { class: "code" }, d.code), " ", d.title),
     el("p", {}, `${d.system_name} · release ${d.release} (${d.release_label}) · `, d.maintainer, " ",
-      billableTag(d.billable), d.kind ? el("span", { class: "tag" }, d.kind) : null),
+      billableTag(d.billable), d.kind ? el("span", { class: "tag" }, d.kind) : null,
+      d.noc ? el("span", { class: "tag" }, "NOC") : null,
+      d.status && d.status.corrected ? el("span", { class: "tag" }, "corrected by CMS") : null),
   ];
+  if (d.coverage_note) parts.push(el("p", { class: "verdict bad" }, d.coverage_note));
   if (d.short_title && d.short_title !== d.title) parts.push(el("p", {}, "Short title: ", d.short_title));
   if (d.ancestors && d.ancestors.length) {
     parts.push(el("h3", {}, "Hierarchy"), el("nav", { "aria-label": "Hierarchy" }, el("ol", { class: "crumbs" },
