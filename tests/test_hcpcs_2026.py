@@ -52,7 +52,7 @@ def test_new_2026_codes_are_seen(cb):
         assert (top.system, top.status, top.release, top.title) == ("hcpcs", "valid", "2026-01", title)
         assert cb.validate(code, date="2026-03-01").valid
         assert cb.lookup(code).release == "2026-01"            # today (2026) uses it too
-    hits = [h.code for h in cb.search("hydrophilic catheter", systems=["hcpcs"], date="2026-03-01").hits]
+    hits = [h.code for h in cb.search("hydrophilic catheter", systems=["hcpcs"]).hits]
     assert {"A4295", "A4296", "A4297"} <= set(hits[:5])
 
 
@@ -112,7 +112,7 @@ def test_2021_to_2025_say_no_release_covers_them(cb):
     assert res.notes and res.notes[0].startswith(f"{GAP} 2023-05-01")
     assert cb.lookup("E1130", system="hcpcs", date="2026-02-01").coverage_note is None
     assert cb.lookup("E1130", system="hcpcs", date="2020-11-01").coverage_note is None
-    assert not cb.search("wheelchair", systems=["hcpcs"], date="2026-03-01").notes
+    assert not cb.search("wheelchair", systems=["hcpcs"], date="2026-06-01").notes   # same releases as today
 
 
 def test_claim_lines_in_the_gap_say_so(cb):
@@ -162,3 +162,32 @@ def test_diff_shows_the_release_action_codes(cb, shared_data):
     assert doc["from_installed"] is False and doc["counts"]["Add"] == 160
     bad = CliRunner().invoke(_main(), ["--home", str(cb.store.home), "diff", "hcpcs", "2024-01", "2026-01"])
     assert bad.exit_code == 2 and "2024-01 is not installed" in bad.output
+
+
+def test_line_description_and_ndc_in_every_claim_reader(cb, tmp_path):
+    """JSON (schema-checked), CSV and FHIR R4 carry a line's description and NDC to the NOC rule."""
+    from medcodes.claims.readers import claims_from_json, read_csv
+
+    base = {"id": "SYN-R", "type": "professional", "service_date": "2026-02-02", "diagnoses": ["I10"]}
+    (j,) = claims_from_json({**base, "lines": [{"code": "J3490", "units": 1, "diagnosis_pointers": [1],
+                                                "ndc": "00000000000", "description": "synthetic drug 1 mg"}]})
+    assert (j.lines[0].ndc, j.lines[0].description) == ("00000000000", "synthetic drug 1 mg")
+    assert "hcpcs-noc-unspecified" not in _rules(cb, j)
+    csv_file = tmp_path / "lines_synthetic.csv"
+    csv_file.write_text("claim_id,service_date,diagnoses,line_code,units,diagnosis_pointers,line_description,ndc\n"
+                        "A,2026-02-02,I10,J3490,1,1,,\nB,2026-02-02,I10,J3490,1,1,synthetic drug 1 mg,\n")
+    a, b = read_csv(csv_file)
+    assert "hcpcs-noc-unspecified" in _rules(cb, a) and "hcpcs-noc-unspecified" not in _rules(cb, b)
+    fhir = {"resourceType": "Claim", "id": "SYN-F", "status": "active", "use": "claim",
+            "type": {"coding": [{"code": "professional"}]}, "patient": {"reference": "Patient/p"},
+            "created": "2026-02-02", "provider": {"display": "synthetic"}, "priority": {"coding": [{"code": "normal"}]},
+            "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "synthetic"}}],
+            "billablePeriod": {"start": "2026-02-02"},
+            "diagnosis": [{"sequence": 1, "diagnosisCodeableConcept": {
+                "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}]}}],
+            "item": [{"sequence": 1, "diagnosisSequence": [1], "productOrService": {
+                "coding": [{"system": "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "J3490"}]},
+                "detail": [{"sequence": 1, "productOrService": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "00000000000"}]}}]}]}
+    (f,) = claims_from_json(fhir)
+    assert f.lines[0].ndc == "00000000000" and "hcpcs-noc-unspecified" not in _rules(cb, f)
