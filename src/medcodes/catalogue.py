@@ -249,6 +249,9 @@ def _hcpcs() -> list[CatalogueRelease]:
                                               ("HCPC2020_ANWEB_w_disclaimer.txt", "HCPC2020_README.txt")),)
             else:
                 files = (_hcpcs_quarterly(year, month),)
+                if (year, month) == (2026, 1):
+                    notes = ("CMS re-issued this file on 01/12/2026 (HCPC2026_JAN_ANWEB_Corrections_01122026.xlsx "
+                             "lists the corrections); the size and sha256 are those of the re-issue",)
                 if year < 2026:
                     notes = ("URL follows the 2026 quarterly-file pattern; not documented for this quarter",)
             out.append(CatalogueRelease("hcpcs", release, label, start, end, files, HCPCS_PAGE, notes))
