@@ -100,12 +100,14 @@ def test_2021_to_2025_say_no_release_covers_them(cb):
         assert rec.release_covers_date is False and rec.coverage_note.startswith(f"{GAP} {day}")
         assert rec.as_dict()["coverage_note"] == rec.coverage_note and rec.notes[0]["kind"] == "release"
         v = cb.validate("E1130", system="hcpcs", date=day)
-        assert f"no installed release covers {day}" in v.reason
+        assert v.status == "unknown" and not v.valid
+        assert v.reason.startswith(f"no installed HCPCS Level II release covers {day} "
+                                   "(installed: 2019-01-01 .. 2020-12-31, 2026-01-01 .. 2026-12-31)")
         ident = next(i for i in cb.identify("E1130", day) if i.system == "hcpcs")
         assert ident.coverage_note.startswith(f"{GAP} {day}")
     # a code the nearest release does not have: the not-found answer says so too
     assert "no installed HCPCS Level II release covers 2023-05-01" in cb.validate("A4295", date="2023-05-01").reason
-    assert "no installed release covers 2023-05-01" in cb.validate("A4295", "hcpcs", "2023-05-01").reason
+    assert "no installed HCPCS Level II release covers 2023-05-01" in cb.validate("A4295", "hcpcs", "2023-05-01").reason
     with pytest.raises(NotFound, match="no installed HCPCS Level II release covers 2023-05-01"):
         cb.lookup("A4295", system="hcpcs", date="2023-05-01")
     res = cb.search("wheelchair", systems=["hcpcs"], date="2023-05-01")

@@ -540,10 +540,15 @@ class Codebook:
             return None
         if covers:
             return None
-        infos = self.releases(system)
-        first = min(i.effective_from for i in infos)
-        last = max((i.effective_to for i in infos if i.effective_to), default=None)
-        span = f"{first.isoformat()} .. {last.isoformat() if last else 'open'}"
+        spans: list[list[Any]] = []   # the installed releases' dates, contiguous ones merged (HCPCS: 2 spans)
+        for i in sorted(self.releases(system), key=lambda i: i.effective_from):
+            if spans and spans[-1][1] is not None and i.effective_from <= spans[-1][1] + _dt.timedelta(days=1):
+                spans[-1][1] = None if i.effective_to is None else max(spans[-1][1], i.effective_to)
+            elif spans and spans[-1][1] is None:
+                continue
+            else:
+                spans.append([i.effective_from, i.effective_to])
+        span = ", ".join(f"{a.isoformat()} .. {b.isoformat() if b else 'open'}" for a, b in spans)
         name = SYSTEM_NAMES.get(system, system)
         return f"no installed {name} release covers {day.isoformat()} (installed: {span})"
 
