@@ -6,8 +6,9 @@ docs/claims.md). What a code *is* comes from the Codebook, on the claim's date
 of service: validity and headers from the release in effect, 7th characters
 from the expanded codes of that release, notes (Excludes1/2, code first, use
 additional code, code also, chapter notes) from the lookup record, HCPCS add
-and termination dates and modifiers from the HCPCS release. NCCI PTP and MUE
-edits apply when loaded (:mod:`medcodes.claims.ncci`).
+and termination dates and modifiers from the HCPCS release. NCCI MUE, add-on
+code and PTP edits come from the NCCI quarter installed for each line's date of
+service, or from a user's own files (:mod:`medcodes.claims.ncci`).
 
 A :class:`Checker` reads each code's facts once per release and memoises
 what each rule concludes from them: per diagnosis (code, place, date), per
@@ -31,7 +32,8 @@ from ..model import normalize_key
 from ..store import row_attrs
 from .facts import DxFacts, dx_facts
 from .model import CheckResult, Claim, Finding, Line
-from .ncci import MODIFIER_INDICATORS, NcciEdits
+from . import ncci as _ncci
+from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_MODIFIERS: re-exported)
 from .refs import any_match
 
 ICD10_START = _dt.date(2015, 10, 1)   # ICD-9-CM replaced by ICD-10-CM/PCS (HIPAA final rule)
@@ -78,14 +80,11 @@ RULES: dict[str, str] = {
     "line-units": "units not a positive number",
     "line-diagnosis-pointer": "diagnosis pointer outside the claim's diagnoses (or missing)",
     "ncci-ptp": "NCCI procedure-to-procedure edit: column 2 code billed with its column 1 code",
-    "ncci-mue": "units above the NCCI Medically Unlikely Edit",
+    "ncci-mue": "units above the NCCI Medically Unlikely Edit of the claim's setting (per line or per date of service)",
+    "ncci-add-on": "NCCI add-on code without one of its primary codes (same date of service, same provider)",
+    "ncci-unchecked": "no installed NCCI quarter covers a line's date of service (said once per claim)",
 }
 
-# NCCI Policy Manual for Medicare Services, Chapter I, section E: the modifiers that may bypass a
-# PTP edit with modifier indicator 1 (a rule of the NCCI manual, not a code list of ours).
-NCCI_BYPASS_MODIFIERS = frozenset(
-    "24 25 27 57 58 59 78 79 91 XE XS XP XU E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 "
-    "LT RT LC LD LM RC RI TA T1 T2 T3 T4 T5 T6 T7 T8 T9 GG".split())
 # CPT Appendix A / HCPCS: 50 = bilateral procedure; LT/RT = side. The conflict is the rule itself.
 BILATERAL, SIDES = "50", frozenset({"LT", "RT"})
 
@@ -134,6 +133,8 @@ class Checker:
         self._pairs: dict[tuple[str, str, str, int], tuple[Finding, ...]] = {}
         self._days: dict[_dt.date, dict[str, str]] = {}
         self._batch_tables: Any = None   # medcodes.claims.batch's release tables, built on first use
+        self._ncci_days: dict[_dt.date, NcciEdits | None] = {}
+        self._ncci_rel: dict[tuple[str, int], NcciEdits] = {}
         self._cpt_installed: bool | None = None
 
     # ------------------------------------------------------------------ releases
@@ -185,9 +186,36 @@ class Checker:
             self._procedure_rules(claim, add)
         if claim.lines:
             self._line_rules(claim, findings)
-        if self.edits is not None:
-            _ncci(claim, self.edits, add)
+            _ncci.findings(claim, self.ncci_on, add)
+            edits = self.ncci_on(claim.service_date)
+            if edits is not None and edits.release is not None:
+                res.releases["ncci"] = edits.release
         return res
+
+    # ------------------------------------------------------------------ NCCI
+    def ncci_on(self, day: _dt.date) -> NcciEdits | None:
+        """The NCCI edits in effect on ``day``: the user's files when given, else the installed quarter
+        covering the day (None when no installed quarter covers it)."""
+        if self.edits is not None:
+            return self.edits
+        try:
+            return self._ncci_days[day]
+        except KeyError:
+            pass
+        got = None
+        try:
+            info, covers = self.cb.release_covering("ncci", day)
+        except MedcodesError:  # no NCCI release installed
+            covers = False
+        if covers:
+            ck = (info.release, self.cb.store.generation)
+            got = self._ncci_rel.get(ck)
+            if got is None:
+                got = self._ncci_rel[ck] = _ncci.from_release(self.cb.store.open("ncci", info.release))
+        if len(self._ncci_days) > 100_000:
+            self._ncci_days.clear()
+        self._ncci_days[day] = got
+        return got
 
     def _pair_rules(self, claim: Claim, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
         """:func:`_pair_findings` for each pair of diagnoses, memoised on the two codes, the place and release."""
@@ -828,56 +856,6 @@ def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Find
             add(Finding("dx-age-conflict", "warning", loc, (f.code,),
                         f"{f.code} is stated for patients {f.age_min} years and older; this patient is {age}.",
                         f.age_source))
-
-
-def _ncci(claim: Claim, edits: NcciEdits, add: Callable[[Finding], None]) -> None:
-    lines = claim.lines
-    for a, la in enumerate(lines):
-        ka = normalize_key(la.code)
-        for b, lb in enumerate(lines):
-            if a == b:
-                continue
-            kb = normalize_key(lb.code)
-            day_a, day_b = la.date or claim.service_date, lb.date or claim.service_date
-            if day_a != day_b:
-                continue
-            for e in edits.pairs(ka, kb, day_a):
-                if e.modifier_indicator == "9":
-                    continue
-                bypass = NCCI_BYPASS_MODIFIERS & (set(lb.modifiers) | set(la.modifiers))
-                if e.modifier_indicator == "1" and bypass:
-                    continue
-                how = ("no modifier allows it" if e.modifier_indicator == "0" else
-                       "unless a NCCI-associated modifier (e.g. 59, XE, XS, XP, XU) documents a distinct service")
-                add(Finding("ncci-ptp", "error", f"lines[{b}]", (e.column1, e.column2),
-                            f"{e.column2} is not paid with {e.column1} on the same day ({how}; modifier indicator "
-                            f"{e.modifier_indicator} = {MODIFIER_INDICATORS[e.modifier_indicator]}). "
-                            f"Rationale: {e.rationale}.", f"NCCI PTP edits ({edits.source_name('ptp')}), "
-                            f"effective {e.effective.isoformat()}"))
-    totals: dict[tuple[str, _dt.date], tuple[float, int]] = {}
-    for j, ln in enumerate(lines):
-        key = normalize_key(ln.code)
-        mue = edits.mue.get(key)
-        if mue is None:
-            continue
-        if mue.indicator == "1":
-            if ln.units > mue.units:
-                add(_mue_finding(j, ln.code, ln.units, mue, edits, "on one line"))
-            continue
-        day = ln.date or claim.service_date
-        total, _first = totals.get((key, day), (0.0, j))
-        totals[(key, day)] = (total + ln.units, _first)
-    for (key, _day), (total, j) in totals.items():
-        mue = edits.mue[key]
-        if total > mue.units:
-            add(_mue_finding(j, lines[j].code, total, mue, edits, "on the date of service"))
-
-
-def _mue_finding(j: int, code: str, units: float, mue: Any, edits: NcciEdits, scope: str) -> Finding:
-    return Finding("ncci-mue", "error", f"lines[{j}].units", (code,),
-                   f"{units:g} units of {code} {scope} exceed the Medically Unlikely Edit of {mue.units} "
-                   f"({mue.setting} services, adjudication indicator {mue.indicator}).",
-                   f"NCCI MUE ({edits.source_name('mue')}); rationale: {mue.rationale}")
 
 
 # ====================================================================== entry point

@@ -16,6 +16,10 @@ from typing import Any
 from ..errors import MedcodesError, shown
 
 CLAIM_TYPES = ("professional", "institutional")
+#: where the services were given, for the NCCI tables (default: practitioner for professional claims,
+#: outpatient-hospital for institutional ones)
+SETTINGS = {"professional": ("practitioner", "dme-supplier"),
+            "institutional": ("outpatient-hospital", "inpatient", "other")}
 SEXES = ("F", "M", "U")
 SEVERITIES = ("error", "warning", "info")
 
@@ -77,6 +81,7 @@ class Line:
     charge: float | None = None
     description: str | None = None  # narrative for the line (NOC codes: what was supplied or done)
     ndc: str | None = None          # National Drug Code of a drug billed on the line
+    provider: str | None = None     # rendering provider (NPI) when it differs from the claim's
 
 
 @dataclass(slots=True)
@@ -89,6 +94,8 @@ class Claim:
     procedures: list[Procedure] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
     source: str = ""                # where it was read from (file name and claim id), never contents
+    setting: str | None = None      # practitioner | dme-supplier | outpatient-hospital | inpatient | other
+    provider: str | None = None     # billing/rendering provider (NPI): NCCI edits apply per provider
 
     # ------------------------------------------------------------------ JSON form
     @classmethod
@@ -115,7 +122,13 @@ class Claim:
         dxs = [_dx(d, f"{where}: diagnoses[{i}]") for i, d in enumerate(data.get("diagnoses") or [])]
         procs = [_proc(p, f"{where}: procedures[{i}]") for i, p in enumerate(data.get("procedures") or [])]
         lines = [_line(x, f"{where}: lines[{i}]") for i, x in enumerate(data.get("lines") or [])]
-        return cls(cid, ctype, sdate, patient, dxs, procs, lines, source=str(data.get("source") or ""))
+        setting = data.get("setting") or None
+        if setting is not None and setting not in SETTINGS[ctype]:
+            raise ClaimFormatError(f"{where}: 'setting' of a {ctype} claim is one of "
+                                   f"{', '.join(SETTINGS[ctype])}, not {setting!r}")
+        provider = data.get("provider")
+        return cls(cid, ctype, sdate, patient, dxs, procs, lines, source=str(data.get("source") or ""),
+                   setting=setting, provider=str(provider) if provider not in (None, "") else None)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -129,8 +142,12 @@ class Claim:
             "lines": [_drop_none({"code": ln.code, "modifiers": list(ln.modifiers), "units": ln.units,
                                   "diagnosis_pointers": list(ln.diagnosis_pointers),
                                   "date": _iso(ln.date), "charge": ln.charge, "description": ln.description,
-                                  "ndc": ln.ndc}) for ln in self.lines],
+                                  "ndc": ln.ndc, "provider": ln.provider}) for ln in self.lines],
         }
+        if self.setting is not None:
+            out["setting"] = self.setting
+        if self.provider is not None:
+            out["provider"] = self.provider
         if out["patient"]["birth_date"] is None:
             del out["patient"]["birth_date"]
         return out
@@ -191,7 +208,9 @@ def _line(x: Any, where: str) -> Line:
         raise ClaimFormatError(f"{where}.charge: {shown(raw_charge)} is not a number")
     mods = [str(m).strip().upper() for m in (x.get("modifiers") or []) if str(m).strip()]
     desc, ndc = (str(x.get(k) or "").strip() or None for k in ("description", "ndc"))
-    return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge, desc, ndc)
+    prov = x.get("provider")
+    return Line(str(x["code"]), mods, units, ptrs, parse_date(x.get("date"), f"{where}.date"), charge, desc, ndc,
+                str(prov) if prov not in (None, "") else None)
 
 
 # ---------------------------------------------------------------------- findings

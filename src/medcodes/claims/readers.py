@@ -91,8 +91,9 @@ def schema() -> dict[str, Any]:
 CSV_COLUMNS = ("claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
                "diagnoses", "procedures", "line_code", "modifiers", "units",
                "diagnosis_pointers", "line_date", "charge")
-#: optional: a line's narrative (what a NOC code stands for) and the NDC of a drug billed on it
-CSV_OPTIONAL_COLUMNS = ("line_description", "ndc")
+#: optional: a line's narrative (what a NOC code stands for) and the NDC of a drug billed on it; the claim's
+#: setting and provider (NCCI tables and grouping) and a line's own provider
+CSV_OPTIONAL_COLUMNS = ("line_description", "ndc", "setting", "provider", "line_provider")
 
 
 def read_csv(path: str | Path) -> list[Claim]:
@@ -131,6 +132,8 @@ def claims_from_rows(rows: Iterable[dict[str, str]], where: str) -> list[Claim]:
                 "diagnoses": _split(row.get("diagnoses")),
                 "procedures": _split(row.get("procedures")),
                 "lines": [],
+                "setting": (row.get("setting") or "").strip() or None,
+                "provider": (row.get("provider") or "").strip() or None,
             }
         code = (row.get("line_code") or "").strip()
         if code:
@@ -142,6 +145,7 @@ def claims_from_rows(rows: Iterable[dict[str, str]], where: str) -> list[Claim]:
                 "charge": (row.get("charge") or "").strip() or None,
                 "description": (row.get("line_description") or "").strip() or None,
                 "ndc": (row.get("ndc") or "").strip() or None,
+                "provider": (row.get("line_provider") or "").strip() or None,
             })
     return [Claim.from_dict(c, where) for c in grouped.values()]
 
@@ -229,7 +233,10 @@ def _fhir_claim(res: dict[str, Any], patients: dict[str, dict[str, Any]], where:
     cid = str(res.get("id") or "")
     loc = f"{where} Claim/{cid}"
     ctype = next((c.get("code") for c in (res.get("type") or {}).get("coding") or []), "professional")
+    setting = {"inpatient": "inpatient", "outpatient": "outpatient-hospital"}.get(ctype)
     ctype = "institutional" if ctype in ("institutional", "inpatient", "outpatient") else "professional"
+    prov = res.get("provider") or {}
+    provider = (prov.get("identifier") or {}).get("value") or prov.get("reference")
     pref = (res.get("patient") or {}).get("reference", "")
     pres = patients.get(pref) or {}
     patient = {"sex": _FHIR_SEX.get(pres.get("gender", ""), "U"), "birth_date": pres.get("birthDate")}
@@ -268,7 +275,8 @@ def _fhir_claim(res: dict[str, Any], patients: dict[str, dict[str, Any]], where:
     period = res.get("billablePeriod") or {}
     sdate = (period.get("start") or "")[:10] or next((x["date"] for x in lines if x.get("date")), None)
     return Claim.from_dict({"id": cid, "type": ctype, "patient": patient, "service_date": sdate,
-                            "diagnoses": dxs, "procedures": procs, "lines": lines}, where)
+                            "diagnoses": dxs, "procedures": procs, "lines": lines, "setting": setting,
+                            "provider": provider}, where)
 
 
 # ---------------------------------------------------------------------- CMS CCW RIF
@@ -276,6 +284,10 @@ RIF_TYPES = {  # file stem -> claim type
     "carrier": "professional", "dme": "professional",
     "inpatient": "institutional", "outpatient": "institutional", "hha": "institutional",
     "hospice": "institutional", "snf": "institutional",
+}
+RIF_SETTINGS = {  # file stem -> claim setting (which NCCI tables apply)
+    "carrier": "practitioner", "dme": "dme-supplier", "outpatient": "outpatient-hospital",
+    "inpatient": "inpatient", "hha": "other", "hospice": "other", "snf": "other",
 }
 _RIF_SUMMARY_COLUMN = {"carrier": "CARRIER_CLAIMS", "dme": "DME_CLAIMS", "hha": "HHA_CLAIMS",
                        "hospice": "HOSPICE_CLAIMS", "inpatient": "INPATIENT_CLAIMS",
@@ -409,8 +421,10 @@ def _rif_claim(cid: str, rows: list[list[str]], col: dict[str, int], ctype: str,
                                    "icd9cm" if get(f"ICD_PRCDR_VRSN_CD{n}") == "9" else None))
     lines = [ln for row in rows if (ln := _rif_line(row, get, dxs, ctype, loc, stats)) is not None]
     patient = patients.get(get("BENE_ID"), Patient())
+    stem = where.rsplit("/", 1)[-1].split(".")[0].split("_")[0].lower()
+    provider = get("CARR_CLM_BLG_NPI_NUM") or get("PRVDR_NUM") or get("ORG_NPI_NUM") or None
     return Claim(cid, ctype, sdate, Patient(patient.sex, patient.birth_date), dxs, procs, lines,
-                 source=f"{where} CLM_ID {cid}")
+                 source=f"{where} CLM_ID {cid}", setting=RIF_SETTINGS.get(stem), provider=provider)
 
 
 def _num(value: str, default: float | None) -> float | None:
@@ -444,7 +458,8 @@ def _rif_line(row: list[str], get: Any, dxs: list[Diagnosis], ctype: str, loc: s
             keys.append(line_dx)
         ptrs.append(keys.index(line_dx) + 1)
     return Line(code, mods, units if units is not None else 1, ptrs, date, charge,
-                ndc=get("LINE_NDC_CD", row) or get("REV_CNTR_IDE_NDC_UPC_NUM", row) or None)
+                ndc=get("LINE_NDC_CD", row) or get("REV_CNTR_IDE_NDC_UPC_NUM", row) or None,
+                provider=get("PRF_PHYSN_NPI", row) or None)
 
 
 @dataclass

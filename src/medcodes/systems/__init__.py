@@ -31,7 +31,8 @@ medcodes uses and nothing else:
 
 To add a code system: write a module with these five names, add it to
 ``MODULES`` below (and to ``codebook.CODE_SYSTEMS``), and give it tests on its
-official files. Data-only modules (``crosswalk``: the GEMs and conversion table;
+official files. Data-only modules (``crosswalk``: the GEMs and conversion table; ``ncci``: CMS's
+NCCI edits by quarter;
 ``icd10cm_index`` and ``icd10pcs_index``: the official indexes) hold no codes of
 their own and define only ``SYSTEM`` and ``plan``.
 """
@@ -46,7 +47,8 @@ from typing import Any, Callable
 from ..model import ReleaseBuild, normalize_key
 from ..sources import Source
 
-MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk", "icd10cm_index", "icd10pcs_index")
+MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk", "icd10cm_index", "icd10pcs_index",
+           "ncci")
 
 
 @dataclass
