@@ -287,10 +287,13 @@ def _structure_lines(structure: dict[str, Any]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, as_json: bool) -> None:
-    """The whole record of a code: title, billable, hierarchy, notes, fields."""
+    """The whole record of a code: title, billable, hierarchy, notes, fields, NCCI edits."""
     try:
         rec = _book(ctx).lookup(code, system=system, date=date)
     except MedcodesError as exc:
+        # a CPT code without a licensed CPT file: what NCCI says about it, codes only
+        if getattr(exc, "system", None) == "cpt" and _ncci_only(_book(ctx), code, date, as_json, clip(str(exc))):
+            return
         if not as_json:
             raise
         # --json asked for JSON: the error is JSON too (on stdout), still exit 2
@@ -350,6 +353,47 @@ def lookup(ctx: click.Context, code: str, system: str | None, date: str | None, 
             click.echo(f"    {c['code']:12} {c['title']}")
         if len(rec.children) > 40:
             click.echo(f"    ... {len(rec.children) - 40} more")
+    _print_ncci(d.get("ncci"))
+
+
+def _ncci_only(book: Any, code: str, date: str | None, as_json: bool, why: str) -> bool:
+    """A CPT code with no licensed CPT file installed: show what NCCI says about it (codes only)."""
+    from .model import normalize_key
+
+    facts = book.ncci(code, date)
+    if facts is None:
+        return False
+    key = normalize_key(code)
+    if as_json:
+        _emit_json({"code": key, "system": "cpt", "note": why, "ncci": facts})
+        return True
+    click.echo(f"medcodes: note: {why}; showing the NCCI edits only", err=True)
+    click.echo(f"{key}  (CPT code: no descriptor without a licensed AMA CPT file)")
+    _print_ncci(facts)
+    return True
+
+
+def _print_ncci(facts: dict[str, Any] | None) -> None:
+    if not facts:
+        return
+    when = "" if facts["release_covers_date"] else \
+        f"; not in effect on {facts['asked']}: the nearest installed quarter, edits as of {facts['date']}"
+    click.echo(f"  NCCI      {facts['label']}{when}")
+    names = {"practitioner": "practitioner", "outpatient-hospital": "outpatient hospital",
+             "dme-supplier": "DME supplier"}
+    for setting, m in facts["mue"].items():
+        click.echo(f"    MUE {names.get(setting, setting):20} {m['units']:>5} units  indicator {m['indicator']} "
+                   f"({m['adjudication']}); rationale: {m['rationale']}")
+    add_on = facts.get("add_on")
+    if add_on:
+        prims = add_on["primaries"]
+        click.echo(f"    add-on code, edit type {add_on['type']} ({add_on['meaning']})")
+        if prims:
+            click.echo(f"    primary codes ({len(prims)}): {', '.join(prims)}")
+        for n in add_on["notes"]:
+            click.echo(f"    note: {n}")
+    if facts.get("primary_for"):
+        click.echo(f"    primary code for add-on codes: {', '.join(facts['primary_for'])}")
 
 
 # ------------------------------------------------------------------ validate

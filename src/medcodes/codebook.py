@@ -389,6 +389,10 @@ class Codebook:
             rec.coverage_note = self.gap_note(system, day, info)
             rec.details["notes"] = [{"kind": "release", "text": rec.coverage_note}] + list(
                 rec.details.get("notes", []))
+        if system in ("hcpcs", "cpt"):
+            facts = self.ncci(rec.code, day)
+            if facts is not None:
+                rec.details["ncci"] = facts
         return rec
 
     def gap_note(self, system: str, day: _dt.date, info: ReleaseInfo) -> str:
@@ -398,6 +402,45 @@ class Codebook:
         return (f"No installed {SYSTEM_NAMES.get(system, system)} release covers {day.isoformat()}; "
                 f"this answer is from {info.release} ({info.effective_from.isoformat()} .. {to}), the nearest "
                 "installed release: pull the release in effect on that date for a definite answer.")
+
+    # ---------------------------------------------------------------- NCCI
+    def ncci(self, code: str, date: _dt.date | str | None = None) -> dict[str, Any] | None:
+        """What the NCCI quarter in effect says about a HCPCS/CPT code: its MUE in each setting, its
+        add-on code edit (type and primary codes) and the add-on codes it is a primary for.
+
+        None when no NCCI release is installed or the code is in none of its tables. Codes only:
+        the NCCI files carry no descriptors, and none are added here.
+        """
+        from .systems import ncci as _ncci
+
+        day = _as_date(date)
+        try:
+            info, covers = self._release_for("ncci", day)
+        except NotInstalled:
+            return None
+        asked = day or _dt.date.today()
+        covers = info.covers(asked)
+        probe = asked if covers else min(max(asked, info.effective_from), info.effective_to or asked)
+        db = self.store.open("ncci", info.release)
+        key = normalize_key(code)
+        mue = {m.setting: {"units": m.units, "indicator": m.indicator, "adjudication": _ncci.MAI[m.indicator],
+                           "rationale": m.rationale}
+               for m in _ncci.mue_rows(db, key)}
+        edits = [e for e in _ncci.aoc_rows(db, "addon = ?", (key,)) if e.active_on(probe)]
+        add_on = None
+        if edits:
+            types = {e.type for e in edits}
+            kind = "2" if "2" in types else "3" if "3" in types else "1"
+            add_on = {"type": kind, "meaning": _ncci.AOC_TYPES[kind],
+                      "primaries": sorted({e.primary for e in edits if e.primary_on(probe)}),
+                      "notes": sorted({e.notes for e in edits if e.notes}),
+                      "effective": min(e.effective for e in edits).isoformat()}
+        primary_of = sorted({e.addon for e in _ncci.aoc_rows(db, "primary_code = ?", (key,))
+                             if e.active_on(probe) and e.primary_on(probe)})
+        if not mue and add_on is None and not primary_of:
+            return None
+        return {"release": info.release, "label": info.label, "release_covers_date": covers,
+                "asked": asked.isoformat(), "date": probe.isoformat(), "mue": mue, "add_on": add_on, "primary_for": primary_of}
 
     def _resolve(self, code: str, system: str | None, day: _dt.date | None) -> tuple[str, str]:
         """Which system and store key ``code`` means."""

@@ -438,8 +438,9 @@ def _day(s: str | None) -> _dt.date | None:
 
 
 # ====================================================================== reading a release back
-def mue_rows(db: Any) -> Iterable[Mue]:
-    for setting, code, units, ind, why in db.conn.execute("SELECT * FROM mue"):
+def mue_rows(db: Any, code: str | None = None) -> Iterable[Mue]:
+    sql, args = ("SELECT * FROM mue", ()) if code is None else ("SELECT * FROM mue WHERE code = ?", (code,))
+    for setting, code, units, ind, why in db.conn.execute(sql, args):
         yield Mue(code, units, ind, why, setting)
 
 
