@@ -86,21 +86,23 @@ def test_rif_claim_count_checked_against_export_summary(rif_dir: Path, tmp_path:
         read_rif_dir(tmp_path)
 
 
-def test_ncci_loaders_read_the_official_layouts() -> None:
-    edits = load_ncci([FIX / "ptp_synthetic_ccipra-v000r0-f1.txt",
-                       FIX / "mue_synthetic_MCR_MUE_PractitionerServices_Eff_01-01-2020.csv"])
+def test_ncci_loaders_read_the_official_layouts(shared_data: Path) -> None:
+    # PTP: a SYNTHETIC file in the official layout (../shared/data has no PTP files); MUE: the real CMS table
+    mue_csv = shared_data / "ncci" / "2026-q2" / "MCR_MUE_PractitionerServices_Eff_04-01-2026.csv"
+    edits = load_ncci([FIX / "ptp_synthetic_ccipra-v000r0-f1.txt", mue_csv])
     assert sum(len(v) for v in edits.ptp.values()) == 4
     (e,) = edits.pairs("G0402", "G0444", dt.date(2020, 5, 1))
     assert e.modifier_indicator == "0" and e.deleted is None and not e.prior_1996
+    assert e.setting == "practitioner"                                        # ccipra = practitioner
     assert edits.pairs("G0439", "G0444", dt.date(2020, 5, 1)) == []          # deleted 2015-12-31
     assert edits.pairs("G0439", "G0444", dt.date(2015, 6, 1))[0].deleted == dt.date(2015, 12, 31)
     assert edits.pairs("99213", "36415", dt.date(2020, 5, 1))[0].prior_1996
-    assert len(edits.mue) == 3
-    assert (edits.mue["G0444"].units, edits.mue["G0444"].indicator) == (1, "2")
-    assert edits.mue["E0110"].setting == "Practitioner"
+    assert len(edits.mue["practitioner"]) == 15095
+    g = edits.mue["practitioner"]["G0444"]
+    assert (g.units, g.indicator, g.rationale) == (1, "2", "CMS Policy")
 
 
-def test_ncci_malformed_rows_are_data_errors(tmp_path: Path) -> None:
+def test_ncci_malformed_rows_are_data_errors(tmp_path: Path, shared_data: Path) -> None:
     ptp = (FIX / "ptp_synthetic_ccipra-v000r0-f1.txt").read_text()
     bad = tmp_path / "ccipra-bad.txt"
     bad.write_text(ptp.replace("20150101\t*\t0", "2015-01-01\t*\t0"))
@@ -110,8 +112,9 @@ def test_ncci_malformed_rows_are_data_errors(tmp_path: Path) -> None:
     cut.write_text(ptp.rstrip("\r\n").rsplit("\t", 4)[0])
     with pytest.raises(DataError, match="truncated"):
         load_ncci([cut])
-    mue = (FIX / "mue_synthetic_MCR_MUE_PractitionerServices_Eff_01-01-2020.csv").read_text()
+    # a damaged copy of the real MUE table (kept in tmp_path only)
+    mue = (shared_data / "ncci" / "2026-q2" / "MCR_MUE_DMESupplierServices_Eff_04-01-2026.csv").read_bytes()
     badm = tmp_path / "MCR_MUE_bad.csv"
-    badm.write_text(mue.replace("E0110,1,1 Line Edit", "E0110,one,1 Line Edit"))
-    with pytest.raises(DataError, match="MCR_MUE_bad.csv"):
+    badm.write_bytes(mue.replace(b"\nE0110,1,", b"\nE0110,one,"))
+    with pytest.raises(DataError, match="MCR_MUE_bad.csv: line .*'one' is not a whole number"):
         load_ncci([badm])

@@ -129,6 +129,7 @@ def test_diff_history_map_search_commands(home):
 def test_check_exit_status(home, tmp_path):
     claim = {"id": "c1", "type": "professional", "patient": {"sex": "F", "birth_date": "1960-01-01"},
              "service_date": "2026-05-01", "diagnoses": [{"code": "E11"}],
+             "setting": "dme-supplier",  # E1130 (a bed): DME supplier MUE 1, practitioner MUE 0 (NCCI 2026 Q2)
              "lines": [{"code": "E1130", "units": 1, "diagnosis_pointers": [1]}]}
     f = tmp_path / "claim.json"
     f.write_text(json.dumps(claim))

@@ -26,8 +26,10 @@ placeholder, code-set, duplicate, external-cause/manifestation-first,
 Excludes1/Excludes2, sex and age rules on diagnoses; ICD-10-PCS validity and
 PCS-on-professional; every line rule (code validity, CDT, CPT shape and
 Category II charge, HCPCS add/termination dates, modifiers, LT/RT with 50,
-units, diagnosis pointers). Not covered (use ``medcodes check`` per claim):
-code first, use additional code, code also, and NCCI PTP/MUE edits.
+units, diagnosis pointers); the NCCI MUE, add-on code and PTP edits of the
+quarter in effect on each line's date (:func:`_ncci_findings`: the per-claim
+rule of :mod:`medcodes.claims.ncci`, run on each claim's lines). Not covered
+(use ``medcodes check`` per claim): code first, use additional code, code also.
 Claim contents are never logged.
 """
 
@@ -43,7 +45,11 @@ import polars as pl
 from .check import (BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, checker, hcpcs_gap_finding,
                     noc_message, noc_source)
 from .facts import DxFacts
-from .model import Claim, ClaimFormatError, Diagnosis, Finding
+from .model import SETTINGS, Claim, ClaimFormatError, Diagnosis, Finding, Line
+from .ncci import findings as ncci_findings
+
+#: the NCCI rules (claims/ncci.py), applied in batch mode by :func:`_ncci_findings`
+NCCI_RULES = ("ncci-mue", "ncci-add-on", "ncci-ptp", "ncci-unchecked")
 
 #: rules batch mode applies (the rest need the per-claim checker)
 BATCH_RULES = (
@@ -54,14 +60,15 @@ BATCH_RULES = (
     "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "hcpcs-noc-unspecified",
     "hcpcs-release-gap", "modifier-invalid",
     "modifier-bilateral-conflict", "line-units", "line-diagnosis-pointer",
-)
+) + NCCI_RULES
 
 FINDINGS_SCHEMA = {"claim_id": pl.String, "line": pl.Int64, "rule": pl.String, "severity": pl.String,
                    "location": pl.String, "codes": pl.String, "message": pl.String, "source": pl.String}
 
 _DEFAULTS = {"claim_type": "professional", "patient_sex": "U", "patient_birth_date": None, "diagnoses": None,
              "procedures": None, "line_code": None, "modifiers": None, "units": None,
-             "diagnosis_pointers": None, "line_date": None, "charge": None, "line_description": None, "ndc": None}
+             "diagnosis_pointers": None, "line_date": None, "charge": None, "line_description": None, "ndc": None,
+             "setting": None, "provider": None, "line_provider": None}
 _LISTS = ("diagnoses", "procedures", "modifiers", "diagnosis_pointers")
 
 _CPT_I, _CPT_II, _CPT_III = r"^\d{5}$", r"^\d{4}F$", r"^\d{4}T$"
@@ -102,7 +109,7 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     df = df.with_columns((starts if together else pl.col("claim_id").is_first_distinct()).alias("first"))
     raw_claims = (df.filter("first")   # the claim columns of its first row
                   .select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
-                          "diagnoses", "procedures")
+                          "diagnoses", "procedures", "setting", "provider")
                   .with_row_index("c").with_columns(pl.col("c").cast(pl.Int64)))
     claims = raw_claims.select(
         "c", "row", "claim_id",
@@ -113,8 +120,10 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         _as_date(raw_claims, "service_date").alias("service_date"),
         _as_list(raw_claims, "diagnoses").alias("diagnoses"),
         _as_list(raw_claims, "procedures").alias("procedures"),
-        _raw_date(raw_claims, "patient_birth_date").alias("birth_date_raw"))
+        _raw_date(raw_claims, "patient_birth_date").alias("birth_date_raw"),
+        _text("setting").replace("", None).alias("setting"), _text("provider").replace("", None).alias("provider"))
     _reject(claims, where, [
+        *_setting_checks(),
         (pl.col("claim_id") == "", "claim_id is empty"),
         (pl.col("service_date").is_null(), "service_date is not a date (YYYY-MM-DD)"),
         (~pl.col("claim_type").is_in(["professional", "institutional"]),
@@ -123,7 +132,7 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         (pl.col("birth_date").is_null() & pl.col("birth_date_raw").is_not_null(), "patient_birth_date is not a date"),
     ])
     raw_lines = df.select("row", "claim_id", _text("line_code").fill_null("").alias("code"), "modifiers", "units",
-                          "diagnosis_pointers", "line_date", "charge",
+                          "diagnosis_pointers", "line_date", "charge", "line_provider",
                           ((_text("line_description").fill_null("") != "") | (_text("ndc").fill_null("") != ""))
                           .alias("described"),
                           (pl.col("first").cum_sum() - 1).cast(pl.Int64).alias("c") if together else pl.lit(None))
@@ -136,7 +145,8 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
         _as_date(raw_lines, "line_date").alias("line_date"),
         _text("charge").replace("", None).cast(pl.Float64, strict=False).alias("charge"),
         _raw_date(raw_lines, "line_date").alias("line_date_raw"),
-        _text("charge").replace("", None).alias("charge_raw"))
+        _text("charge").replace("", None).alias("charge_raw"),
+        _text("line_provider").replace("", None).alias("provider"))
     _reject(lines, where, [
         (pl.col("line_date").is_null() & pl.col("line_date_raw").is_not_null(), "line_date is not a date"),
         (pl.col("units").is_null(), "units is not a number"),
@@ -334,7 +344,8 @@ def _check(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataF
     lines = (lines.join(claims.select("c", "claim_type", pl.col("service_date").alias("claim_date"),
                                       pl.col("diagnoses").list.len().alias("ndx")), on="c", how="left")
              .with_columns(pl.coalesce("line_date", "claim_date").alias("day")))
-    parts = [_diagnosis_findings(tabs, claims), _procedure_findings(tabs, claims), _line_findings(tabs, lines)]
+    parts = [_diagnosis_findings(tabs, claims), _procedure_findings(tabs, claims), _line_findings(tabs, lines),
+             _ncci_findings(tabs, claims, lines)]
     out = pl.concat([p for p in parts if p.height], how="vertical") if any(p.height for p in parts) else None
     if out is None:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
@@ -838,6 +849,52 @@ def _line_value_findings(ln: pl.DataFrame) -> pl.DataFrame:
         pl.lit("This line points at no diagnosis: link it to the diagnosis that makes the service medically "
                "necessary.").alias("message"), pl.lit("CMS-1500 item 24E / 837P SV107").alias("source")))
     return pl.concat([_findings(o, 5) for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
+
+
+# ====================================================================== NCCI
+def _setting_checks() -> list[tuple[pl.Expr, str]]:
+    """A ``setting`` cell the claim's type does not allow (as :meth:`Claim.from_dict` refuses it)."""
+    out = []
+    for ctype, allowed in SETTINGS.items():
+        bad = (pl.col("claim_type") == ctype) & pl.col("setting").is_not_null() & ~pl.col("setting").is_in(allowed)
+        out.append((bad.alias(f"setting_{ctype}"), f"setting of a {ctype} claim must be one of {', '.join(allowed)}"))
+    return out
+
+
+def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """NCCI MUE, add-on code and PTP edits: :func:`medcodes.claims.ncci.findings` (the rule the per-claim
+    checker runs) on each claim's lines, with the edits the Checker has for each date -- one definition
+    of the rule, so both modes agree finding for finding. Linear in lines; the edits are memoised per
+    code and date."""
+    if not lines.height:
+        return _rows([], 6)
+    head = {r[0]: r for r in claims.select("c", "claim_id", "claim_type", "service_date", "setting",
+                                           "provider").iter_rows()}
+    edits_on = tabs.ck.ncci_on
+    found: list[tuple[Any, ...]] = []
+    cur: int | None = None
+    buf: list[Line] = []
+
+    def flush() -> None:
+        _c, cid, ctype, sdate, setting, prov = head[cur]
+        claim = Claim(cid, ctype, sdate, lines=buf, setting=setting, provider=prov)
+        got: list[Finding] = []
+        ncci_findings(claim, edits_on, got.append)
+        for pos, f in enumerate(got):
+            at = f.location
+            line = int(at[6:at.index("]")]) if at.startswith("lines[") else None
+            found.append((cur, pos, 0, cid, line, f.rule, f.severity, at, ";".join(f.codes), f.message, f.source))
+
+    for c, code, mods, units, day, prov in lines.select("c", "code", "modifiers", "units", "line_date",
+                                                         "provider").iter_rows():
+        if c != cur:
+            if buf:
+                flush()
+            cur, buf = c, []
+        buf.append(Line(code, mods or [], units, [], day, None, prov))
+    if buf:
+        flush()
+    return _rows(found, 6)
 
 
 def summary(findings: pl.DataFrame) -> dict[str, Any]:

@@ -80,15 +80,17 @@ def _print_result(res: CheckResult) -> None:
         click.echo(f"        source: {f.source}")
 
 
-def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool) -> bool:
+def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool, edits: NcciEdits | None = None) -> bool:
     """Check claim-lines tables (CSV/Parquet) in batch mode; print a summary or write the findings. Any error?"""
     import polars as pl
 
     from .batch import check_table
+    from .check import checker
 
     if out:
         _writable(out)  # before the work, not after it
-    results = [check_table(cb, path) for path in files]
+    ck = checker(cb, edits)
+    results = [check_table(cb, path, ck) for path in files]
     findings = pl.concat([r.findings for r in results]) if results else pl.DataFrame()
     claims, lines = sum(r.claims for r in results), sum(r.lines for r in results)
     if out:
@@ -134,7 +136,8 @@ def _writable(out: str) -> None:
 @click.argument("files", nargs=-1, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
 @click.option("--ncci", "ncci_files", multiple=True, type=click.Path(exists=True),
-              help="NCCI PTP (.txt) or MUE (.csv) file downloaded from CMS (repeatable).")
+              help="Your own NCCI PTP, MUE or add-on code file (repeatable): used instead of the NCCI quarters "
+              "installed by `medcodes pull`, which apply by date of service without this option.")
 @click.option("--demo-rif", "demo_rif", type=click.Path(exists=True, file_okay=False),
               help="Check every claim of a CMS CCW RIF export folder and print a findings summary.")
 @click.option("--batch", is_flag=True, help="Treat FILE as a claim-lines table (CSV or Parquet, one row per service "
@@ -150,12 +153,12 @@ def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncc
         raise click.UsageError("give claim files, or --demo-rif DIR")
     if out and not batch:
         raise click.UsageError("--out goes with --batch")
-    if batch and (ncci_files or demo_rif):
-        raise click.UsageError("--batch does not apply NCCI edits or read RIF folders; check those per claim")
+    if batch and demo_rif:
+        raise click.UsageError("--batch does not read RIF folders; check those per claim")
     cb = _codebook(ctx, home)
-    if batch:
-        sys.exit(1 if _batch(cb, files, out, as_json) else 0)
     edits = load_ncci(ncci_files) if ncci_files else None
+    if batch:
+        sys.exit(1 if _batch(cb, files, out, as_json, edits) else 0)
     if demo_rif:
         summary = rif_summary(cb, demo_rif, edits)
         if as_json:
