@@ -348,3 +348,15 @@ def test_download_of_a_zip_assembled_from_members(mirror: Mirror, store: Store) 
     rep = download_release(store, "icd9cm", "v32", base_url=mirror.url, progress=False, retry=FAST)
     assert [(s, r) for s, r, _c in rep.pull.installed] == [("icd9cm", "v32")]
     assert store.find("icd9cm", "v32").effective_from == _dt.date(2014, 10, 1)
+
+
+def test_download_of_an_ncci_quarter(mirror: Mirror, store: Store) -> None:
+    # the CMS MUE and add-on code zips, assembled here from the loose agency files in shared/data
+    entry = catalogue.get("ncci", "2026-q2")
+    assert (entry.effective_from, entry.effective_to) == (_dt.date(2026, 4, 1), _dt.date(2026, 6, 30))
+    assert catalogue.in_effect("ncci", _dt.date(2026, 7, 1)).release == "2026-q3"
+    rep = download_release(store, "ncci", "2026-q2", base_url=mirror.url, progress=False, retry=FAST)
+    assert [(s, r) for s, r, _c in rep.pull.installed] == [("ncci", "2026-q2")]
+    info = store.find("ncci", "2026-q2")
+    assert (info.counts["mue_practitioner"], info.counts["mue_outpatient_hospital"],
+            info.counts["mue_dme_supplier"], info.counts["aoc"]) == (15095, 15045, 3083, 9000)

@@ -258,6 +258,43 @@ def _hcpcs() -> list[CatalogueRelease]:
     return out
 
 
+# --------------------------------------------------------------------------- NCCI
+NCCI_PAGE = "https://www.cms.gov/medicare/coding-billing/national-correct-coding-initiative-ncci-edits"
+_MUE_ZIPS = (  # (zip name part, member name part) per setting
+    ("practitioner-services", "PractitionerServices"),
+    ("facility-outpatient-hospital-services", "OutpatientHospitalServices"),
+    ("dme-supplier-services", "DMESupplierServices"),
+)
+
+
+def _ncci() -> list[CatalogueRelease]:
+    """NCCI quarters: the three MUE tables and the add-on code edits (PTP files: see the notes)."""
+    out: list[CatalogueRelease] = []
+    for year in (2026,):
+        for q in (1, 2, 3, 4):
+            month = 3 * q - 2
+            start = _dt.date(year, month, 1)
+            end = (_dt.date(year + (q == 4), month % 12 + 3 if q < 4 else 1, 1)) - _dt.timedelta(days=1)
+            eff = f"{month:02d}-01-{year}"
+            files = []
+            for zip_part, member in _MUE_ZIPS:
+                # SOURCES.md documents the Q2 zips of all three settings and the Q3 practitioner zip
+                documented = q == 2 or (q == 3 and member == "PractitionerServices")
+                files.append(OfficialFile(CMS_ZIP + f"medicare-ncci-{year}-q{q}-{zip_part}-mue-table.zip",
+                                          (f"MCR_MUE_{member}_Eff_{eff}.csv",),
+                                          url_status="documented" if documented else "pattern"))
+            files.append(OfficialFile(CMS_ZIP + f"medicare-ncci-{year}-q{q}-add-code-edits.zip",
+                                      (f"AOC_V{year}Q{q}-MCR.xlsx",), url_status="inferred"))
+            out.append(CatalogueRelease(
+                "ncci", f"{year}-q{q}", f"NCCI {year} Q{q} (Medicare)", start, end, tuple(files),
+                NCCI_PAGE + "/medicare-ncci-medically-unlikely-edits",
+                ("MUE tables (practitioner, outpatient hospital, DME supplier) and add-on code edits; the add-on "
+                 "code zip name is inferred (SOURCES.md names the page and the workbook only)",
+                 "PTP edit files (ccipra/ccioph, hundreds of MB a quarter) are not downloaded: put them in a "
+                 "folder with these and run medcodes pull --from DIR")))
+    return out
+
+
 # --------------------------------------------------------------------------- GEMs and ICD-9-CM
 def _legacy() -> list[CatalogueRelease]:
     fy18_from, fy18_to = fiscal_year(2018)
@@ -291,7 +328,7 @@ def _legacy() -> list[CatalogueRelease]:
 
 # --------------------------------------------------------------------------- lookups
 def _build() -> dict[tuple[str, str], CatalogueRelease]:
-    entries = _icd10cm() + _icd10pcs() + _hcpcs() + _legacy()
+    entries = _icd10cm() + _icd10pcs() + _hcpcs() + _legacy() + _ncci()
     return {(e.system, e.release): e for e in entries}
 
 

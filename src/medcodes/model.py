@@ -31,6 +31,7 @@ SYSTEM_NAMES = {
     "icd9cm": "ICD-9-CM",
     "cdt": "CDT (ADA dental, HCPCS D codes)",
     "gem": "General Equivalence Mappings (ICD-9-CM <-> ICD-10)",
+    "ncci": "NCCI edits (CMS National Correct Coding Initiative)",
 }
 
 

@@ -365,7 +365,7 @@ def read_rif(path: str | Path, patients: dict[str, Patient] | None = None,
         groups.setdefault(row[col["CLM_ID"]], []).append(row)
     claims = []
     for cid, crow in groups.items():
-        claim = _rif_claim(cid, crow, col, ctype, patients, src.display, stats)
+        claim = _rif_claim(cid, crow, col, ctype, patients, src.display, stats, RIF_SETTINGS.get(stem))
         stats.claims += 1
         stats.per_bene[crow[0][col["BENE_ID"]]] += 1
         claims.append(claim)
@@ -388,7 +388,7 @@ def _numbered(col: dict[str, int], stem: str) -> list[int]:
 
 
 def _rif_claim(cid: str, rows: list[list[str]], col: dict[str, int], ctype: str,
-               patients: dict[str, Patient], where: str, stats: RifStats) -> Claim:
+               patients: dict[str, Patient], where: str, stats: RifStats, setting: str | None = None) -> Claim:
     first = rows[0]
 
     def get(name: str, row: list[str] = first) -> str:
@@ -421,10 +421,9 @@ def _rif_claim(cid: str, rows: list[list[str]], col: dict[str, int], ctype: str,
                                    "icd9cm" if get(f"ICD_PRCDR_VRSN_CD{n}") == "9" else None))
     lines = [ln for row in rows if (ln := _rif_line(row, get, dxs, ctype, loc, stats)) is not None]
     patient = patients.get(get("BENE_ID"), Patient())
-    stem = where.rsplit("/", 1)[-1].split(".")[0].split("_")[0].lower()
     provider = get("CARR_CLM_BLG_NPI_NUM") or get("PRVDR_NUM") or get("ORG_NPI_NUM") or None
     return Claim(cid, ctype, sdate, Patient(patient.sex, patient.birth_date), dxs, procs, lines,
-                 source=f"{where} CLM_ID {cid}", setting=RIF_SETTINGS.get(stem), provider=provider)
+                 source=f"{where} CLM_ID {cid}", setting=setting, provider=provider)
 
 
 def _num(value: str, default: float | None) -> float | None:
