@@ -47,6 +47,7 @@ from .check import (BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, 
 from .facts import DxFacts
 from .model import SETTINGS, Claim, ClaimFormatError, Diagnosis, Finding, Line
 from .ncci import findings as ncci_findings
+from .ncci import gap_finding
 
 #: the NCCI rules (claims/ncci.py), applied in batch mode by :func:`_ncci_findings`
 NCCI_RULES = ("ncci-mue", "ncci-add-on", "ncci-ptp", "ncci-unchecked")
@@ -863,37 +864,71 @@ def _setting_checks() -> list[tuple[pl.Expr, str]]:
 
 def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """NCCI MUE, add-on code and PTP edits: :func:`medcodes.claims.ncci.findings` (the rule the per-claim
-    checker runs) on each claim's lines, with the edits the Checker has for each date -- one definition
-    of the rule, so both modes agree finding for finding. Linear in lines; the edits are memoised per
-    code and date."""
+    checker runs) on the lines of each claim that can have such a finding, with the edits the Checker has
+    for each date -- one definition of the rule, so both modes agree finding for finding.
+
+    Polars only narrows the work: claims of a setting without NCCI tables are skipped, and a claim none
+    of whose lines (on a date a quarter covers) has a code of the edits (:meth:`NcciEdits.codes`) can
+    only get the once-per-claim note about uncovered dates (:func:`medcodes.claims.ncci.gap_finding`).
+    """
     if not lines.height:
         return _rows([], 6)
-    head = {r[0]: r for r in claims.select("c", "claim_id", "claim_type", "service_date", "setting",
-                                           "provider").iter_rows()}
     edits_on = tabs.ck.ncci_on
+    ln = (lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider")
+          .join(claims.select("c", "claim_id", "claim_type", "setting", "provider", "service_date"), on="c",
+                how="left", suffix="_claim")
+          .filter(~pl.col("setting").is_in(["inpatient", "other"]).fill_null(False))
+          .with_columns(pl.coalesce("line_date", "service_date").alias("day"), _norm(pl.col("code")).alias("key")))
+    if not ln.height:
+        return _rows([], 6)
+    sets: dict[int, Any] = {}
+    day_rows = []
+    for day in ln["day"].unique().to_list():
+        edits = edits_on(day)
+        if edits is not None:
+            sets.setdefault(id(edits), edits)
+        day_rows.append((day, None if edits is None else id(edits)))
+    days = pl.DataFrame(day_rows, schema={"day": pl.Date, "eid": pl.Int64}, orient="row")
+    codes = pl.DataFrame([(eid, k) for eid, e in sets.items() for k in e.codes()],
+                         schema={"eid": pl.Int64, "key": pl.String}, orient="row")
+    ln = ln.join(days, on="day", how="left")
+    busy = ln.join(codes, on=["eid", "key"], how="semi").select("c").unique()
     found: list[tuple[Any, ...]] = []
+    # the claims that may have MUE, add-on code or PTP findings: the rule itself, claim by claim
     cur: int | None = None
     buf: list[Line] = []
+    head: tuple[Any, ...] = ()
 
     def flush() -> None:
-        _c, cid, ctype, sdate, setting, prov = head[cur]
-        claim = Claim(cid, ctype, sdate, lines=buf, setting=setting, provider=prov)
+        cid, ctype, setting, prov, sdate = head
         got: list[Finding] = []
-        ncci_findings(claim, edits_on, got.append)
+        ncci_findings(Claim(cid, ctype, sdate, lines=buf, setting=setting, provider=prov), edits_on, got.append)
         for pos, f in enumerate(got):
             at = f.location
             line = int(at[6:at.index("]")]) if at.startswith("lines[") else None
             found.append((cur, pos, 0, cid, line, f.rule, f.severity, at, ";".join(f.codes), f.message, f.source))
 
-    for c, code, mods, units, day, prov in lines.select("c", "code", "modifiers", "units", "line_date",
-                                                         "provider").iter_rows():
+    rows = ln.join(busy, on="c", how="semi").sort("c", "line").select(
+        "c", "code", "modifiers", "units", "line_date", "provider", "claim_id", "claim_type", "setting",
+        "provider_claim", "service_date").iter_rows()
+    for c, code, mods, units, day, prov, *claim_head in rows:
         if c != cur:
             if buf:
                 flush()
-            cur, buf = c, []
+            cur, buf, head = c, [], tuple(claim_head)
         buf.append(Line(code, mods or [], units, [], day, None, prov))
     if buf:
         flush()
+    # the other claims: only the note about dates no installed quarter covers
+    gaps = (ln.filter(pl.col("eid").is_null()).join(busy, on="c", how="anti")
+            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort()))
+    memo: dict[tuple[Any, ...], Finding] = {}
+    for c, cid, gdays in gaps.iter_rows():
+        k = tuple(gdays)
+        f = memo.get(k)
+        if f is None:
+            f = memo[k] = gap_finding(list(k))
+        found.append((c, 0, 0, cid, None, f.rule, f.severity, f.location, "", f.message, f.source))
     return _rows(found, 6)
 
 

@@ -71,6 +71,8 @@ class NcciEdits:
         field(default_factory=dict, repr=False)
     _pairs: dict[tuple[str, str, _dt.date], dict[str, PtpEdit]] = field(default_factory=dict, repr=False)
     _ptp_settings: set[str] | None = field(default=None, repr=False)
+    _codes: frozenset[str] | None = field(default=None, repr=False)
+    ptp_codes: Callable[[], Iterable[str]] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ building (a user's files)
     def add_ptp(self, edits: Iterable[PtpEdit], source: str) -> None:
@@ -151,6 +153,14 @@ class NcciEdits:
         self._addon[ck] = got
         return got
 
+    def codes(self) -> frozenset[str]:
+        """Every code a finding can be about: MUE codes (any setting), add-on codes, PTP column 2 codes.
+        A claim none of whose lines has one of these gets no MUE, add-on or PTP finding."""
+        if self._codes is None:
+            ptp = self.ptp_codes() if self.ptp_codes is not None else self.ptp.keys()
+            self._codes = frozenset().union(*(t.keys() for t in self.mue.values()), self.aoc.keys(), ptp)
+        return self._codes
+
     def source_name(self, kind: str) -> str:
         if self.release is not None:
             return self.label
@@ -192,6 +202,7 @@ def from_release(db: Any) -> NcciEdits:
         edits.aoc.setdefault(e.addon, []).append(e)
     if any(k.startswith("ptp_") for k in info.counts):
         edits.ptp_reader = lambda code: _sys.ptp_rows(db, code)
+        edits.ptp_codes = lambda: [r[0] for r in db.conn.execute("SELECT DISTINCT column2 FROM ptp")]
     return edits
 
 
@@ -235,10 +246,11 @@ def findings(claim: Claim, edits_on: Callable[[_dt.date], NcciEdits | None],
                 _aoc(claim, edits, day, idx, keys, present, add)
             _ptp(claim, edits, setting, day, idx, keys, present, add)
     if gaps:
-        add(_gap(sorted(gaps)))
+        add(gap_finding(sorted(gaps)))
 
 
-def _gap(days: list[_dt.date]) -> Finding:
+def gap_finding(days: list[_dt.date]) -> Finding:
+    """The once-per-claim note that no installed NCCI quarter covers these dates of service."""
     shown = ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
     return Finding("ncci-unchecked", "info", "lines", (),
                    f"No installed NCCI quarter covers {shown}: MUE, add-on code and PTP edits were not applied "
