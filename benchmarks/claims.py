@@ -16,6 +16,12 @@
    facts already read by a first small file) and cold (a new Checker). Against
    a naive per-line Python loop over the same rows calling ``cb.validate``.
 
+3. NCCI on: the same kinds of claims dated 2026-05-01, inside the installed NCCI
+   2026 Q2 quarter, with line codes from the HCPCS codes of the practitioner MUE
+   table (add-on codes among them, sometimes without their primary; units 1-3),
+   per claim and in batch mode, each against the same run with NCCI off (a
+   Checker given an empty set of edits).
+
 Prints wall-clock figures (what the target is judged on), CPU-time figures (the
 same run, less the other processes sharing the machine) and the ratios to the
 naive loop measured in the same run. Needs an installed store (MEDCODES_HOME or --home).
@@ -41,6 +47,7 @@ from medcodes import Codebook  # noqa: E402
 from medcodes.claims import Claim, check  # noqa: E402
 from medcodes.claims.batch import check_lines  # noqa: E402
 from medcodes.claims.check import Checker  # noqa: E402
+from medcodes.claims.ncci import NcciEdits  # noqa: E402
 from medcodes.claims.readers import CSV_COLUMNS  # noqa: E402
 
 DOS = dt.date(2020, 5, 1)       # HCPCS 2020-04 in effect; ICD-10-CM: nearest installed release
@@ -153,6 +160,70 @@ def bench_batch(cb: Codebook, n: int) -> None:
           f"ratio {fast / slow:.0f}x (target >= 200,000 lines/s: {'met' if fast >= 200000 else 'NOT met'})")
 
 
+NCCI_DOS = dt.date(2026, 5, 1)   # NCCI 2026 Q2 and HCPCS 2026 in effect
+
+
+def _ncci_claims(cb: Codebook, n: int, seed: int) -> list[dict[str, Any]]:
+    """Claims whose line codes are HCPCS codes of the practitioner MUE table valid on NCCI_DOS."""
+    ck = Checker(cb)
+    edits = ck.ncci_on(NCCI_DOS)
+    if edits is None:
+        raise SystemExit("no NCCI quarter covering 2026-05-01 is installed: medcodes pull --from ../shared/data")
+    hc = cb.db("hcpcs", NCCI_DOS).conn
+    valid = {r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='code' AND billable=1")}
+    codes = sorted(c for c in edits.mue["practitioner"] if c in valid)
+    addons = sorted(c for c in edits.aoc if c in valid)
+    rnd = random.Random(seed)
+    dx, _lines, mods = _codes(cb)
+    out = []
+    for i in range(n):
+        c = _simple_claim(rnd, i, dx, codes, mods)
+        c["service_date"] = NCCI_DOS.isoformat()
+        for ln in c["lines"]:
+            ln["units"] = rnd.choice([1, 1, 1, 2, 3])
+        if rnd.random() < 0.1:
+            c["lines"].append({"code": rnd.choice(addons), "units": 1, "diagnosis_pointers": [1]})
+        out.append(c)
+    return out
+
+
+def bench_ncci(cb: Codebook, n_claims: int, n_lines: int) -> None:
+    off = NcciEdits(label="no edits (NCCI off)")
+    claims = [Claim.from_dict(c) for c in _ncci_claims(cb, n_claims, seed=5)]
+    on_ck, off_ck = Checker(cb), Checker(cb, off)
+    for c in claims[:3000]:
+        on_ck.check(c)
+        off_ck.check(c)
+    (found, wall, cpu) = _timed(lambda: sum(sum(f.rule.startswith("ncci-") for f in on_ck.check(c).findings)
+                                            for c in claims))
+    _x, owall, _c = _timed(lambda: [off_ck.check(c) for c in claims])
+    print(f"NCCI on, in process: {n_claims / wall:,.0f} claims/s wall ({n_claims / cpu:,.0f}/s CPU) over "
+          f"{n_claims:,} claims dated {NCCI_DOS} ({found:,} NCCI findings); NCCI off (empty edits) "
+          f"{n_claims / owall:,.0f} claims/s; ratio on/off {owall / wall:.2f}")
+    rows: list[list[Any]] = []
+    for c in _ncci_claims(cb, max(1, n_lines // 2), seed=9):
+        head = [c["id"], "professional", c["patient"]["sex"], c["patient"]["birth_date"], c["service_date"],
+                ";".join(c["diagnoses"]), ""]
+        for ln in c["lines"]:
+            rows.append(head + [ln["code"], ";".join(ln.get("modifiers", [])), str(ln["units"]),
+                                ";".join(map(str, ln["diagnosis_pointers"])), "", None])
+        if len(rows) >= n_lines:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ncci_lines.parquet"
+        pl.DataFrame(rows[:n_lines], schema=list(CSV_COLUMNS), orient="row",
+                     infer_schema_length=None).with_columns(pl.col("charge").cast(pl.String)).write_parquet(path)
+        check_lines(cb, path, on_ck)
+        check_lines(cb, path, off_ck)          # warm both
+        got, bwall, bcpu = _timed(lambda: check_lines(cb, path, on_ck))
+        _g, bowall, _c = _timed(lambda: check_lines(cb, path, off_ck))
+    nf = got.filter(pl.col("rule").str.starts_with("ncci-")).height
+    m = min(n_lines, len(rows))
+    print(f"NCCI on, batch: {m / bwall:,.0f} lines/s wall ({m / bcpu:,.0f}/s CPU) over {m:,} claim lines "
+          f"({nf:,} NCCI findings); NCCI off (empty edits) {m / bowall:,.0f} lines/s; ratio on/off "
+          f"{bowall / bwall:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--home", default=None)
@@ -162,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     cb = Codebook.open(home=args.home, embedded=False)
     bench_in_process(cb, args.claims)
     bench_batch(cb, args.lines)
+    bench_ncci(cb, args.claims, args.lines)
     return 0
 
 

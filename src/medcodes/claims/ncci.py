@@ -153,6 +153,9 @@ class NcciEdits:
         self._addon[ck] = got
         return got
 
+    def has_ptp(self) -> bool:
+        return bool(self.ptp) or self.ptp_reader is not None
+
     def codes(self) -> frozenset[str]:
         """Every code a finding can be about: MUE codes (any setting), add-on codes, PTP column 2 codes.
         A claim none of whose lines has one of these gets no MUE, add-on or PTP finding."""
@@ -222,16 +225,20 @@ def findings(claim: Claim, edits_on: Callable[[_dt.date], NcciEdits | None],
     setting = setting_of(claim) if lines else None
     if setting is None:
         return
-    groups: dict[tuple[_dt.date, str], list[int]] = {}
     sdate, sprov = claim.service_date, claim.provider or ""
-    for j, ln in enumerate(lines):
-        k = (ln.date or sdate, ln.provider or sprov)
-        g = groups.get(k)
-        if g is None:
-            groups[k] = [j]
-        else:
-            g.append(j)
-    keys = [normalize_key(ln.code) for ln in lines]
+    groups: dict[tuple[_dt.date, str], list[int]]
+    if any(ln.date is not None or ln.provider for ln in lines):   # lines of several dates or providers
+        groups = {}
+        for j, ln in enumerate(lines):
+            k = (ln.date or sdate, ln.provider or sprov)
+            g = groups.get(k)
+            if g is None:
+                groups[k] = [j]
+            else:
+                g.append(j)
+    else:
+        groups = {(sdate, sprov): list(range(len(lines)))}
+    keys = [_key(ln.code) for ln in lines]
     gaps: list[_dt.date] = []
     for (day, _prov), idx in groups.items():
         edits = edits_on(day)
@@ -239,14 +246,31 @@ def findings(claim: Claim, edits_on: Callable[[_dt.date], NcciEdits | None],
             if day not in gaps:
                 gaps.append(day)
             continue
-        _mue(claim, edits, setting, day, idx, keys, add)
+        if edits.mue:
+            _mue(claim, edits, setting, day, idx, keys, add)
         if setting != "dme-supplier":
-            present = Counter(keys[j] for j in idx)
-            if edits.aoc:
-                _aoc(claim, edits, day, idx, keys, present, add)
-            _ptp(claim, edits, setting, day, idx, keys, present, add)
+            aoc, ptp = edits.aoc, edits.has_ptp()
+            if (aoc and any(keys[j] in aoc for j in idx)) or ptp:
+                present = Counter(keys[j] for j in idx)
+                if aoc:
+                    _aoc(claim, edits, day, idx, keys, present, add)
+                if ptp:
+                    _ptp(claim, edits, setting, day, idx, keys, present, add)
     if gaps:
         add(gap_finding(sorted(gaps)))
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(code: str) -> str:
+    """normalize_key, remembered per raw code string (a stream of claims repeats the same codes)."""
+    k = _KEYS.get(code)
+    if k is None:
+        if len(_KEYS) > 200_000:
+            _KEYS.clear()
+        k = _KEYS[code] = normalize_key(code)
+    return k
 
 
 def gap_finding(days: list[_dt.date]) -> Finding:
@@ -285,8 +309,22 @@ def _mue(claim: Claim, edits: NcciEdits, setting: str, day: _dt.date, idx: list[
             add(_mue_finding(j, lines[j].code.strip(), total, m, edits, f"on {day.isoformat()}", setting))
 
 
+_MUE_TEXT: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
 def _mue_finding(j: int, code: str, units: float, m: Mue, edits: NcciEdits, scope: str, setting: str) -> Finding:
-    msg = f"{code}: {units:g} unit{'' if units == 1 else 's'} {scope}, MUE {m.units} ({_MAI_WORDS[m.indicator]}: {m.rationale or 'no rationale given'})"
+    ck = (code, units, m, scope, setting, id(edits))
+    got = _MUE_TEXT.get(ck)
+    if got is None:
+        if len(_MUE_TEXT) > 50_000:
+            _MUE_TEXT.clear()
+        got = _MUE_TEXT[ck] = _mue_text(code, units, m, edits, scope, setting)
+    return Finding("ncci-mue", "error", f"lines[{j}].units", (code,), got[0], got[1])
+
+
+def _mue_text(code: str, units: float, m: Mue, edits: NcciEdits, scope: str, setting: str) -> tuple[str, str]:
+    msg = (f"{code}: {units:g} unit{'' if units == 1 else 's'} {scope}, MUE {m.units} "
+           f"({_MAI_WORDS[m.indicator]}: {m.rationale or 'no rationale given'})")
     if m.units == 0:
         msg += f". A MUE of 0: not reported in the {SETTINGS[setting]} Services setting"
         dme = edits.mue.get("dme-supplier", {}).get(m.code)
@@ -301,9 +339,8 @@ def _mue_finding(j: int, code: str, units: float, m: Mue, edits: NcciEdits, scop
     else:
         msg += ". Indicator 3 is a clinical limit per date of service: units above it may be paid on appeal with " \
                "documentation."
-    return Finding("ncci-mue", "error", f"lines[{j}].units", (code,), msg,
-                   f"NCCI MUE, {SETTINGS[setting]} Services table ({edits.source_name('mue')}), "
-                   f"adjudication indicator {m.indicator} {MAI[m.indicator]}")
+    return msg, (f"NCCI MUE, {SETTINGS[setting]} Services table ({edits.source_name('mue')}), "
+                 f"adjudication indicator {m.indicator} {MAI[m.indicator]}")
 
 
 def _aoc(claim: Claim, edits: NcciEdits, day: _dt.date, idx: list[int], keys: list[str], present: Counter,
