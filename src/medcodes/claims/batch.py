@@ -35,6 +35,7 @@ Claim contents are never logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -919,17 +920,22 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
         buf.append(Line(code, mods or [], units, [], day, None, prov))
     if buf:
         flush()
-    # the other claims: only the note about dates no installed quarter covers
+    # the other claims: only the note about dates no installed quarter covers, one text per set of dates
     gaps = (ln.filter(pl.col("eid").is_null()).join(busy, on="c", how="anti")
-            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort()))
-    memo: dict[tuple[Any, ...], Finding] = {}
-    for c, cid, gdays in gaps.iter_rows():
-        k = tuple(gdays)
-        f = memo.get(k)
-        if f is None:
-            f = memo[k] = gap_finding(list(k))
-        found.append((c, 0, 0, cid, None, f.rule, f.severity, f.location, "", f.message, f.source))
-    return _rows(found, 6)
+            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
+            .with_columns(pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k")))
+    texts = [(k, *(lambda f: (f.rule, f.severity, f.location, "", f.message, f.source))(
+        gap_finding(tuple(dt.date.fromisoformat(d) for d in k.split(",")))))
+        for k in gaps["k"].unique().to_list()]
+    text = pl.DataFrame(texts, orient="row", schema={"k": pl.String, "rule": pl.String, "severity": pl.String,
+                                                     "location": pl.String, "codes": pl.String,
+                                                     "message": pl.String, "source": pl.String})
+    gap_rows = gaps.join(text, on="k", how="left").select(
+        "c", pl.lit(6, pl.Int32).alias("section"), pl.lit(0, pl.Int64).alias("pos"), pl.lit(0, pl.Int64).alias("sub"),
+        "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule", "severity", "location", "codes", "message",
+        "source")
+    busy_rows = _rows(found, 6)
+    return pl.concat([busy_rows, gap_rows]) if gap_rows.height else busy_rows
 
 
 def summary(findings: pl.DataFrame) -> dict[str, Any]:

@@ -25,6 +25,7 @@ lines of one provider.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,7 @@ def findings(claim: Claim, edits_on: Callable[[_dt.date], NcciEdits | None],
                 if ptp:
                     _ptp(claim, edits, setting, day, idx, keys, present, add)
     if gaps:
-        add(gap_finding(sorted(gaps)))
+        add(gap_finding(tuple(sorted(gaps))))
 
 
 _KEYS: dict[str, str] = {}
@@ -273,7 +274,8 @@ def _key(code: str) -> str:
     return k
 
 
-def gap_finding(days: list[_dt.date]) -> Finding:
+@functools.lru_cache(maxsize=4096)
+def gap_finding(days: tuple[_dt.date, ...]) -> Finding:
     """The once-per-claim note that no installed NCCI quarter covers these dates of service."""
     shown = ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
     return Finding("ncci-unchecked", "info", "lines", (),
