@@ -315,7 +315,7 @@ _MUE_TEXT: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 def _mue_finding(j: int, code: str, units: float, m: Mue, edits: NcciEdits, scope: str, setting: str) -> Finding:
-    ck = (code, units, m, scope, setting, id(edits))
+    ck = (code, units, m.units, m.indicator, m.rationale, scope, setting, edits.label)
     got = _MUE_TEXT.get(ck)
     if got is None:
         if len(_MUE_TEXT) > 50_000:
