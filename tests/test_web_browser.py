@@ -73,8 +73,10 @@ def test_search_code_page_and_claim(base, page):
     page.get_by_role("button", name="Check claim").click()
     verdict = page.locator("#claim-verdict")
     verdict.wait_for(timeout=20_000)
-    assert "1 error" in verdict.inner_text()
+    # E11 is a header; E0130 (a walker) has practitioner MUE 0 in NCCI 2026 Q2 (a DME supplier bills it)
+    assert "2 errors" in verdict.inner_text()
     assert "dx-header" in page.locator("#findings").inner_text()
+    assert "ncci-mue" in page.locator("#findings").inner_text()
     page.screenshot(path=str(OUT / "web-claim.png"), full_page=True)
 
 
