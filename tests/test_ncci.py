@@ -292,3 +292,28 @@ def test_batch_applies_the_same_ncci_edits(book: Any, tmp_path: Path) -> None:
     # with a user's PTP file (SYNTHETIC) too
     ptp = _compare(book, path, Checker(book, load_ncci([FIX / "ptp_synthetic_ccipra-v000r0-f1.txt"])))
     assert "ncci-ptp" in {k[1] for k in ptp}
+
+
+def test_ptp_files_pulled_with_a_quarter_apply_from_the_store(q2: Path, tmp_path: Path) -> None:
+    """PTP edits installed with the quarter are read from its SQLite table per column 2 code. The PTP file is
+    the SYNTHETIC fixture under a 2026 Q2 name (v321; kept in tmp_path only): no real PTP file is available."""
+    import shutil
+
+    from medcodes import Codebook
+    from medcodes.releases import pull_from_dir
+    from medcodes.store import Store
+
+    src = tmp_path / "files"
+    shutil.copytree(q2, src)
+    shutil.copy(FIX / "ptp_synthetic_ccipra-v000r0-f1.txt", src / "ccipra-v321r0-f1.txt")
+    home = tmp_path / "home"
+    rep = pull_from_dir(Store(home), src, systems={"ncci"}, jobs=1)
+    assert [(s, r) for s, r, _c in rep.installed] == [("ncci", "2026-q2")]
+    with Codebook.open(home, embedded=False) as cb:
+        (info,) = cb.releases("ncci")
+        assert info.counts["ptp_practitioner"] == 4 and info.counts["aoc"] == 9000
+        found = ncci_of(cb, claim([{"code": "G0402"}, {"code": "G0444"}]))
+        assert [(f.rule, f.codes, f.location) for f in found] == [("ncci-ptp", ("G0402", "G0444"), "lines[1]")]
+        assert ncci_of(cb, claim([{"code": "G0438"}, {"code": "G0444", "modifiers": ["59"]}])) == []
+        # an outpatient hospital claim: the practitioner PTP file does not apply
+        assert ncci_of(cb, claim([{"code": "G0402"}, {"code": "G0444"}], type="institutional")) == []
