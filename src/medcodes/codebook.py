@@ -361,8 +361,12 @@ class Codebook:
             return []
 
     # ---------------------------------------------------------------- lookup
-    def lookup(self, code: str, system: str | None = None, date: _dt.date | str | None = None) -> Record:
-        """The whole record of a code; raises :class:`NotFound` with the nearest codes."""
+    def lookup(self, code: str, system: str | None = None, date: _dt.date | str | None = None,
+               ncci: bool = True) -> Record:
+        """The whole record of a code; raises :class:`NotFound` with the nearest codes.
+
+        HCPCS/CPT records carry ``ncci`` (see :meth:`ncci`) when an NCCI quarter is installed
+        (``ncci=False`` skips it: the claim checker reads NCCI edits its own way)."""
         day = _as_date(date)
         system, key = self._resolve(code, system, day)
         info, covers = self._release_for(system, day)
@@ -389,7 +393,7 @@ class Codebook:
             rec.coverage_note = self.gap_note(system, day, info)
             rec.details["notes"] = [{"kind": "release", "text": rec.coverage_note}] + list(
                 rec.details.get("notes", []))
-        if system in ("hcpcs", "cpt"):
+        if ncci and system in ("hcpcs", "cpt"):
             facts = self.ncci(rec.code, day)
             if facts is not None:
                 rec.details["ncci"] = facts

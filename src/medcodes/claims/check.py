@@ -522,7 +522,7 @@ class Checker:
         ck = (rel.release, key)
         if ck not in self._hcpcs:
             try:
-                self._hcpcs[ck] = self.cb.lookup(key, system="hcpcs", date=day)
+                self._hcpcs[ck] = self.cb.lookup(key, system="hcpcs", date=day, ncci=False)
             except NotFound:
                 self._hcpcs[ck] = None
         return self._hcpcs[ck]
