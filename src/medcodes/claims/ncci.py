@@ -354,6 +354,8 @@ def _aoc(claim: Claim, edits: NcciEdits, day: _dt.date, idx: list[int], keys: li
         if got is None:
             continue
         kind, prims, notes = got
+        if not prims and kind != "2":   # every listed primary deleted before the date: nothing to check against
+            continue
         if len(prims) <= len(present):
             ok = any(present.get(p, 0) > (p == key) for p in prims)
         else:
