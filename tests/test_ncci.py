@@ -178,6 +178,8 @@ def test_add_on_without_its_primary(book: Any) -> None:
     assert ncci_of(book, claim([{"code": "G0017", "provider": "1234567893"}, {"code": "G0018"}],
                                provider="1003000126"))[0].rule == "ncci-add-on"
     assert ncci_of(book, claim([{"code": "G0017"}, {"code": "G0018"}], provider="1003000126")) == []
+    # 0131U's edits were deleted 2025-12-31 (AOC_Edit_DelDT 2025365): not applied on 2026-05-01
+    assert ncci_of(book, claim([{"code": "0131U"}])) == []
 
 
 def test_type_2_add_on_leaves_the_primary_to_the_payer(book: Any) -> None:
