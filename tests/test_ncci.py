@@ -319,3 +319,30 @@ def test_ptp_files_pulled_with_a_quarter_apply_from_the_store(q2: Path, tmp_path
         assert ncci_of(cb, claim([{"code": "G0438"}, {"code": "G0444", "modifiers": ["59"]}])) == []
         # an outpatient hospital claim: the practitioner PTP file does not apply
         assert ncci_of(cb, claim([{"code": "G0402"}, {"code": "G0444"}], type="institutional")) == []
+
+
+def test_a_quarter_without_an_add_on_file_uses_the_newest_earlier_one(q2: Path, tmp_path: Path) -> None:
+    """CMS publishes an AOC file only when the edits change. A 2026 Q3 made of the Q2 MUE tables under Q3
+    names (DERIVED copies in tmp_path only: no real Q3 files are available) has no AOC file."""
+    import shutil
+
+    from medcodes import Codebook
+    from medcodes.releases import pull_from_dir
+    from medcodes.store import Store
+
+    src = tmp_path / "files"
+    shutil.copytree(q2, src)
+    for name in (PRA + ".csv", OPH, DME):
+        shutil.copy(q2 / name, src / name.replace("04-01-2026", "07-01-2026"))
+    home = tmp_path / "home"
+    pull_from_dir(Store(home), src, systems={"ncci"}, jobs=1)
+    with Codebook.open(home, embedded=False) as cb:
+        assert [(i.release, i.counts.get("aoc")) for i in cb.releases("ncci")] == [("2026-q2", 9000),
+                                                                                  ("2026-q3", None)]
+        (f,) = ncci_of(cb, claim([{"code": "G0018"}], service_date="2026-08-03"))
+        assert f.rule == "ncci-add-on" and "NCCI 2026 Q2 (Medicare): the newest add-on code file" in f.source
+        (m,) = ncci_of(cb, claim([{"code": "G0444", "units": 2}], service_date="2026-08-03"))
+        assert "NCCI 2026 Q3 (Medicare)" in m.source
+        facts = cb.ncci("G0018", "2026-08-03")
+        assert facts["release"] == "2026-q3" and facts["add_on"]["primaries"] == ["G0017"]
+        assert facts["add_on"]["from_release"] == "2026-q2"

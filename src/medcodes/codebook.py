@@ -430,7 +430,13 @@ class Codebook:
         mue = {m.setting: {"units": m.units, "indicator": m.indicator, "adjudication": _ncci.MAI[m.indicator],
                            "rationale": m.rationale}
                for m in _ncci.mue_rows(db, key)}
-        edits = [e for e in _ncci.aoc_rows(db, "addon = ?", (key,)) if e.active_on(probe)]
+        aoc_db = db   # a quarter without an add-on code file: the newest earlier one (CMS posts it on change)
+        if not info.counts.get("aoc"):
+            earlier = [i for i in self.store.releases("ncci")
+                       if i.effective_from < info.effective_from and i.counts.get("aoc")]
+            if earlier:
+                aoc_db = self.store.open("ncci", max(earlier, key=lambda i: i.effective_from).release)
+        edits = [e for e in _ncci.aoc_rows(aoc_db, "addon = ?", (key,)) if e.active_on(probe)]
         add_on = None
         if edits:
             types = {e.type for e in edits}
@@ -438,8 +444,9 @@ class Codebook:
             add_on = {"type": kind, "meaning": _ncci.AOC_TYPES[kind],
                       "primaries": sorted({e.primary for e in edits if e.primary_on(probe)}),
                       "notes": sorted({e.notes for e in edits if e.notes}),
-                      "effective": min(e.effective for e in edits).isoformat()}
-        primary_of = sorted({e.addon for e in _ncci.aoc_rows(db, "primary_code = ?", (key,))
+                      "effective": min(e.effective for e in edits).isoformat(),
+                      "from_release": aoc_db.info.release}
+        primary_of = sorted({e.addon for e in _ncci.aoc_rows(aoc_db, "primary_code = ?", (key,))
                              if e.active_on(probe) and e.primary_on(probe)})
         if not mue and add_on is None and not primary_of:
             return None

@@ -211,7 +211,7 @@ class Checker:
             ck = (info.release, self.cb.store.generation)
             got = self._ncci_rel.get(ck)
             if got is None:
-                got = self._ncci_rel[ck] = _ncci.from_release(self.cb.store.open("ncci", info.release))
+                got = self._ncci_rel[ck] = _ncci.from_store(self.cb.store, info)
         if len(self._ncci_days) > 100_000:
             self._ncci_days.clear()
         self._ncci_days[day] = got

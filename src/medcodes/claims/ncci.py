@@ -74,6 +74,7 @@ class NcciEdits:
     _ptp_settings: set[str] | None = field(default=None, repr=False)
     _codes: frozenset[str] | None = field(default=None, repr=False)
     ptp_codes: Callable[[], Iterable[str]] | None = field(default=None, repr=False)
+    aoc_source: str | None = None   # where the add-on code edits came from, when not from this quarter
 
     # ------------------------------------------------------------------ building (a user's files)
     def add_ptp(self, edits: Iterable[PtpEdit], source: str) -> None:
@@ -166,6 +167,8 @@ class NcciEdits:
         return self._codes
 
     def source_name(self, kind: str) -> str:
+        if kind == "aoc" and self.aoc_source:
+            return self.aoc_source
         if self.release is not None:
             return self.label
         names = [s for s in self.sources if (kind == "ptp") == ("mue" not in s.lower() and "aoc" not in s.lower())]
@@ -207,6 +210,23 @@ def from_release(db: Any) -> NcciEdits:
     if any(k.startswith("ptp_") for k in info.counts):
         edits.ptp_reader = lambda code: _sys.ptp_rows(db, code)
         edits.ptp_codes = lambda: [r[0] for r in db.conn.execute("SELECT DISTINCT column2 FROM ptp")]
+    return edits
+
+
+def from_store(store: Any, info: Any) -> NcciEdits:
+    """The edits of the installed quarter ``info``. CMS publishes an add-on code file only when the edits
+    change: a quarter installed without one takes the add-on code edits of the newest earlier installed
+    quarter that has them (their rows carry their own effective and deletion dates)."""
+    from ..systems import ncci as _sys
+
+    edits = from_release(store.open("ncci", info.release))
+    if not edits.aoc:
+        earlier = [i for i in store.releases("ncci") if i.effective_from < info.effective_from and i.counts.get("aoc")]
+        if earlier:
+            prev = max(earlier, key=lambda i: i.effective_from)
+            for e in _sys.aoc_rows(store.open("ncci", prev.release)):
+                edits.aoc.setdefault(e.addon, []).append(e)
+            edits.aoc_source = f"{prev.label}: the newest add-on code file installed ({info.label} has none)"
     return edits
 
 
