@@ -289,7 +289,8 @@ def _ncci() -> list[CatalogueRelease]:
                 "ncci", f"{year}-q{q}", f"NCCI {year} Q{q} (Medicare)", start, end, tuple(files),
                 NCCI_PAGE + "/medicare-ncci-medically-unlikely-edits",
                 ("MUE tables (practitioner, outpatient hospital, DME supplier) and add-on code edits; the add-on "
-                 "code zip name is inferred (SOURCES.md names the page and the workbook only)",
+                 "code zip name is inferred (SOURCES.md names the page and the workbook only), and CMS posts an "
+                 "AOC file only in quarters where the edits change",
                  "PTP edit files (ccipra/ccioph, hundreds of MB a quarter) are not downloaded: put them in a "
                  "folder with these and run medcodes pull --from DIR")))
     return out
