@@ -138,7 +138,9 @@ def test_release_installed_and_listed(book: Any) -> None:
     from medcodes.cli import main
 
     out = CliRunner().invoke(main, ["--home", str(book.store.home), "releases"])
-    assert out.exit_code == 0 and "ncci      2026-q2" in out.output
+    assert out.exit_code == 0
+    assert any(line.split()[:2] == ["ncci", "2026-q2"] and "2026-04-01 .. 2026-06-30" in line
+               for line in out.output.splitlines())
 
 
 def test_lookup_lists_the_primaries(book: Any) -> None:
