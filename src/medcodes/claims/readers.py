@@ -235,8 +235,10 @@ def _fhir_claim(res: dict[str, Any], patients: dict[str, dict[str, Any]], where:
     ctype = next((c.get("code") for c in (res.get("type") or {}).get("coding") or []), "professional")
     setting = {"inpatient": "inpatient", "outpatient": "outpatient-hospital"}.get(ctype)
     ctype = "institutional" if ctype in ("institutional", "inpatient", "outpatient") else "professional"
-    prov = res.get("provider") or {}
-    provider = (prov.get("identifier") or {}).get("value") or prov.get("reference")
+    prov = res.get("provider") if isinstance(res.get("provider"), dict) else {}
+    ident = prov.get("identifier") if isinstance(prov.get("identifier"), dict) else {}
+    provider = ident.get("value") or prov.get("reference")
+    provider = provider if isinstance(provider, str) else None
     pref = (res.get("patient") or {}).get("reference", "")
     pres = patients.get(pref) or {}
     patient = {"sex": _FHIR_SEX.get(pres.get("gender", ""), "U"), "birth_date": pres.get("birthDate")}
