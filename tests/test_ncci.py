@@ -348,3 +348,16 @@ def test_a_quarter_without_an_add_on_file_uses_the_newest_earlier_one(q2: Path, 
         facts = cb.ncci("G0018", "2026-08-03")
         assert facts["release"] == "2026-q3" and facts["add_on"]["primaries"] == ["G0017"]
         assert facts["add_on"]["from_release"] == "2026-q2"
+
+
+def test_a_setting_the_claim_type_does_not_allow_is_refused(book: Any, tmp_path: Path) -> None:
+    from medcodes.claims import ClaimFormatError
+
+    with pytest.raises(ClaimFormatError, match="'setting' of professional claims is one of practitioner, "
+                                               "dme-supplier, not 'inpatient'"):
+        claim([{"code": "G0444"}], setting="inpatient")
+    path = tmp_path / "bad_setting_synthetic.csv"
+    pl.DataFrame([["X1", "institutional", "F", "", DOS, "I10", "", "G0444", "", "1", "1", "", "", "dme-supplier",
+                   "", ""]], schema=list(CSV_COLUMNS) + list(CSV_OPTIONAL_COLUMNS), orient="row").write_csv(path)
+    with pytest.raises(ClaimFormatError, match="row 2: setting of institutional claims must be one of outpatient-hospital, inpatient, other"):
+        check_lines(book, path)

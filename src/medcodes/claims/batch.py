@@ -859,7 +859,7 @@ def _setting_checks() -> list[tuple[pl.Expr, str]]:
     out = []
     for ctype, allowed in SETTINGS.items():
         bad = (pl.col("claim_type") == ctype) & pl.col("setting").is_not_null() & ~pl.col("setting").is_in(allowed)
-        out.append((bad.alias(f"setting_{ctype}"), f"setting of a {ctype} claim must be one of {', '.join(allowed)}"))
+        out.append((bad.alias(f"setting_{ctype}"), f"setting of {ctype} claims must be one of {', '.join(allowed)}"))
     return out
 
 

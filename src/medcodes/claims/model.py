@@ -124,7 +124,7 @@ class Claim:
         lines = [_line(x, f"{where}: lines[{i}]") for i, x in enumerate(data.get("lines") or [])]
         setting = data.get("setting") or None
         if setting is not None and setting not in SETTINGS[ctype]:
-            raise ClaimFormatError(f"{where}: 'setting' of a {ctype} claim is one of "
+            raise ClaimFormatError(f"{where}: 'setting' of {ctype} claims is one of "
                                    f"{', '.join(SETTINGS[ctype])}, not {setting!r}")
         provider = data.get("provider")
         return cls(cid, ctype, sdate, patient, dxs, procs, lines, source=str(data.get("source") or ""),
