@@ -359,5 +359,6 @@ def test_a_setting_the_claim_type_does_not_allow_is_refused(book: Any, tmp_path:
     path = tmp_path / "bad_setting_synthetic.csv"
     pl.DataFrame([["X1", "institutional", "F", "", DOS, "I10", "", "G0444", "", "1", "1", "", "", "dme-supplier",
                    "", ""]], schema=list(CSV_COLUMNS) + list(CSV_OPTIONAL_COLUMNS), orient="row").write_csv(path)
-    with pytest.raises(ClaimFormatError, match="row 2: setting of institutional claims must be one of outpatient-hospital, inpatient, other"):
+    with pytest.raises(ClaimFormatError,
+                       match="row 2: setting of institutional claims must be one of outpatient-hospital, inpatient"):
         check_lines(book, path)
