@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from medcodes.claims import Checker, Claim, check, load_ncci
 from medcodes.claims.batch import NCCI_RULES, check_lines
-from medcodes.claims.readers import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS
+from medcodes.claims.readers import CSV_COLUMNS, CSV_NCCI_COLUMNS
 from medcodes.errors import DataError
 from medcodes.sources import Source, scan
 from medcodes.systems import ncci
@@ -270,7 +270,7 @@ def _table(seed: int, n: int) -> pl.DataFrame:
                          rnd.choice(["", "", "59", "25"]), rnd.choice(["1", "1", "2", "3", "400", "401"]), "1",
                          rnd.choice(["", "", "2026-05-02"]), "", setting, prov,
                          rnd.choice(["", "", "", "1234567893"])])
-    return pl.DataFrame(rows, schema=list(CSV_COLUMNS) + list(CSV_OPTIONAL_COLUMNS), orient="row")
+    return pl.DataFrame(rows, schema=list(CSV_COLUMNS + CSV_NCCI_COLUMNS), orient="row")
 
 
 def _compare(book: Any, path: Path, ck: Checker) -> Counter:
@@ -358,7 +358,7 @@ def test_a_setting_the_claim_type_does_not_allow_is_refused(book: Any, tmp_path:
         claim([{"code": "G0444"}], setting="inpatient")
     path = tmp_path / "bad_setting_synthetic.csv"
     pl.DataFrame([["X1", "institutional", "F", "", DOS, "I10", "", "G0444", "", "1", "1", "", "", "dme-supplier",
-                   "", ""]], schema=list(CSV_COLUMNS) + list(CSV_OPTIONAL_COLUMNS), orient="row").write_csv(path)
+                   "", ""]], schema=list(CSV_COLUMNS + CSV_NCCI_COLUMNS), orient="row").write_csv(path)
     with pytest.raises(ClaimFormatError,
                        match="row 2: setting of institutional claims must be one of outpatient-hospital, inpatient"):
         check_lines(book, path)

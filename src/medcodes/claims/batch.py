@@ -917,7 +917,7 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             if buf:
                 flush()
             cur, buf, head = c, [], tuple(claim_head)
-        buf.append(Line(code, mods or [], units, [], day, None, prov))
+        buf.append(Line(code, mods or [], units, [], day, None, provider=prov))
     if buf:
         flush()
     # the other claims: only the note about dates no installed quarter covers, one text per set of dates

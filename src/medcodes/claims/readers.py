@@ -91,9 +91,10 @@ def schema() -> dict[str, Any]:
 CSV_COLUMNS = ("claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
                "diagnoses", "procedures", "line_code", "modifiers", "units",
                "diagnosis_pointers", "line_date", "charge")
-#: optional: a line's narrative (what a NOC code stands for) and the NDC of a drug billed on it; the claim's
-#: setting and provider (NCCI tables and grouping) and a line's own provider
-CSV_OPTIONAL_COLUMNS = ("line_description", "ndc", "setting", "provider", "line_provider")
+#: optional: a line's narrative (what a NOC code stands for) and the NDC of a drug billed on it
+CSV_OPTIONAL_COLUMNS = ("line_description", "ndc")
+#: optional, for the NCCI edits: the claim's setting and provider (tables and grouping), a line's own provider
+CSV_NCCI_COLUMNS = ("setting", "provider", "line_provider")
 
 
 def read_csv(path: str | Path) -> list[Claim]:
