@@ -177,3 +177,20 @@ def test_not_installed_system_is_named(cb):
     v = cb.validate("99213")
     assert (v.system, v.valid) == ("cpt", False) and "pull --cpt" in v.reason
     assert cb.lookup("0DTJ4ZZ", date="1999-01-01").release_covers_date is False
+
+
+def test_full_records_are_the_same_when_the_release_is_read_whole(home):
+    """A release read row by row and one read whole (bulk use) give identical records."""
+    from medcodes import Codebook
+
+    codes = ["S72.001A", "E11.6", "E11.65", "O09.A0", "A00", "Z68.41", "T63.441A"]
+    with Codebook.open(home) as one, Codebook.open(home) as bulk:
+        bulk.db("icd10cm").read_whole()
+        for code in codes:
+            a, b = one.lookup(code, system="icd10cm").as_dict(), bulk.lookup(code, system="icd10cm").as_dict()
+            assert a == b, code
+        rec = bulk.lookup("S72.001A", system="icd10cm")
+        # the agency's own words: S72's 7th character A, and the notes stated at S72 passed down
+        assert rec.details.get("seventh_character", {}).get("meaning") == "initial encounter for closed fracture"
+        assert any(n["from"] == "S72" and n["inherited"] for n in rec.notes)
+        assert [c["code"] for c in bulk.lookup("E11.6", system="icd10cm").children][:2] == ["E11.61", "E11.62"]

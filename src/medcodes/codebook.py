@@ -375,7 +375,9 @@ class Codebook:
         if row is None:
             raise self._not_found(code, system, key, db, day=None if covers else day)
         mod = _systems.module(system)
-        ancestors = db.ancestors(row)
+        parent = row["parent"]
+        # the ancestors' briefs are shared by every code under the same parent (read-only dicts)
+        ancestors = db.memo("briefs", parent, lambda: tuple(_brief(a) for a in db.ancestors(row))) if parent else ()
         rec = Record(
             system=system, code=row["code"], title=row["title"], short_title=row["short_title"],
             billable=None if row["billable"] is None else bool(row["billable"]), kind=row["kind"],
@@ -383,7 +385,7 @@ class Codebook:
             effective_from=info.effective_from.isoformat(),
             effective_to=info.effective_to.isoformat() if info.effective_to else None,
             release_covers_date=covers,
-            ancestors=[_brief(a) for a in ancestors],
+            ancestors=list(ancestors),
             children=[_brief(c) for c in db.children(key)],
             attrs=json.loads(row["attrs"]) if row["attrs"] else {},  # the caller's own copy
         )
@@ -460,9 +462,11 @@ class Codebook:
                 raise MedcodesError(f"{system!r}: unknown system (one of {', '.join(CODE_SYSTEMS)})")
             mod = _systems.module(system)
             key = normalize_key(code)
-            readings = mod.readings(key) if key.isalnum() else []
             info, _ = self._release_for(system, day)  # raises NotInstalled with the pull hint
             db = self.store.open(system, info.release)
+            if db.get(key) is not None and key.isalnum():
+                return system, key                     # the code as written is in the release
+            readings = mod.readings(key) if key.isalnum() else []
             if not readings:
                 if db.get(key) is not None:  # a chapter, block or section row ("Chapter 4", "E08-E13")
                     return system, key

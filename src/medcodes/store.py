@@ -28,6 +28,7 @@ from .model import ReleaseBuild, ReleaseInfo
 
 SCHEMA_VERSION = 1
 _ROW_CACHE = 20000  # rows kept per open release (a few MB); cleared when full
+_READ_WHOLE = 2000  # a release read row by row this often is read whole (bulk use: all codes' records)
 
 _CONCEPT_DDL = """
 CREATE TABLE concept (
@@ -250,26 +251,68 @@ class ReleaseDB:
         self.conn.row_factory = sqlite3.Row
         self._rows: dict[str, sqlite3.Row | None] = {}
         self._chains: dict[str, list[sqlite3.Row]] = {}
+        self._reads = 0                                            # rows read one by one
+        self._kids: dict[str, list[sqlite3.Row]] | None = None     # parent -> children, once read whole
+        self._memo: dict[tuple[str, str], Any] = {}                # per-parent facts systems derive (memo)
 
     def close(self) -> None:
         self.conn.close()
 
     def get(self, key: str) -> sqlite3.Row | None:
-        """The concept row with this key (rows are cached: ancestors are shared by many codes)."""
+        """The concept row with this key.
+
+        Rows are cached (ancestors are shared by many codes). A release read row
+        by row more than ``_READ_WHOLE`` times is read whole, once, with its
+        parent -> children lists: a caller walking every code (all records,
+        a batch) then costs no query per code.
+        """
         try:
             return self._rows[key]
         except KeyError:
             pass
+        if self._kids is not None:
+            return None                                            # read whole: not in the release
+        self._reads += 1
+        if self._reads > _READ_WHOLE:
+            self.read_whole()
+            return self._rows.get(key)
         row = self.conn.execute("SELECT * FROM concept WHERE key = ?", (key,)).fetchone()
         if len(self._rows) >= _ROW_CACHE:
             self._rows.clear()
         self._rows[key] = row
         return row
 
+    def read_whole(self) -> None:
+        """Keep every concept row in memory, and each row's children (one query)."""
+        if self._kids is not None:
+            return
+        rows: dict[str, sqlite3.Row | None] = {}
+        kids: dict[str, list[sqlite3.Row]] = {}
+        for row in self.conn.execute("SELECT * FROM concept ORDER BY seq"):
+            rows[row["key"]] = row
+            parent = row["parent"]
+            if parent:
+                kids.setdefault(parent, []).append(row)
+        self._rows, self._kids = rows, kids
+
     def children(self, key: str) -> list[sqlite3.Row]:
+        if self._kids is not None:
+            return list(self._kids.get(key, ()))
         return self.conn.execute(
             "SELECT * FROM concept WHERE parent = ? ORDER BY seq", (key,)
         ).fetchall()
+
+    def memo(self, name: str, key: str, make: Any) -> Any:
+        """``make()`` computed once per (name, key) for this release, e.g. the notes a
+        parent passes down to every code under it. Treat the value as read-only."""
+        try:
+            return self._memo[name, key]
+        except KeyError:
+            pass
+        if len(self._memo) >= 4 * _ROW_CACHE:
+            self._memo.clear()
+        value = self._memo[name, key] = make()
+        return value
 
     def ancestors(self, row: sqlite3.Row) -> list[sqlite3.Row]:
         """Parent chain from the top down (not including ``row``)."""
@@ -289,7 +332,7 @@ class ReleaseDB:
                 chain.append(prow)
                 key = prow["parent"]
             chain.reverse()
-            if len(self._chains) >= _ROW_CACHE:
+            if len(self._chains) >= _ROW_CACHE and self._kids is None:
                 self._chains.clear()
             self._chains[parent] = chain
         return list(chain)

@@ -1,8 +1,13 @@
-"""The relevance set (tests/relevance/queries.tsv) and its scores: recall@1, recall@10, MRR.
+"""The relevance sets (tests/relevance/tuning.tsv, heldout.tsv) and their scores: recall@1, recall@10, MRR.
 
-Shared by the regression test and ``benchmarks/search.py``. A query's
+Shared by the regression tests and ``benchmarks/search.py``. A query's
 accepted codes are plain codes (``E11.65``) or prefixes with ``*``
-(``S72.0*`` accepts any code under S72.0).
+(``S72.0*`` accepts any code under S72.0), in the system its kind implies
+(``pcs`` -> ICD-10-PCS, ``hcpcs`` -> HCPCS Level II, ``code`` -> any, every
+other kind -> ICD-10-CM), so HCPCS ``L0120`` never counts for ICD-10-CM ``L01.20``.
+
+The tuning set may be looked at query by query; the held-out set is scored
+only (see its header): no ranking change is tuned on it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,23 @@ from typing import Callable, Iterable
 from ..model import normalize_key
 
 
+#: The system a case's codes belong to, by kind (``code`` cases may name any system).
+KIND_SYSTEM = {"pcs": "icd10pcs", "hcpcs": "hcpcs", "code": None}
+
+
 @dataclass(frozen=True)
 class Case:
     query: str
     kind: str
     accepted: tuple[str, ...]
 
-    def accepts(self, code: str) -> bool:
+    @property
+    def system(self) -> str | None:
+        return KIND_SYSTEM.get(self.kind, "icd10cm")
+
+    def accepts(self, code: str, system: str | None = None) -> bool:
+        if system is not None and self.system is not None and system != self.system:
+            return False
         key = normalize_key(code)
         for a in self.accepted:
             if a.endswith("*"):
@@ -53,15 +68,16 @@ def load_cases(path: str | Path) -> list[Case]:
     return cases
 
 
-def score(cases: Iterable[Case], run: Callable[[str], list[str]]) -> Scores:
-    """``run(query)`` returns the ranked codes (top 20 or so)."""
+def score(cases: Iterable[Case], run: Callable[[str], list[tuple[str, str]]]) -> Scores:
+    """``run(query)`` returns the ranked hits as (system, code) pairs (top 20 or so)."""
     n = r1 = r10 = 0
     rr = 0.0
     misses = []
     for case in cases:
         n += 1
-        codes = run(case.query)
-        rank = next((i for i, c in enumerate(codes) if case.accepts(c)), None)
+        hits = run(case.query)
+        codes = [c for _s, c in hits]
+        rank = next((i for i, (s, c) in enumerate(hits) if case.accepts(c, s)), None)
         if rank is None:
             misses.append((case.query, codes[:3]))
             continue

@@ -74,9 +74,17 @@ class Reading:
 
 
 def module(system: str) -> ModuleType:
+    try:
+        return _loaded[system]
+    except KeyError:
+        pass
     if system not in MODULES:
         raise KeyError(system)
-    return importlib.import_module(f"{__name__}.{system}")
+    mod = _loaded[system] = importlib.import_module(f"{__name__}.{system}")
+    return mod
+
+
+_loaded: dict[str, ModuleType] = {}
 
 
 def all_modules() -> list[ModuleType]:

@@ -140,8 +140,17 @@ def _structure_from_db(key: str, db: Any) -> dict[str, Any]:
             break
     if row is None:
         return {}
+    parent = row["parent"] or ""
+    above = db.memo("icd10cm.structure", parent, lambda: _chapter_and_block(db.ancestors(row)))
+    out = {k: dict(v) for k, v in above.items()}            # the caller's own copy
+    out.update(_chapter_and_block([row]))
+    return out
+
+
+def _chapter_and_block(rows: list[Any]) -> dict[str, Any]:
+    """The chapter and (innermost) block among ``rows``, top down."""
     out: dict[str, Any] = {}
-    for anc in [*db.ancestors(row), row]:
+    for anc in rows:
         if anc["kind"] == "chapter":
             attrs = row_attrs(anc)
             out["chapter"] = {"number": attrs.get("number"), "title": anc["title"],
@@ -152,14 +161,13 @@ def _structure_from_db(key: str, db: Any) -> dict[str, Any]:
 
 
 def enrich(record: dict[str, Any], row: sqlite3.Row, db: Any) -> None:
-    """Add notes (own and inherited) and the 7th-character meaning (chapter and block are in structure)."""
-    chain = db.ancestors(row) if db is not None else []
-    notes: list[dict[str, Any]] = []
-    for anc in chain:
-        for kind, texts in row_attrs(anc).get("notes", {}).items():
-            if kind in INHERITED_KINDS:
-                notes.extend({"kind": kind, "text": t, "from": anc["code"], "inherited": True}
-                             for t in texts)
+    """Add notes (own and inherited) and the 7th-character meaning (chapter and block are in structure).
+
+    What a parent passes down is computed once per parent and release; its note
+    dicts are shared between records (read-only, like :func:`row_attrs`).
+    """
+    above = _inherited(db, row["parent"]) if db is not None else _NOTHING
+    notes = list(above.notes)
     attrs = row_attrs(row)
     for kind, texts in attrs.get("notes", {}).items():
         notes.extend({"kind": kind, "text": t, "from": row["code"], "inherited": False}
@@ -167,14 +175,47 @@ def enrich(record: dict[str, Any], row: sqlite3.Row, db: Any) -> None:
     record["notes"] = notes
     if "seventh" in attrs:
         record["seventh_character"] = dict(attrs["seventh"])
-    else:
-        for node in [row, *reversed(chain)]:
-            a = attrs if node is row else row_attrs(node)
-            if "seven_chr_def" in a:
-                record["seven_chr_def"] = {"chars": a["seven_chr_def"], "defined_at": node["code"],
-                                           "inherited": node is not row,
-                                           **({"note": a["seven_chr_note"]} if "seven_chr_note" in a else {})}
-                break
+    elif "seven_chr_def" in attrs:
+        record["seven_chr_def"] = _seven(attrs, row["code"], False)
+    elif above.seven is not None:
+        record["seven_chr_def"] = dict(above.seven)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    """What a node passes down to the codes below it: the notes of itself and its
+    ancestors (top down) and the nearest 7th-character rule."""
+
+    notes: tuple[dict[str, Any], ...]
+    seven: dict[str, Any] | None
+
+
+_NOTHING = _Inherited((), None)
+
+
+def _inherited(db: Any, key: str | None) -> _Inherited:
+    """Built from the parent's own (memoised) value: each node's notes are read once."""
+    if not key:
+        return _NOTHING
+
+    def make() -> _Inherited:
+        node = db.get(key)
+        if node is None:
+            return _NOTHING
+        up = _inherited(db, node["parent"])
+        attrs = row_attrs(node)
+        own = tuple({"kind": kind, "text": t, "from": node["code"], "inherited": True}
+                    for kind, texts in attrs.get("notes", {}).items() if kind in INHERITED_KINDS
+                    for t in texts)
+        seven = _seven(attrs, node["code"], True) if "seven_chr_def" in attrs else up.seven
+        return _Inherited(up.notes + own if own else up.notes, seven)
+
+    return db.memo("icd10cm.inherited", key, make)
+
+
+def _seven(attrs: dict[str, Any], code: str, inherited: bool) -> dict[str, Any]:
+    return {"chars": attrs["seven_chr_def"], "defined_at": code, "inherited": inherited,
+            **({"note": attrs["seven_chr_note"]} if "seven_chr_note" in attrs else {})}
 
 
 # =============================================================== order file
