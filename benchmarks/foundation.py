@@ -88,8 +88,11 @@ print(t2 - t0, t2 - t1, time.perf_counter() - t2)
 
 def full_records(env: dict[str, str], rounds: int) -> None:
     """Section 4: interleaved fresh processes, median of rounds."""
-    listing = run_py("from medcodes import Codebook\n"
-                     "print('\\n'.join(Codebook.open().codes('icd10cm', date='2026-01-01', billable=True)))", env)
+    listing = run_py("from medcodes import Codebook\n"              # the release cb.lookup answers from
+                     "cb = Codebook.open()\n"
+                     "print(cb.release_for('icd10cm').label)\n"
+                     "print('\\n'.join(cb.codes('icd10cm', billable=True)))", env)
+    label, _, listing = listing.partition("\n")
     codes = listing.split()
     known = run_py("import sys, simple_icd_10_cm as s\n"
                    "print(sum(s.is_valid_item(c) for c in sys.stdin.read().split()))", env, stdin=listing)
@@ -106,7 +109,7 @@ def full_records(env: dict[str, str], rounds: int) -> None:
     n = len(codes)
     med = [statistics.median(r[i] for r in ours) for i in range(3)]
     pmed = [statistics.median(r[i] for r in peer) for i in range(3)]
-    print(f"full records: {n:,} billable FY2026 ICD-10-CM codes (simple-icd-10-cm knows {int(known):,} of them), "
+    print(f"full records: the {n:,} billable codes of {label} (simple-icd-10-cm knows {int(known):,} of them), "
           f"one fresh process per side per round, {rounds} interleaved rounds, median:")
     for label, i in (("whole process (start, import/open, every record once)", 0),
                      ("first pass over the codes (after import/open)", 1),
