@@ -34,6 +34,7 @@ ALL_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm")
 MAX_QUERY = 500
 DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
+MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
@@ -96,6 +97,9 @@ def _selection(cb: Any, date: _dt.date | None) -> Selection:
                 continue
             usable = [i for i in having if i.effective_from <= day] or having
             index.append((book, max(usable, key=lambda i: (i.effective_from, i.release))))
+    gems = [i for i in cb.store.releases("crosswalk") if "i9-i10pcs" in i.counts]
+    if gems:   # ICD-9-CM procedure titles lead to ICD-10-PCS codes through CMS's GEMs
+        index.append(("gem", max(gems, key=lambda i: (i.effective_from, i.release))))
     return Selection(systems, index)
 
 
@@ -216,7 +220,10 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
     accept = eng.accept(sys_ok, billable, ch_ok)
     board = eng.board()
     try:
-        if not _code_query(eng, text, wanted, board):
+        # a code prefix ("E11.", "0DT") lists codes; a word that is also a known abbreviation
+        # ("dm2", "t2dm", "o2") is searched as words too, and its meaning ranks first
+        synonym = _text.is_synonym(words)
+        if not _code_query(eng, text, wanted, board, 0.5 if synonym else 1.0) or synonym:
             _text_query(eng, text, words, accept, offset + limit, board)
         cids = board.codes()
         cids = cids[accept(cids)]
@@ -279,7 +286,7 @@ def _chapters(eng: Engine, chapter: str | None) -> set[int] | None:
             if (normalize_key(c).removeprefix("CHAPTER").lstrip("0") or normalize_key(c)) == want}
 
 
-def _code_query(eng: Engine, text: str, wanted: set[str], board: Board) -> bool:
+def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: float = 1.0) -> bool:
     """``E11.``, ``0DT``, ``E1165``: the codes under that prefix, in release order."""
     raw = text.strip()
     if not _CODE_QUERY.match(raw) or not any(ch.isdigit() for ch in raw):
@@ -297,14 +304,37 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board) -> bool:
         sc = np.full(arr.size, 0.9)
         if eng.codes_info([ids[0]])[ids[0]][1].replace(".", "") == key:
             sc[0] = 1.0
-        board.offer(arr, sc, np.full(arr.size, -1, dtype=np.int64))
+        board.offer(arr, sc * factor, np.full(arr.size, -1, dtype=np.int64))
     return found
 
 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     last_is_prefix = text[-1:].isalnum()
-    variants = _text.synonym_variants(content)
+    quals = [w for w in content if w in _text.QUALIFIERS]
+    core = [w for w in content if w not in _text.QUALIFIERS]
+    if not quals or not core:
+        _match_words(eng, content, last_is_prefix, accept, need, board)
+        return
+    # laterality and encounter words ("left", "initial encounter") choose among the codes the
+    # other words find: the index never states them (they are the 6th/7th characters), so they
+    # are required somewhere in a code's texts but add nothing to how well a text matches
+    tmp = eng.board("qualified")
+    try:
+        _match_words(eng, core, last_is_prefix and content[-1] == core[-1], accept, need, tmp)
+        cids = tmp.codes()
+        if cids.size > MAX_QUALIFY:
+            cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_QUALIFY)[:MAX_QUALIFY]])
+        ok = eng.have_words(cids, [eng.candidate(q, False) for q in quals])
+        cids = cids[ok]
+        board.offer(cids, tmp.score[cids], tmp.field[cids])
+    finally:
+        tmp.reset()
+
+
+def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: Any, need: int,
+                 board: Board) -> None:
+    variants = _text.synonym_variants(content, eng.initials, eng.known)
     partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
     cids = board.codes()
     good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))

@@ -10,7 +10,11 @@ codes of the release searched):
   target term's codes, the subterms of a ``see`` target reachable under the
   referring term (``Broken > bone > hip``), one field per table cell;
 * the ICD-10-PCS Index: term paths (with their ``see`` text) to full codes,
-  to the codes under a 4-character prefix, or to a 3-character table.
+  to the codes under a 4-character prefix, or to a 3-character table;
+* ICD-9-CM procedure titles (``Total hip replacement``, ``Thoracentesis``,
+  ``Continuous invasive mechanical ventilation for 96 consecutive hours or
+  more``): the names coders and surgeons still use, each leading to the
+  ICD-10-PCS codes CMS's GEMs map it to (forward and backward files pooled).
 
 Index codes are checked against the release searched: a code that exists
 is kept; a code with a dash (``E11.-``, ``H93.29-``) or one that no longer
@@ -49,22 +53,25 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "9"
+BUILD_VERSION = "13"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
-KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs")
-KIND_WEIGHT = array("f", [1.0, 0.85, 0.93, 0.97, 0.9, 0.9, 0.92, 0.92, 0.95])
+KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
+KIND_WEIGHT = array("f", [1.0, 0.85, 0.93, 0.97, 0.9, 0.9, 0.92, 0.92, 0.95, 0.9])
 _KIND_IX = {k: i for i, k in enumerate(KINDS)}
 KIND_LABEL = {
     "title": "title", "short": "short title", "incl": "inclusion term",
     "index": "ICD-10-CM Alphabetic Index", "alias": "ICD-10-CM Alphabetic Index (see)",
     "eindex": "ICD-10-CM External Cause Index", "drug": "ICD-10-CM Table of Drugs and Chemicals",
     "neoplasm": "ICD-10-CM Table of Neoplasms", "pcs": "ICD-10-PCS Index",
+    "gem": "ICD-9-CM procedure (GEMs)",
 }
 SHORT_TITLES = frozenset({"hcpcs", "cpt"})   # elsewhere short titles only abbreviate the long ones
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
+MAX_TABLE = 1000         # codes of a PCS table an index entry naming the table also leads to, at most
+MAX_GEM = 150            # ICD-10-PCS codes one ICD-9-CM procedure title may lead to (broader: too vague)
 
 
 @dataclass
@@ -240,7 +247,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         title = title or ""
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
                          _chapter(key, tree, tops))
-        b.add_field("title", title, [(cid, 100)])
+        b.add_field("title", title, [(cid, 100)], primary=_primary_title(title))
         if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title):
             b.add_field("short", short, [(cid, 100)])
         if attrs and "inclusionTerm" in attrs:
@@ -249,6 +256,18 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
                 b.add_field("incl", term, [(cid, 100)])
         n += 1
     b.bump(f"codes_{system}", n)
+
+
+#: Words that mark a default code ("Urinary tract infection, site not specified", "Migraine,
+#: unspecified"): not counted in a title's length, so the plain code a coder picks for a bare
+#: term is not outranked by a more specific one with a shorter title.
+DEFAULT_WORDS = frozenset({"unspecified", "specified", "site", "not", "nos", "nec", "elsewhere", "classified"})
+
+
+def _primary_title(title: str) -> str | None:
+    words = _text.raw_tokens(title)
+    kept = [w for w in words if w not in DEFAULT_WORDS]
+    return " ".join(kept) if len(kept) < len(words) and kept else None
 
 
 def _chapter(key: str, tree: dict[str, tuple[str | None, str]], tops: dict[str, str]) -> str:
@@ -487,11 +506,37 @@ def add_pcs_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
             elif kind == "codes":
                 targets.extend(res.resolve(code + "-", 95))
             elif kind == "tab":
+                # "Mastectomy, see Resection, Skin and Breast 0HT": the table, and its codes, so
+                # that the query's other words ("right") can pick one of them (see Engine.cross)
                 targets.extend(res.resolve(code, 85))
+                below = res.under(normalize_key(code))
+                if len(below) <= MAX_TABLE:
+                    targets.extend((res.b.code_ids[("icd10pcs", k)], 80) for k in below
+                                   if res.b.code_bill[res.b.code_ids[("icd10pcs", k)]] == 1)
         if not targets:
             continue
         label = t.path + (f" (see {t.see})" if t.see else "")
         b.add_field("pcs", label, targets, words=f"{t.path} {t.see or ''}")
+
+
+# ------------------------------------------------------------------ ICD-9-CM procedure titles via the GEMs
+def add_gem_titles(b: Builder, gem: sqlite3.Connection, icd9: sqlite3.Connection) -> None:
+    """Each ICD-9-CM procedure title, leading to the ICD-10-PCS codes of the release searched that
+    the GEMs pair it with (forward i9 -> PCS and backward PCS -> i9 entries, pooled)."""
+    targets: dict[str, set[str]] = {}
+    for direction, i9_col, pcs_col in (("i9-i10pcs", "source", "target"), ("i10pcs-i9", "target", "source")):
+        for i9, pcs in gem.execute(f"SELECT {i9_col}, {pcs_col} FROM gem WHERE direction = ? AND no_map = 0",
+                                   (direction,)):
+            targets.setdefault(i9, set()).add(pcs)
+    ids = b.code_ids
+    for key, code, title in icd9.execute("SELECT key, code, title FROM concept WHERE kind = 'procedure'"):
+        pcs = targets.get(key.removeprefix("P:").replace(".", ""))
+        if not pcs or len(pcs) > MAX_GEM:
+            b.bump("gem_titles_skipped")
+            continue
+        cids = [(ids[("icd10pcs", k)], 90) for k in sorted(pcs) if ("icd10pcs", k) in ids]
+        if cids:
+            b.add_field("gem", f"{title} (ICD-9-CM {code})", cids, words=title)
 
 
 # ------------------------------------------------------------------ compile + write
@@ -618,7 +663,14 @@ def build(selection: Selection, open_db: Any, path: Path) -> None:
     pcs = [info for book, info in selection.index if info.system == "icd10pcs_index"]
     if pcs and "icd10pcs" in selection.systems:
         add_pcs_index(b, load_terms(open_db(pcs[0]).conn, {"pcs"}, pcs=True), Resolver(b, "icd10pcs"))
+    gems = [info for book, info in selection.index if book == "gem"]
+    if gems and "icd10pcs" in selection.systems and "icd9cm" in selection.systems:
+        add_gem_titles(b, open_db(gems[0]).conn, open_db(selection.systems["icd9cm"]).conn)
+    b.flush()
+    named = {_KIND_IX[k] for k in ("title", "incl", "index")}
+    cm = [t for t, k in zip(b.field_text, b.field_kind) if k in named]
     meta = {
+        "acronyms": _text.acronyms(cm),
         "version": BUILD_VERSION,
         "systems": {s: i.release for s, i in selection.systems.items()},
         "index": [[bk, i.system, i.release] for bk, i in selection.index],

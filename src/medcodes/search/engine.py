@@ -52,6 +52,7 @@ CROSS_PER_FIELD = 40  # codes of one partial field tried, at most
 MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
 CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
+HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
 
 
 @dataclass
@@ -144,6 +145,7 @@ class Engine:
         self.meta = {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
         self.systems: list[str] = self.meta["code_systems"]
         self.chapters: list[str] = self.meta["chapters"]
+        self.initials: dict[str, list[str]] = self.meta.get("acronyms", {})
         self.chunk = int(self.meta.get("chunk", CHUNK))
         self.n_codes = int(self.c_bill.size)
         self.n_tokens = len(self.vocab)
@@ -152,6 +154,8 @@ class Engine:
         self.f_lenf = np.maximum(self.f_len, 1).astype(np.float64)
         self.f_static = kw * (0.55 + 0.45 / self.f_lenf)
         self.c_nf = np.diff(self.c_f_start.astype(np.int64))
+        # a coder reports billable codes: a header (E11.6, a PCS table) ranks below its codes
+        self.c_pref = np.where(self.c_bill == 0, HEADER_FACTOR, 1.0)
         self._cands: OrderedDict[tuple[str, bool], Candidate] = OrderedDict()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -160,11 +164,12 @@ class Engine:
     def close(self) -> None:
         self.conn.close()
 
-    def board(self) -> Board:
+    def board(self, name: str = "board") -> Board:
         """A per-thread, all-empty score board (``reset`` it after the query)."""
-        b = getattr(self._local, "board", None)
+        b = getattr(self._local, name, None)
         if b is None:
-            b = self._local.board = Board(np.full(self.n_codes, -1.0), np.zeros(self.n_codes, dtype=np.int64))
+            b = Board(np.full(self.n_codes, -1.0), np.zeros(self.n_codes, dtype=np.int64))
+            setattr(self._local, name, b)
         return b
 
     # -------------------------------------------------------------- words -> tokens
@@ -197,7 +202,10 @@ class Engine:
             lo = bisect.bisect_left(self.vocab, word)
             hi = bisect.bisect_left(self.vocab, word + "\uffff")
             if hi > lo:
-                groups.append((lo, hi, 0.75 + 0.2 * min(1.0, len(word) / 8)))
+                # a word still being typed: the longer, the surer; a word that is already a
+                # whole token of the index ("flu") counts less as the start of another ("fluoroscopy")
+                q = 0.55 + 0.4 * min(1.0, len(word) / 8) if len(word) < 4 else 0.75 + 0.2 * min(1.0, len(word) / 8)
+                groups.append((lo, hi, q * (0.8 if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
         groups.extend((t, t + 1, q) for t, q in ids.items())
@@ -240,6 +248,11 @@ class Engine:
                 if _one_edit(word, self.vocab[t]):
                     out.add(t)
         return out
+
+    def known(self, word: str) -> bool:
+        """Is ``word`` a word of the index (a token with a few fields at least)?"""
+        t = self.tok_id.get(_text.stem(word))
+        return t is not None and int(self.p_start[t + 1]) - int(self.p_start[t]) >= 5
 
     # -------------------------------------------------------------- candidate postings
     def fields_of(self, cand: Candidate) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +350,8 @@ class Engine:
         if matched.size:
             s = q * cover * factor
             pos, lens, _offs = _expand(self.f_tgt_start[matched], self.f_tgt_start[matched + 1])
-            board.offer(self.f_tgt[pos].astype(np.int64), np.repeat(s, lens) * self.f_tgt_w[pos] * 0.01,
+            cids = self.f_tgt[pos].astype(np.int64)
+            board.offer(cids, np.repeat(s, lens) * self.f_tgt_w[pos] * 0.01 * self.c_pref[cids],
                         np.repeat(matched.astype(np.int64), lens))
         if cross:
             self.cross(cands, partial, factor, board)
@@ -382,7 +396,33 @@ class Engine:
             ok &= best > 0
             total += best
         if ok.any():
-            board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands), f0[ok])
+            board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands) * self.c_pref[cids[ok]], f0[ok])
+
+    def have_words(self, cids: np.ndarray, cands: list[Candidate]) -> np.ndarray:
+        """Which of ``cids`` have every one of ``cands`` somewhere in their fields (pooled)."""
+        ok = np.ones(cids.size, dtype=bool)
+        if not cids.size or not cands:
+            return ok
+        cfs = self.c_f_start
+        fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
+        cf = self.c_f[fpos]
+        st = self.f_tok_start
+        tpos, tlens, _toffs = _expand(st[cf], st[cf + 1])
+        toks = self.f_toks[tpos]
+        tstart = np.zeros(cf.size, dtype=np.int64)
+        if cf.size > 1:
+            np.cumsum(tlens[:-1], out=tstart[1:])
+        has_field = self.c_nf[cids] > 0
+        ok &= has_field
+        if not has_field.any():
+            return ok
+        coffs = tstart[foffs[has_field]] if not has_field.all() else tstart[foffs]
+        for c in cands:
+            found = np.maximum.reduceat(self.lut(c)[toks], coffs) > 0 if toks.size else np.zeros(coffs.size, bool)
+            sub = ok[has_field]
+            sub &= found
+            ok[has_field] = sub
+        return ok
 
     # -------------------------------------------------------------- filters
     def accept(self, sys_ok: set[int], billable: bool | None,

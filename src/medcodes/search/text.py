@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Callable, Iterable
 
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -25,6 +26,11 @@ STOP_WORDS = frozenset({
 })
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+#: Laterality and encounter words: ICD-10-CM states them in the 6th/7th characters' titles, never
+#: in the index, so a query's qualifiers select among codes rather than match an index entry.
+QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela",
+                        "encounter"})
 
 
 def fold(text: str) -> str:
@@ -170,6 +176,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def is_synonym(words: list[str]) -> bool:
+    """Is the whole query one entry of the abbreviation / lay phrase table?"""
+    return " ".join(words) in SYNONYMS
+
+
 def _replace_all(words: list[str]) -> list[str]:
     """Every synonym applied at once, longest phrase first (two rounds, for ``lap`` -> ``laparoscopic`` -> ...)."""
     for _round in range(2):
@@ -192,11 +203,49 @@ def _replace_all(words: list[str]) -> list[str]:
     return words
 
 
-def synonym_variants(words: list[str]) -> list[tuple[list[str], float]]:
+#: Words a multi-word name must end with to be read as the meaning of its initials
+#: ("irritable bowel syndrome" for IBS, "generalized anxiety disorder" for GAD).
+HEAD_NOUNS = frozenset({
+    "disease", "diseases", "disorder", "syndrome", "infection", "failure", "injury", "virus", "block",
+    "thrombosis", "embolism", "sclerosis", "leukemia", "aneurysm", "lymphoma", "arthritis", "index",
+    "erythematosus", "fibrillation", "hypertension", "deficiency", "hemorrhage", "obstruction", "pneumonia",
+    "carcinoma", "tachycardia", "ketoacidosis", "neuropathy", "retinopathy", "nephropathy", "fever", "ulcer",
+    "stenosis", "insufficiency", "attack", "dysfunction", "anemia", "palsy", "dystrophy", "fracture",
+    "infarction", "apnea", "arrest", "cancer",
+})
+
+
+def acronyms(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
+    """Initials -> the names of 3-5 words (ending in a head noun) the official texts use most.
+
+    Built from titles, inclusion terms and index entries at compile time, so an
+    abbreviation the hand-written table lacks (``ibs``, ``gad``) still finds its
+    condition when the agencies spell the name out.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for text in texts:
+        words = [w for w in raw_tokens(text.replace("-", " ")) if w not in STOP_WORDS]
+        for n in (3, 4, 5):
+            for i in range(len(words) - n + 1):
+                if words[i + n - 1] not in HEAD_NOUNS:
+                    continue
+                phrase = words[i:i + n]
+                if all(w.isalpha() for w in phrase):
+                    by = counts.setdefault("".join(w[0] for w in phrase), {})
+                    name = " ".join(phrase)
+                    by[name] = by.get(name, 0) + 1
+    return {a: [p for p, _n in sorted(by.items(), key=lambda x: (-x[1], x[0]))[:keep]]
+            for a, by in counts.items()}
+
+
+def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = None,
+                     known: Callable[[str], bool] | None = None) -> list[tuple[list[str], float]]:
     """Alternative word lists for a query, each with a score factor (<= 1).
 
     The original first, then every synonym applied at once, then each
-    single replacement (longest phrases first); at most six.
+    single replacement (longest phrases first); then, for a word that is no
+    entry of the table and no word of the index (``known``), the names its
+    letters are the initials of (``initials``); at most six.
     """
     variants: list[tuple[list[str], float]] = [(words, 1.0)]
     seen = {tuple(words)}
@@ -213,6 +262,11 @@ def synonym_variants(words: list[str]) -> list[tuple[list[str], float]]:
             key = " ".join(words[i:i + size])
             for repl in SYNONYMS.get(key, ()):
                 add(words[:i] + repl.split() + words[i + size:], 0.9)
+    if initials:
+        for i, w in enumerate(words):
+            if 3 <= len(w) <= 5 and w.isalpha() and w not in SYNONYMS and not (known and known(w)):
+                for name in initials.get(w, ()):
+                    add(words[:i] + name.split() + words[i + 1:], 0.85)
     return variants
 
 
