@@ -310,7 +310,7 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
     content = [w for w in words if w not in _text.STOP_WORDS] or words
-    last_is_prefix = text[-1:].isalnum()
+    last_is_prefix = text[-1:].isalnum()      # the last word may be still being typed ("diab")
     quals = [w for w in content if w in _text.QUALIFIERS]
     core = [w for w in content if w not in _text.QUALIFIERS]
     if not quals or not core:
@@ -343,7 +343,8 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
             if got is not None:
                 eng.cross(got[0], got[1], factor, board)
         cids = board.codes()
-    if not accept(cids).any() and 2 <= len(content) <= 6:
+        good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))
+    if good < min(need, 3) and 2 <= len(content) <= 8:
         _relax(eng, variants[:2], last_is_prefix, board)
 
 

@@ -202,10 +202,10 @@ class Engine:
             lo = bisect.bisect_left(self.vocab, word)
             hi = bisect.bisect_left(self.vocab, word + "\uffff")
             if hi > lo:
-                # a word still being typed: the longer, the surer; a word that is already a
-                # whole token of the index ("flu") counts less as the start of another ("fluoroscopy")
+                # a word still being typed: the longer, the surer; a word that is already a whole
+                # token of the index ("flu") counts half as the start of another ("fluoroscopy")
                 q = 0.55 + 0.4 * min(1.0, len(word) / 8) if len(word) < 4 else 0.75 + 0.2 * min(1.0, len(word) / 8)
-                groups.append((lo, hi, q * (0.8 if ids else 1.0)))
+                groups.append((lo, hi, q * (0.5 if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
         groups.extend((t, t + 1, q) for t, q in ids.items())

@@ -29,8 +29,7 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 #: Laterality and encounter words: ICD-10-CM states them in the 6th/7th characters' titles, never
 #: in the index, so a query's qualifiers select among codes rather than match an index entry.
-QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela",
-                        "encounter"})
+QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela"})
 
 
 def fold(text: str) -> str:
