@@ -53,7 +53,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "13"
+BUILD_VERSION = "15"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -248,6 +248,11 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
                          _chapter(key, tree, tops))
         b.add_field("title", title, [(cid, 100)], primary=_primary_title(title))
+        head = title.split(",", 1)[0]
+        if head != title and head.strip():
+            # what the title names, before its qualifiers ("Walker, rigid (pickup), adjustable or
+            # fixed height" is a walker; "Seat attachment, walker" is not)
+            b.add_field("title", head, [(cid, 96)])
         if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title):
             b.add_field("short", short, [(cid, 100)])
         if attrs and "inclusionTerm" in attrs:
