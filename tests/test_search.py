@@ -54,12 +54,13 @@ def test_relevance_sets_are_large_distinct_and_every_code_exists(cb):
     for case in tuning + heldout:
         assert case.accepted, case.query
         for code in case.accepted:
+            system, code = code.split(":", 1) if ":" in code else (case.system, code)
             key = normalize_key(code.rstrip("*"))
             where, args = ("key >= ? AND key < ?", [key, key + "\uffff"]) if code.endswith("*") else ("key = ?", [key])
-            if case.system:
-                where, args = where + " AND system = ?", [*args, case.system]
+            if system:
+                where, args = where + " AND system = ?", [*args, system]
             row = conn.execute(f"SELECT 1 FROM code WHERE {where}", args).fetchone()
-            assert row is not None, f"{case.query!r}: {code} is in no installed {case.system or ''} release"
+            assert row is not None, f"{case.query!r}: {code} is in no installed {system or ''} release"
 
 
 def _scores(cb, path):
@@ -72,17 +73,55 @@ def _scores(cb, path):
 
 def test_relevance_regression_tuning(cb):
     overall, ctx = _scores(cb, TUNING)
-    # measured: all systems r@1 R1 r@10 R10 MRR M; with context r@1 C1 r@10 C10 MRR CM
-    assert overall.recall1 >= 0.0 and overall.recall10 >= 0.0 and overall.mrr >= 0.0, overall.line()
-    assert ctx.recall1 >= 0.0 and ctx.recall10 >= 0.0 and ctx.mrr >= 0.0, ctx.line()
+    # measured: all systems r@1 0.812 r@10 0.943 MRR 0.866; with context r@1 0.845 r@10 0.952 MRR 0.889
+    assert overall.recall1 >= 0.79 and overall.recall10 >= 0.92 and overall.mrr >= 0.84, overall.line()
+    assert ctx.recall1 >= 0.82 and ctx.recall10 >= 0.93 and ctx.mrr >= 0.86, ctx.line()
 
 
 def test_relevance_heldout(cb):
-    """Scored only: no ranking change is tuned on these queries (tests/relevance/heldout.tsv)."""
+    """Scored only: no ranking change is tuned on these queries (tests/relevance/heldout.tsv).
+
+    The issue's targets (recall@1 >= 0.75, recall@10 >= 0.95) are not met yet; these
+    thresholds only keep what was measured from getting worse.
+    """
     overall, ctx = _scores(cb, HELDOUT)
-    # measured: all systems r@1 R1 r@10 R10 MRR M; with context r@1 C1 r@10 C10 MRR CM
-    assert overall.recall1 >= 0.0 and overall.recall10 >= 0.0 and overall.mrr >= 0.0, overall.line()
-    assert ctx.recall1 >= 0.0 and ctx.recall10 >= 0.0 and ctx.mrr >= 0.0, ctx.line()
+    # measured: all systems r@1 0.642 r@10 0.806 MRR 0.695; with context r@1 0.662 r@10 0.846 MRR 0.729
+    assert overall.recall1 >= 0.61 and overall.recall10 >= 0.78 and overall.mrr >= 0.67, overall.line()
+    assert ctx.recall1 >= 0.64 and ctx.recall10 >= 0.82 and ctx.mrr >= 0.70, ctx.line()
+
+
+@pytest.mark.parametrize("query,first", [
+    ("ibs", "K58"),                                   # initials of the agency's "Irritable bowel syndrome"
+    ("uti", "N39.0"),                                 # Urinary tract infection, site not specified
+    ("cataract extraction with lens implant", "08R"),  # Replacement of Right/Left Lens with Synthetic Substitute
+    ("mechanical ventilation over 96 hours", "5A1955Z"),  # Respiratory Ventilation, Greater than 96 Consecutive Hours
+    ("hip replacement left", "0SRB"),                 # Replacement of Left Hip Joint (not hip muscles, tendons)
+    ("stomach flu", "A08.4"),                         # Index: Flu > intestinal NEC (not Fluoroscopy of Stomach)
+])
+def test_issue_13_misses_rank_first(cb, query, first):
+    assert codes(search(cb, query, limit=10))[0].startswith(first), codes(search(cb, query, limit=5))
+
+
+def test_laterality_words_choose_the_lateral_code(cb):
+    got = search(cb, "total knee replacement right", systems="icd10pcs", limit=10).hits
+    assert got and all(h.code.startswith("0SRC") for h in got)   # Right Knee Joint, every one
+    assert "Right Knee Joint" in got[0].title
+
+
+def test_gem_procedure_titles_say_why(cb):
+    hit = search(cb, "thoracentesis", systems="icd10pcs", limit=10).hits
+    assert any(h.matched[0].startswith("ICD-9-CM procedure (GEMs): Thoracentesis") and h.code == "0W993ZZ"
+               for h in hit)
+
+
+def test_acronyms_from_official_names():
+    from medcodes.search.text import acronyms
+
+    got = acronyms(["Irritable bowel syndrome with diarrhea", "Irritable bowel syndrome, unspecified",
+                    "Iliotibial band syndrome, right leg", "Generalized anxiety disorder", "Body mass index 19"])
+    assert got["ibs"][0] == "irritable bowel syndrome" and got["gad"] == ["generalized anxiety disorder"]
+    assert got["bmi"] == ["body mass index"]
+    assert "bsw" not in got and "idb" not in got       # names must end in a head noun
 
 
 @pytest.mark.parametrize("query,code", [

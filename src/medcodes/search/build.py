@@ -53,7 +53,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "15"
+BUILD_VERSION = "17"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -66,7 +66,8 @@ KIND_LABEL = {
     "neoplasm": "ICD-10-CM Table of Neoplasms", "pcs": "ICD-10-PCS Index",
     "gem": "ICD-9-CM procedure (GEMs)",
 }
-SHORT_TITLES = frozenset({"hcpcs", "cpt"})   # elsewhere short titles only abbreviate the long ones
+SHORT_TITLES = frozenset({"hcpcs", "cpt"})
+HEAD_SYSTEMS = frozenset({"icd10cm", "hcpcs", "cpt", "icd9cm"})   # a title's head names the thing   # elsewhere short titles only abbreviate the long ones
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
@@ -239,6 +240,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
     """Every row of one release: codes become hits, titles and inclusion terms fields."""
     tree = {key: (parent, kind) for key, parent, kind in conn.execute("SELECT key, parent, kind FROM concept")}
     tops: dict[str, str] = {}
+    titles: dict[str, str] = {}
     n = 0
     rows = conn.execute("SELECT key, code, kind, title, short_title, billable, attrs FROM concept ORDER BY seq")
     for key, code, kind, title, short, billable, attrs in rows:
@@ -249,10 +251,12 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
                          _chapter(key, tree, tops))
         b.add_field("title", title, [(cid, 100)], primary=_primary_title(title))
         head = title.split(",", 1)[0]
-        if head != title and head.strip():
+        if system in HEAD_SYSTEMS and head != title and head.strip() and head != titles.get(tree[key][0]):
             # what the title names, before its qualifiers ("Walker, rigid (pickup), adjustable or
-            # fixed height" is a walker; "Seat attachment, walker" is not)
+            # fixed height" is a walker; "Seat attachment, walker" is not); not when it is only
+            # the parent's title (7th-character codes), nor for ICD-10-PCS, whose titles are axes
             b.add_field("title", head, [(cid, 96)])
+        titles[key] = title
         if short and system in SHORT_TITLES and _text.tokens(short) != _text.tokens(title):
             b.add_field("short", short, [(cid, 100)])
         if attrs and "inclusionTerm" in attrs:
