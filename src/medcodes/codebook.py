@@ -368,12 +368,19 @@ class Codebook:
         HCPCS/CPT records carry ``ncci`` (see :meth:`ncci`) when an NCCI quarter is installed
         (``ncci=False`` skips it: the claim checker reads NCCI edits its own way)."""
         day = _as_date(date)
-        system, key = self._resolve(code, system, day)
-        info, covers = self._release_for(system, day)
-        db = self.store.open(system, info.release)
-        row = db.get(key)
+        row = None
+        if system in CODE_SYSTEMS:                   # fast path: the code as written is in the release
+            info, covers = self._release_for(system, day)
+            db = self.store.open(system, info.release)
+            key = normalize_key(code)
+            row = db.get(key) if key.isalnum() else None
         if row is None:
-            raise self._not_found(code, system, key, db, day=None if covers else day)
+            system, key = self._resolve(code, system, day)
+            info, covers = self._release_for(system, day)
+            db = self.store.open(system, info.release)
+            row = db.get(key)
+            if row is None:
+                raise self._not_found(code, system, key, db, day=None if covers else day)
         mod = _systems.module(system)
         parent = row["parent"]
         # the ancestors' briefs are shared by every code under the same parent (read-only dicts)
