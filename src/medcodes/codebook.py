@@ -66,7 +66,11 @@ class Identification:
 
 @dataclass
 class Record:
-    """Everything known about one code in one release."""
+    """Everything known about one code in one release.
+
+    ``attrs`` is the caller's own; the dicts inside ``ancestors`` and ``notes`` may be
+    shared with other records of the same release (copy one before changing it).
+    """
 
     system: str
     code: str

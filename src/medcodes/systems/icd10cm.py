@@ -193,16 +193,16 @@ class _Inherited:
 _NOTHING = _Inherited((), None)
 
 
-def _inherited(db: Any, key: str | None) -> _Inherited:
+def _inherited(db: Any, key: str | None, depth: int = 0) -> _Inherited:
     """Built from the parent's own (memoised) value: each node's notes are read once."""
-    if not key:
+    if not key or depth > 64:                     # no tree is that deep: a damaged parent chain
         return _NOTHING
 
     def make() -> _Inherited:
         node = db.get(key)
         if node is None:
             return _NOTHING
-        up = _inherited(db, node["parent"])
+        up = _inherited(db, node["parent"], depth + 1)
         attrs = row_attrs(node)
         own = tuple({"kind": kind, "text": t, "from": node["code"], "inherited": True}
                     for kind, texts in attrs.get("notes", {}).items() if kind in INHERITED_KINDS
