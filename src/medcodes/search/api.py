@@ -316,7 +316,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     if not quals or not core:
         _match_words(eng, content, last_is_prefix, accept, need, board)
         return
-    # laterality and encounter words ("left", "initial encounter") choose among the codes the
+    # laterality and encounter words ("left", "initial", "sequela") choose among the codes the
     # other words find: the index never states them (they are the 6th/7th characters), so they
     # are required somewhere in a code's texts but add nothing to how well a text matches
     tmp = eng.board("qualified")
@@ -349,7 +349,7 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
 
 
 def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool, board: Board) -> None:
-    """Nothing has every word: accept codes that have all words but one, at a lower score."""
+    """Few codes have every word: accept codes that have all words but one, at a lower score."""
     for vwords, factor in variants:
         for i in range(len(vwords)):
             rest = vwords[:i] + vwords[i + 1:]
