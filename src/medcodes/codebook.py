@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
+import time as _time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -63,7 +64,7 @@ class Identification:
         return d
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """Everything known about one code in one release.
 
@@ -180,6 +181,7 @@ class Codebook:
         self.store = store
         self.embedded = embedded
         self._chosen: dict[tuple[Any, ...], tuple[ReleaseInfo, bool]] = {}
+        self._today_date, self._today_until = _dt.date.today(), 0.0
         self._describers: dict[tuple[str, str, int], tuple[dict[str, str], Callable[[str], str | None]]] = {}
 
     @classmethod
@@ -231,8 +233,15 @@ class Codebook:
         """Like :meth:`release_for`, plus whether that release really covers the date."""
         return self._release_for(system, _as_date(date))
 
+    def _today(self) -> _dt.date:
+        """Today's date, asked of the clock at most once a second (lookups in bulk ask per code)."""
+        now = _time.monotonic()
+        if now >= self._today_until:
+            self._today_date, self._today_until = _dt.date.today(), now + 1.0
+        return self._today_date
+
     def _release_for(self, system: str, date: _dt.date | None) -> tuple[ReleaseInfo, bool]:
-        day = date or _dt.date.today()
+        day = date or self._today()
         ck = (system, day, date is None, self.store.generation)
         hit = self._chosen.get(ck)
         if hit is None:
