@@ -391,7 +391,8 @@ class Codebook:
         (``ncci=False`` skips it: the claim checker reads NCCI edits its own way)."""
         day = _as_date(date)
         row = None
-        if system in CODE_SYSTEMS:                   # fast path: the code as written is in the release
+        if system in CODE_SYSTEMS and isinstance(code, str) and len(code) <= MAX_CODE_LENGTH:
+            # fast path: the code as written is in the release
             info, covers = self._release_for(system, day)
             db = self.store.open(system, info.release)
             key = normalize_key(code)
