@@ -224,6 +224,8 @@ def acronyms(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
     counts: dict[str, dict[str, int]] = {}
     for text in texts:
         words = [w for w in raw_tokens(text.replace("-", " ")) if w not in STOP_WORDS]
+        if HEAD_NOUNS.isdisjoint(words):
+            continue
         for n in (3, 4, 5):
             for i in range(len(words) - n + 1):
                 if words[i + n - 1] not in HEAD_NOUNS:
