@@ -319,8 +319,14 @@ def test_demo_rif_summary_counts(book: Any, shared_data: Path) -> None:
     assert r["dx-release-gap (info)"] == 634
     # (HCPCS: lines dated before 2019 or in 2021-2025, whose code the nearest release has)
     assert r["hcpcs-release-gap (info)"] == 92
-    assert s["claims_with_errors"] == 74
+    # issue 11: O03.9 on a 73-79 year old (MCE maternity ages 9-64) and B97.89 as the first-listed diagnosis
+    # (4 more claims with errors); Z72.0 (POA-exempt) reported with Y on inpatient claims; one code-first
+    # finding per instruction
+    assert r["dx-age-conflict (error)"] == 9
+    assert r["dx-unacceptable-principal (error)"] == 5
+    assert r["dx-poa (info)"] == 14
+    assert s["claims_with_errors"] == 78
     # the claims with service lines in an NCCI setting (carrier, DME, outpatient; not inpatient), all dated
     # before the one installed NCCI quarter (2026 Q2): said once per claim
     assert r["ncci-unchecked (info)"] == 57
-    assert s["findings"] == {"error": 373, "info": 995 + 57, "warning": 142}
+    assert s["findings"] == {"error": 387, "info": 1009 + 57, "warning": 140}

@@ -30,7 +30,7 @@ D_ICD = dt.date(2026, 1, 15)       # ICD-10-CM / ICD-10-PCS FY2026 in effect
 # codes that trigger the rules (each named in tests/test_claims.py with the file that says so)
 DX_SPECIAL = ["E11.6", "E11.99", "S52.501", "S52.501Z", "S01.00A", "S30.1XXA", "G0444", "25000", "O03.9",
               "Z38.00", "P29.2", "C61", "W19.XXXA", "G63", "E11.40", "E10.9", "E11.9", "N18.1", "E11.22", "R51.9",
-              "G43.909", "O09.521", "I10", "e11.9"]
+              "G43.909", "O09.521", "I10", "e11.9", "B95.0", "Z3A.01", "Z00.110", "C91.50", "Z00.129", "R40.2242"]
 LINE_SPECIAL = ["G9999", "D0120", "3074F", "99213", "0DTJ4ZZ", "ABC", "G9572", "G0299", "0DTJ4Z9", "g0444",
                 "J3490", "A4335"]   # NOC codes (NOC codes_JAN2026.xlsx): a warning without description or NDC
 MOD_SPECIAL = ["Z9", "50", "LT", "RT", "59", "X"]

@@ -205,7 +205,9 @@ def test_catalogue_sizes_match_the_shared_copies(shared_data: Path) -> None:
                 data = hits[0].read_bytes()
                 assert (len(data), hashlib.sha256(data).hexdigest()) == (f.size, f.sha256), f.name
                 checked += 1
-    assert checked == 10  # CM 2025/2026, PCS 2025/2026, HCPCS 2019 (+ layout), 2020 and 2026-01, Dx GEMs, conversion table
+    # CM 2025/2026, PCS 2025/2026, HCPCS 2019 (+ layout), 2020 and 2026-01, Dx GEMs, conversion table,
+    # POA-exempt list, guidelines PDF
+    assert checked == 12
     with pytest.raises(MedcodesError, match="icd10cm 1999: not in the catalogue"):
         catalogue.get("icd10cm", "1999")
 

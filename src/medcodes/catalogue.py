@@ -327,9 +327,37 @@ def _legacy() -> list[CatalogueRelease]:
     return [gems, conversion, icd9]
 
 
+# --------------------------------------------------------------------------- MS-DRG tables, guidelines
+IPPS_PAGE = "https://www.cms.gov/medicare/payment/prospective-payment-systems/acute-inpatient-pps"
+
+
+def _inpatient() -> list[CatalogueRelease]:
+    fy26_from, fy26_to = fiscal_year(2026)
+    msdrg = CatalogueRelease(
+        "msdrg", "2026", "MS-DRG v43 (FY2026 IPPS final rule tables 5, 6I, 6J, 6K; POA-exempt codes)",
+        fy26_from, fy26_to,
+        (OfficialFile(CMS_ZIP + "fy-2026-ipps-final-rule-table-5.zip", (), url_status="inferred"),
+         OfficialFile(CMS_ZIP + "fy-2026-ipps-final-rule-tables-6a-6k.zip", (), url_status="inferred"),
+         OfficialFile(CDC_ICD10CM + "2026/POAexemptCodesFY26.zip",
+                      ("POAexemptCodesFY26.txt", "POAexemptAddCodesFY26.txt", "POAexemptDeleteCodesFY26.txt",
+                       "POAexemptReviseCodesFY26.txt", "ReadMePOAexemptFY26.txt"), 1_228_270,
+                      "eedc59099e27b069f97c90880859431bf4a7416fa8e16672b04040a98cb28e9c", FROM_SHARED)),
+        IPPS_PAGE + "/fy-2026-ipps-final-rule-home-page",
+        ("Tables 5 and 6A-6K are linked from the FY2026 IPPS final rule home page (Tables section); the zip "
+         "names follow CMS's usual naming and are not checked here. The files are recognised by their "
+         "content (title rows), whatever their names.",))
+    guidelines = CatalogueRelease(
+        "icd10cm_guidelines", "2026", "ICD-10-CM Official Guidelines for Coding and Reporting FY2026",
+        fy26_from, fy26_to,
+        (OfficialFile(CDC_ICD10CM + "2026/ICD-10-CM-October-2025-Guidelines.pdf", (), 838_632,
+                      "992310dd8323de12026e3db40b7e60f94ea997e4808a56e0ea584ee3ea5cc7ea", FROM_SHARED),),
+        ICD10_PAGE)
+    return [msdrg, guidelines]
+
+
 # --------------------------------------------------------------------------- lookups
 def _build() -> dict[tuple[str, str], CatalogueRelease]:
-    entries = _icd10cm() + _icd10pcs() + _hcpcs() + _legacy() + _ncci()
+    entries = _icd10cm() + _icd10pcs() + _hcpcs() + _legacy() + _ncci() + _inpatient()
     return {(e.system, e.release): e for e in entries}
 
 

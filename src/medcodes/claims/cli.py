@@ -183,3 +183,37 @@ def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncc
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     sys.exit(1 if any_error else 0)
+
+
+@click.command("group")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="The grouping as JSON (one object per claim, in a list).")
+@click.option("--no-what-if", "no_what_if", is_flag=True, help="Skip regrouping without each secondary diagnosis.")
+@click.option("--home", type=click.Path(file_okay=False), default=None, hidden=True)
+@click.pass_context
+def group_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, no_what_if: bool,
+                  home: str | None) -> None:
+    """MS-DRG of inpatient claims: DRG, MDC, weight, mean LOS, each secondary dx MCC/CC/non-CC, what-if."""
+    from .grouping import group
+
+    cb = _codebook(ctx, home)
+    results = []
+    for path in files:
+        for claim in read_path(path):
+            results.append(group(cb, claim, what_if=not no_what_if))   # GroupingError: one line, exit 2
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    for g in results:
+        click.echo(f"claim {g['claim']}: MS-DRG {g['drg']} {g['title']} (MDC {g['mdc']}, {g['type']}); "
+                   f"weight {g['weight']}, GMLOS {g['gmlos']}, AMLOS {g['amlos']}")
+        click.echo(f"  principal {g['principal']['code']}")
+        for s in g["secondary"]:
+            excl = f", excluded by the principal (Table 6K collection {s['exclusion_collection']})" \
+                if s["excluded_by_principal"] else ""
+            click.echo(f"  secondary {s['code']}: {s['level']}{excl}")
+        for w in g["what_if"]:
+            click.echo(f"  without {w['remove']}: MS-DRG {w['drg']} {w['title']} (weight {w['weight']}, "
+                       f"{w['weight_change']:+})" if w["weight_change"] is not None else
+                       f"  without {w['remove']}: MS-DRG {w['drg']} {w['title']}")
+        click.echo(f"  source: {g['source']}")

@@ -17,12 +17,31 @@ from typing import Any
 from .refs import Ref, RefIndex, parse_refs
 
 # --- how the Tabular List words the facts the rules use ------------------------------------
-_MATERNAL = re.compile(r"\bonly on maternal records\b|\bmaternal records only\b|\bon the mother'?s record\b", re.I)
+_MATERNAL = re.compile(r"\bonly on (?:the )?maternal records?\b|\bmaternal records only\b|\bon the mother'?s record\b",
+                       re.I)
 _NOT_MATERNAL = re.compile(r"\bnot (?:to be used|for use) on the mother'?s record", re.I)
 _NEWBORN_ONLY = re.compile(r"\bfor use on newborn records only\b", re.I)
 _BIRTH_RECORD = re.compile(r"\binitial (?:birth )?record of a newborn\b|\binitial birth record only\b", re.I)
 _SECONDARY = re.compile(r"\bused secondary to a code from another chapter\b", re.I)
-_MANIFESTATION = re.compile(r"\bin diseases classified elsewhere\b", re.I)
+# "in diseases classified elsewhere" and its variants ("in other/bacterial/chronic diseases", "in conditions",
+# "due to diseases classified elsewhere"), and "due to underlying condition" (E08)
+_MANIFESTATION = re.compile(r"\b(?:in|due to) (?:[\w-]+ ){0,4}(?:diseases?|conditions?|disorders?) classified "
+                            r"elsewhere\b|\bdue to underlying (?:condition|disease)\b", re.I)
+_SUPPLEMENTARY = re.compile(r"\bfor use as supplementary or additional codes\b", re.I)
+# ages stated by a word of the title; the ranges are the MCE's definitions of those age groups
+_NEWBORN_DAYS = re.compile(r"\bnewborn under (\d+) days old\b|\bnewborn (\d+) to (\d+) days old\b", re.I)
+_NEWBORN = re.compile(r"\bnewborns?\b|\bneonatal\b", re.I)
+# not "juvenile" (M08, M91, M92: diseases so named at any age), not "parent-child" (a relationship)
+_CHILD = re.compile(r"(?<!-)\b(?:child|children|childhood|infant|pediatric)\b", re.I)
+_ADULT = re.compile(r"\badults?\b(?!\s+type)|\badult-onset\b", re.I)     # not "Polycystic kidney, adult type"
+_NOT_AGE = re.compile(r"\bnot (?:of |in )?(?:the )?(?:newborns?|adults?|child(?:ren)?)\b", re.I)
+# titles about someone's past or about another person: "Personal history of adult neglect", "perpetrator"
+_NOT_THE_PATIENT_NOW = re.compile(r"\b(?:personal|family) history\b|\bperpetrator\b", re.I)
+_PAREN = re.compile(r"\([^()]*\)")
+MCE = "CMS Medicare Code Editor (MCE) v43 definitions"
+MATERNITY_AGES = (9, 64)     # MCE v43: maternity diagnoses apply to ages 9-64
+PEDIATRIC_AGES = (0, 17)     # MCE v43: pediatric diagnoses 0-17
+ADULT_AGES = (15, 124)       # MCE v43: adult diagnoses 15-124
 _FEMALE = re.compile(r"\bfemales?\b", re.I)
 _MALE = re.compile(r"\bmales?\b", re.I)
 _AGE_MAX = re.compile(r"\b(?:less than|under|younger than)\s+(\d+)\s+years?\b|<\s*(\d+)\s+years?\b", re.I)
@@ -46,6 +65,27 @@ class NoteRefs:
 
     def cite(self) -> str:
         return f"ICD-10-CM Tabular List, {self.kind} note at {self.origin}: \"{self.text}\""
+
+
+@dataclass(frozen=True, slots=True)
+class AgeLimit:
+    """An age range a code is stated for: ``unit`` "y" (completed years) or "d" (days); None = open end."""
+
+    unit: str
+    lo: int | None
+    hi: int | None
+    severity: str
+    text: str             # what the code is stated for ("is a maternal (pregnancy) code (ages 9-64)")
+    source: str
+
+    def violated(self, years: int, days: int) -> bool:
+        v = years if self.unit == "y" else days
+        return (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi)
+
+
+def age_text(years: int, days: int) -> str:
+    """How a finding states the patient's age (days under one year)."""
+    return f"{days} days old" if years < 1 else f"{years} years old"
 
 
 @dataclass(slots=True)
@@ -75,6 +115,13 @@ class DxFacts:
     age_min: int | None = None
     age_max: int | None = None
     age_source: str = ""
+    age_word: str | None = None            # "newborn" / "pediatric" / "adult" when a title says so
+    age_word_source: str = ""
+    newborn_days: tuple[int, int] | None = None   # "newborn under 8 days old", "newborn 8 to 28 days old"
+    supplementary: str | None = None       # note: for use as supplementary or additional codes (B95-B97)
+    secondary_guideline: tuple[str, ...] = ()   # guideline statements: only a secondary diagnosis
+    principal_only: str | None = None      # guideline list: only principal/first-listed
+    age_limits: tuple[AgeLimit, ...] = ()
     about_patient: bool = False            # any sex/age fact above: the patient rules look at this code
     ex1: RefIndex | None = None            # index("excludes1") when it has references, else None
     ex2: RefIndex | None = None            # index("excludes2") likewise
@@ -96,13 +143,20 @@ class DxFacts:
             got = []
             for rule, kind, notes in (("dx-use-additional-code", "use additional code", self.use_additional),
                                       ("dx-code-also", "code also", self.code_also)):
-                by_origin: dict[str, list[NoteRefs]] = {}
-                for n in notes:
-                    if n.refs:
-                        by_origin.setdefault(n.origin, []).append(n)
-                for group in by_origin.values():
-                    got.append((rule, kind, group, RefIndex([(r, n) for n in group for r in n.refs])))
+                for group in note_groups(notes):
+                    if group_applies(self, group):
+                        got.append((rule, kind, group, RefIndex([(r, n) for n in group for r in n.refs])))
             self._index["groups"] = got
+        return got
+
+    def code_first_groups(self) -> list[tuple[list[NoteRefs], tuple[Ref, ...], bool]]:
+        """Each code-first instruction (notes stated together at one node) that applies to this code:
+        (its notes, every code or range it names, conditional: "any", "if applicable")."""
+        got = self._index.get("code_first")
+        if got is None:
+            got = self._index["code_first"] = [
+                (g, tuple(r for n in g for r in n.refs), any(n.conditional for n in g))
+                for g in note_groups(self.code_first) if group_applies(self, g)]
         return got
 
     def group_tags(self) -> tuple[tuple[int, tuple[str, str, str], RefIndex], ...]:
@@ -114,7 +168,30 @@ class DxFacts:
         return got
 
 
-def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = ()) -> DxFacts:  # type: ignore[assignment]
+class GuidelineRules:
+    """The code-specific sequencing rules of the Official Guidelines (system ``icd10cm_guidelines``)."""
+
+    def __init__(self, rows: list[tuple[str, str, str, str, str]], label: str) -> None:
+        self.label = label
+        self.principal = [(ref, tuple(x for x in exc.split(",") if x), text)
+                          for kind, ref, exc, _p, text in rows if kind == "principal_only"]
+        self.secondary = [(ref, text) for kind, ref, _e, phrase, text in rows if kind == "secondary_only" and ref]
+        self.phrases = [(re.compile(rf"\b{re.escape(phrase)}\b", re.I), text)
+                        for kind, _r, _e, phrase, text in rows if kind == "secondary_only" and phrase]
+
+    def apply(self, f: DxFacts, titles: list[str]) -> None:
+        cite = f"{self.label}"
+        for ref, exc, text in self.principal:
+            if f.key.startswith(ref) and not any(f.key.startswith(x) for x in exc):
+                f.principal_only = f"{cite}: {text}"
+                break
+        found = [f"{cite}: \"{text}\"" for ref, text in self.secondary if f.key.startswith(ref)]
+        found += [f"{cite}: \"{text}\"" for rx, text in self.phrases if any(rx.search(t) for t in titles)]
+        f.secondary_guideline = tuple(dict.fromkeys(found))
+
+
+def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = (),  # type: ignore[assignment]
+             guide: GuidelineRules | None = None) -> DxFacts:
     """Derive :class:`DxFacts` from a ``cb.lookup`` record of an ICD-10-CM code.
 
     ``ancestor_terms`` are the inclusion terms stated at the code's category and
@@ -129,11 +206,35 @@ def dx_facts(rec: Any, ancestor_terms: list[dict[str, Any]] = ()) -> DxFacts:  #
     for note in [*rec.notes, *ancestor_terms]:
         _take_note(f, note, levels.get(note.get("from", ""), ""))
     _title_facts(f, rec)
-    f.about_patient = bool(f.sex or f.maternal or f.birth_record or f.newborn_only
-                           or f.age_min is not None or f.age_max is not None)
+    if guide is not None and not f.secondary_only:
+        guide.apply(f, [rec.title] + [a["title"] for a in rec.ancestors if a.get("kind") not in ("chapter", "block")])
+    f.age_limits = _age_limits(f)
+    f.about_patient = bool(f.sex or f.age_limits)
     f.ex1 = f.index("excludes1") or None
     f.ex2 = f.index("excludes2") or None
     return f
+
+
+_CONDITION = re.compile(r"\bfor (adverse effects?|poisonings?|underdosing)\b", re.I)
+
+
+def note_groups(notes: list[NoteRefs]) -> list[list[NoteRefs]]:
+    """The notes of one kind stated together at one node: one instruction (its first line the lead-in,
+    "such as:", the others its alternatives), kept only when some line names a code."""
+    by_origin: dict[str, list[NoteRefs]] = {}
+    for n in notes:
+        by_origin.setdefault(n.origin, []).append(n)
+    return [g for g in by_origin.values() if any(n.refs for n in g)]
+
+
+def group_applies(f: DxFacts, group: list[NoteRefs]) -> bool:
+    """False when the instruction's own condition excludes the code (T36-T50: "for adverse effects")."""
+    m = _CONDITION.search(group[0].text)
+    if m is None:
+        return True
+    stem = m.group(1).lower().rstrip("s")
+    stem = {"adverse effect": "adverse effect", "poisoning": "poisoning"}.get(stem, stem)
+    return stem in f.title.lower()
 
 
 def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
@@ -149,6 +250,8 @@ def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     cite = nr.cite()
     if _SECONDARY.search(text):
         f.secondary_only = f.secondary_only or cite
+    if _SUPPLEMENTARY.search(text):
+        f.supplementary = f.supplementary or cite
     if _MATERNAL.search(text) and not _NOT_MATERNAL.search(text):
         f.maternal = f.maternal or cite
     if _NEWBORN_ONLY.search(text):
@@ -159,7 +262,9 @@ def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     if m and kind == "includes":
         f.perinatal_days = int(m.group(1))
     if not note.get("inherited") or kind == "inclusionTerm":
-        _age_facts(f, text, cite)
+        # an age in parentheses qualifies one wording of an inclusion term (R40.224 "Irritable cries
+        # (< 2 years of age)": the coma-scale response for infants), it does not limit the code
+        _age_facts(f, _PAREN.sub("", text) if kind == "inclusionTerm" else text, cite)
 
 
 def _age_facts(f: DxFacts, text: str, cite: str) -> None:
@@ -183,6 +288,10 @@ def _title_facts(f: DxFacts, rec: Any) -> None:
             f.manifestation = f"ICD-10-CM Tabular List title of {code}: \"{title}\""
     if f.secondary_only:   # external-cause titles describe other people (perpetrators, partners...)
         return
+    # ages by the words of the code's own and its categories' titles (not blocks: "Disorders of adult
+    # personality and behavior (F60-F69)" names the block's topic, not an age group)
+    blocks = {a["code"] for a in rec.ancestors if a.get("kind") == "block"}
+    _age_word(f, [(c, t) for c, t in titles if c not in blocks])
     for code, title in titles:
         female, male = bool(_FEMALE.search(title)), bool(_MALE.search(title))
         if female != male:
@@ -191,3 +300,67 @@ def _title_facts(f: DxFacts, rec: Any) -> None:
             return
     if f.maternal:
         f.sex, f.sex_source = "F", f.maternal
+
+
+def _age_word(f: DxFacts, titles: list[tuple[str, str]]) -> None:
+    """Newborn / pediatric / adult as a title words it (the code's own title first, then its ancestors')."""
+    if f.newborn_only:      # the perinatal chapter's own rule applies
+        return
+    for code, title in titles:
+        src = f"ICD-10-CM Tabular List title of {code}: \"{title}\""
+        if _NOT_THE_PATIENT_NOW.search(title):
+            return
+        title = _NOT_AGE.sub("", title)
+        m = _NEWBORN_DAYS.search(title)
+        if m:
+            f.newborn_days = (0, int(m.group(1)) - 1) if m.group(1) else (int(m.group(2)), int(m.group(3)))
+            f.age_word, f.age_word_source = "newborn", src
+            return
+        adult, child = bool(_ADULT.search(title)), bool(_CHILD.search(title) or _NEWBORN.search(title))
+        if adult != child:
+            f.age_word = "adult" if adult else ("newborn" if _NEWBORN.search(title) and not _CHILD.search(title)
+                                                else "pediatric")
+            f.age_word_source = src
+            return
+        if adult and child:
+            return
+
+
+def _age_limits(f: DxFacts) -> tuple[AgeLimit, ...]:
+    """Every age range the classification states for the code, as limits the patient rule checks."""
+    out: list[AgeLimit] = []
+    if f.maternal:
+        lo, hi = MATERNITY_AGES
+        out.append(AgeLimit("y", lo, hi, "error", f"is a maternal (pregnancy) code (maternity ages {lo}-{hi})",
+                            f"{f.maternal}; {MCE} (maternity age range {lo}-{hi})"))
+    if f.birth_record:
+        out.append(AgeLimit("d", None, 28, "error", "is for the newborn's initial birth record only",
+                            f.birth_record))
+    elif f.newborn_only and f.perinatal_days:
+        out.append(AgeLimit("d", None, f.perinatal_days, "warning",
+                            f"is a perinatal code (origin before birth through the first {f.perinatal_days} days): "
+                            "confirm the condition originated in the perinatal period",
+                            f"{f.newborn_only}; ICD-10-CM Official Guidelines for Coding and Reporting FY2026, "
+                            "Section I.C.16.a"))
+    if f.newborn_days is not None:
+        lo, hi = f.newborn_days
+        out.append(AgeLimit("d", lo, hi, "warning", f"is stated for newborns {lo}-{hi} days old",
+                            f.age_word_source))
+    elif f.age_word == "newborn" and not (f.birth_record or f.newborn_only):
+        out.append(AgeLimit("y", None, 0, "warning", "is stated for newborns (age 0)",
+                            f"{f.age_word_source}; {MCE} (newborn age 0)"))
+    elif f.age_word == "pediatric":
+        lo, hi = PEDIATRIC_AGES
+        out.append(AgeLimit("y", lo, hi, "warning", f"is stated for children (pediatric ages {lo}-{hi})",
+                            f"{f.age_word_source}; {MCE} (pediatric age range {lo}-{hi})"))
+    elif f.age_word == "adult":
+        lo, hi = ADULT_AGES
+        out.append(AgeLimit("y", lo, hi, "warning", f"is stated for adults (adult ages {lo}-{hi})",
+                            f"{f.age_word_source}; {MCE} (adult age range {lo}-{hi})"))
+    if f.age_max is not None:
+        out.append(AgeLimit("y", None, f.age_max, "warning", f"is stated for patients up to {f.age_max} years",
+                            f.age_source))
+    if f.age_min is not None:
+        out.append(AgeLimit("y", f.age_min - 1, None, "warning",
+                            f"is stated for patients {f.age_min} years and older", f.age_source))
+    return tuple(out)

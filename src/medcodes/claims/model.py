@@ -97,6 +97,16 @@ class Claim:
     setting: str | None = None      # practitioner | dme-supplier | outpatient-hospital | inpatient | other
     provider: str | None = None     # billing/rendering provider (NPI): NCCI edits apply per provider
 
+    @property
+    def inpatient(self) -> bool:
+        """An inpatient hospital claim (the MCE, POA indicators): institutional with setting "inpatient"."""
+        return self.type == "institutional" and self.setting == "inpatient"
+
+    @property
+    def reports_poa(self) -> bool:
+        """POA indicators are required on inpatient claims."""
+        return self.inpatient
+
     # ------------------------------------------------------------------ JSON form
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "claim") -> "Claim":
@@ -150,6 +160,8 @@ class Claim:
             out["provider"] = self.provider
         if out["patient"]["birth_date"] is None:
             del out["patient"]["birth_date"]
+        if self.setting is not None:
+            out["setting"] = self.setting
         return out
 
 

@@ -409,6 +409,8 @@ def _rif_claim(cid: str, rows: list[list[str]], col: dict[str, int], ctype: str,
         if code and code not in seen:  # the RIF repeats the principal among ICD_DGNS_CDn
             seen.add(code)
             dxs.append(Diagnosis(code, poa or None, "icd9cm" if version == "9" else None))
+        elif code and poa and dxs and dxs[0].code == code and dxs[0].poa is None:
+            dxs[0].poa = poa           # ... with its POA indicator (CLM_POA_IND_SW1)
 
     add_dx(get("PRNCPAL_DGNS_CD"), get("PRNCPAL_DGNS_VRSN_CD"), None)
     for n in _numbered(col, "ICD_DGNS_CD"):

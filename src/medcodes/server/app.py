@@ -323,6 +323,28 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         return json_response(results if isinstance(body, list) or (isinstance(body, dict) and "claims" in body)
                              else results[0])
 
+    @api.post("/claims/group", tags=["claims"], summary="MS-DRG grouping of an inpatient claim (JSON claim format)")
+    async def group_claim(request: Request) -> Response:
+        body = await _json_body(request)
+        from ..claims.grouping import GroupingError, group
+        from ..claims.model import Claim, ClaimFormatError
+
+        try:
+            claim = Claim.from_dict(body, where="claim")
+        except ClaimFormatError as exc:
+            raise ApiError(400, str(exc)) from None
+
+        def run(book: Codebook) -> Any:
+            try:
+                return group(book, claim)
+            except GroupingError as exc:
+                return {"error": str(exc)}
+
+        result = await _in_thread(books, run)
+        if "error" in result:
+            raise ApiError(422, result["error"])
+        return json_response(result)
+
     @api.get("/diff", tags=["releases"], summary="What changed between two releases of a system")
     async def diff(system: str, from_: str | None = Query(None, alias="from"), to: str | None = None,
                    limit: int = Query(1000, ge=1, le=100_000)) -> Response:

@@ -32,8 +32,9 @@ medcodes uses and nothing else:
 To add a code system: write a module with these five names, add it to
 ``MODULES`` below (and to ``codebook.CODE_SYSTEMS``), and give it tests on its
 official files. Data-only modules (``crosswalk``: the GEMs and conversion table; ``ncci``: CMS's
-NCCI edits by quarter;
-``icd10cm_index`` and ``icd10pcs_index``: the official indexes) hold no codes of
+NCCI edits by quarter; ``icd10cm_index`` and ``icd10pcs_index``: the official indexes;
+``icd10cm_guidelines``: the Z-code sequencing lists of the Official Guidelines PDF; ``msdrg``: the IPPS
+tables 5, 6I, 6J, 6K and the POA-exempt list) hold no codes of
 their own and define only ``SYSTEM`` and ``plan``.
 """
 
@@ -48,7 +49,7 @@ from ..model import ReleaseBuild, normalize_key
 from ..sources import Source
 
 MODULES = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm", "crosswalk", "icd10cm_index", "icd10pcs_index",
-           "ncci")
+           "ncci", "icd10cm_guidelines", "msdrg")
 
 
 @dataclass
