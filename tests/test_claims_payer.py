@@ -27,6 +27,8 @@ def claim(dx: list[Any], ctype: str = "professional", sex: str = "F", birth: str
           **kw: Any) -> Claim:
     data: dict[str, Any] = {"id": "SYN", "type": ctype, "service_date": DOS,
                             "patient": {"sex": sex, **({"birth_date": birth} if birth else {})}, "diagnoses": dx}
+    if ctype == "institutional":
+        data["setting"] = "inpatient"     # the MCE and POA apply to inpatient claims
     data.update(kw)
     return Claim.from_dict(copy.deepcopy(data))
 
@@ -197,8 +199,10 @@ def test_poa_required_unless_exempt(book: Any, shared_data: Path) -> None:
     ok = claim([{"code": "I10", "poa": "Y"}, {"code": "E11.9", "poa": "N"}, {"code": "Z72.0", "poa": "1"},
                 {"code": "N17.9", "poa": "W"}], "institutional", setting="inpatient")
     assert "dx-poa" not in found(book, ok)
-    # outpatient institutional claims report no POA
-    assert "dx-poa" not in found(book, claim(["I10"], "institutional", setting="outpatient"))
+    # outpatient hospital claims report no POA and get no MCE edits
+    assert "dx-poa" not in found(book, claim(["I10"], "institutional", setting="outpatient-hospital"))
+    assert not [r for r in found(book, claim(["F02.80"], "institutional", setting="outpatient-hospital"))
+                if r.startswith("mce-")]
 
 
 # ----------------------------------------------------------------------------- MS-DRG grouping
@@ -264,7 +268,7 @@ def test_grouper_cc_mcc_agree_with_tables_6i_6j_6k(book: Any, shared_data: Path)
 
 
 def test_group_cli_and_rest(book: Any, home: Path, tmp_path: Path) -> None:
-    doc = {"id": "SYN-G", "type": "institutional", "service_date": DOS,
+    doc = {"id": "SYN-G", "type": "institutional", "setting": "inpatient", "service_date": DOS,
            "patient": {"sex": "M", "birth_date": "1950-01-01"}, "diagnoses": HF}
     path = tmp_path / "claim_synthetic.json"
     path.write_text(json.dumps(doc))
