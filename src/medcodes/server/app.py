@@ -137,6 +137,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     _errors(api)
     _rest_routes(api, books, cache)
     _fhir_routes(api, books, cache)
+    _workbench_routes(api, books)
     _web_routes(api)
 
     books.get().releases()  # compile the embedded ICD-10-CM now if the store has none
@@ -528,6 +529,72 @@ async def _fhir_params(request: Request, raw: bytes) -> fhir.Params:
         for v in values:
             params.add(name, v)
     return params
+
+
+# ====================================================================== the web page's own questions
+def _workbench_routes(api: FastAPI, books: Books) -> None:
+    """Routes the web page needs beyond the code record: a PCS table with every value's
+    definition, the HCPCS modifiers of a release, and a release diff as CSV."""
+
+    @api.get("/pcs/tables/{table}", tags=["codes"], summary="An ICD-10-PCS table: its rows and every value's definition")
+    async def pcs_table(table: str, date: str | None = None) -> Response:
+        from ..systems import icd10pcs
+
+        def run(book: Codebook) -> Any:
+            try:
+                rec = book.lookup(table, system="icd10pcs", date=date).as_dict()
+                db = book.db("icd10pcs", date)
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+            if rec.get("kind") != "table":
+                raise ApiError(404, f"{table!r}: not an ICD-10-PCS table (a table is 3 characters, e.g. 0DT)")
+            rec.pop("children", None)  # every code of the table: the rows say the same in less
+            rec["value_definitions"] = icd10pcs.table_definitions(rec["code"], db)
+            return rec
+
+        return json_response(await _in_thread(books, run))
+
+    @api.get("/hcpcs/modifiers", tags=["codes"], summary="Every HCPCS Level II modifier of the release in effect")
+    async def hcpcs_modifiers(date: str | None = None) -> Response:
+        def run(book: Codebook) -> Any:
+            try:
+                db = book.db("hcpcs", date)
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+            rows = db.conn.execute("SELECT code, title, short_title FROM concept WHERE kind = 'modifier' "
+                                   "ORDER BY seq").fetchall()
+            return {"release": db.info.release, "modifiers": [
+                {"code": r[0], "title": r[1], "short_title": r[2]} for r in rows]}
+
+        return json_response(await _in_thread(books, run))
+
+    @api.get("/diff.csv", tags=["releases"], summary="What changed between two releases, as CSV (one row per change)")
+    async def diff_csv(system: str, from_: str = Query(..., alias="from"), to: str = Query(...)) -> Response:
+        import csv
+        import io
+
+        _check_system(system)
+        mod = _optional("diff")
+        if mod is None:
+            raise ApiError(501, "release diffs are not available in this build (medcodes.diff missing)")
+
+        def run(book: Codebook) -> Any:
+            rels = [i.release for i in book.releases(system)]
+            for r in (from_, to):
+                if r not in rels:
+                    raise ApiError(404, f"{system} release {r!r} is not installed (installed: {', '.join(rels)})")
+            try:
+                d = mod.diff(book, system, from_, to)
+            except MedcodesError as exc:
+                raise _book_error(exc) from None
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(d.csv_rows())
+            return buf.getvalue()
+
+        text = await _in_thread(books, run)
+        name = f"medcodes-diff-{system}-{from_}-{to}.csv".replace("/", "_")
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # ====================================================================== web page

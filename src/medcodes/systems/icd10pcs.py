@@ -727,3 +727,41 @@ def _table_definition(db: Any, tbl: str, ax: dict[str, Any]) -> dict[str, Any] |
         return None
     definition = json.loads(r["attrs"]).get("definition")
     return _entry(ax, None, definition, None, []) if definition else None
+
+
+def table_definitions(tbl: str, db: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Definition of every value a table offers at positions 3-7, ``{position: {char: entry}}``.
+
+    Each entry is what :func:`code_definitions` gives for that value in a code (the
+    definitions XML's term for the section / body system, device aggregates, else the
+    tables XML's root-operation definition); values without one are left out.
+    """
+    labels = _table_axes(db, tbl) if db.has_table("pcs_axis") else {}
+    head = labels.get(0, {})
+    if not head:
+        return {}
+    section = next(iter(head.get(1, ("", {}))[1].values()), None)
+    body_system = next(iter(head.get(2, ("", {}))[1].values()), None)
+    operation = next(iter(head.get(3, ("", {}))[1].values()), None)
+    have_terms = db.has_table("pcs_term")
+    have_agg = db.has_table("pcs_device_agg")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for n in sorted(labels):
+        for pos, (title, values) in sorted(labels[n].items()):
+            if pos < 3:
+                continue
+            for char, label in values.items():
+                if char in out.get(str(pos), {}):
+                    continue
+                ax = {"position": pos, "name": title, "char": char, "label": label}
+                entry = _term(db, tbl[0], ax, section, body_system) if have_terms else None
+                if pos == 6 and have_agg:
+                    agg = _aggregates(db, ax, body_system, operation)
+                    if agg:
+                        entry = entry or _entry(ax, None, None, None, [])
+                        entry["aggregates"] = agg
+                if entry is None and pos == 3:
+                    entry = _table_definition(db, tbl, ax)
+                if entry is not None:
+                    out.setdefault(str(pos), {})[char] = entry
+    return out
