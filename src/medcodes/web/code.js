@@ -112,7 +112,7 @@ async function icd10cmParts(d, date) {
       const isOwn = from === d.code;
       const lvl = isOwn ? (LEVEL_NAMES[d.kind] || d.kind) : (LEVEL_NAMES[kindOf.get(from)] || "level");
       const heading = isOwn ? `At ${from} itself`
-        : `Inherited from ${lvl} ${from}${titleOf.get(from) ? " " + titleOf.get(from) : ""}`;
+        : `Inherited from ${from.startsWith("Chapter") ? "" : lvl + " "}${from}${titleOf.get(from) ? " " + titleOf.get(from) : ""}`;
       out.push(el("section", { class: "note-level" + (isOwn ? "" : " inherited"), "data-level": lvl, "data-from": from,
         "aria-label": heading },
         el("h3", {}, isOwn ? null : el("span", { class: "tag inh" }, `inherited · ${lvl}`), " ", heading),

@@ -182,11 +182,11 @@ class Builder {
     const cols = POSITIONS.map((p) => r.axes[p]);
     const cell = (p) => el("td", {}, el("ul", { class: "values" }, [...r.axes[p].values].map(([c, label]) => {
       const fits = this.fits(r, p, c);
-      const picked = this.picks[p] === c;
+      const picked = live && this.picks[p] === c;   // shown as picked only in rows that fit the picks
       const defId = (this.defs[String(p)] || {})[c] ? `def-${p}-${c}` : null;
       return el("li", {}, el("button", {
         type: "button", class: "value" + (picked ? " picked" : ""), "data-key": `v-${p}-${c}`,
-        "aria-pressed": picked ? "true" : "false", disabled: !fits && !picked,
+        "aria-pressed": picked ? "true" : "false", disabled: !fits,
         "aria-describedby": defId, "aria-label": `${r.axes[p].name} ${c} ${label}`,
         onclick: () => this.toggle(p, c),
       }, el("span", { class: "code" }, c), " ", label));
