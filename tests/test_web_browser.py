@@ -82,20 +82,30 @@ def browser(base):
         b.close()
 
 
+def _local_only(ctx, base: str) -> list[str]:
+    """Every request the page makes that is not to the medcodes server (must stay empty: offline)."""
+    elsewhere: list[str] = []
+    ctx.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+           else elsewhere.append(req.url))
+    return elsewhere
+
+
 @pytest.fixture()
-def page(browser):
+def page(browser, base):
     ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
-    pg = ctx.new_page()
-    yield pg
+    elsewhere = _local_only(ctx, base)
+    yield ctx.new_page()
     ctx.close()
+    assert not elsewhere, f"the page fetched from outside the server: {elsewhere}"
 
 
 @pytest.fixture()
-def phone(browser):
+def phone(browser, base):
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
-    pg = ctx.new_page()
-    yield pg
+    elsewhere = _local_only(ctx, base)
+    yield ctx.new_page()
     ctx.close()
+    assert not elsewhere, f"the page fetched from outside the server: {elsewhere}"
 
 
 def check_axe(pg, axe: str, name: str) -> None:
@@ -357,7 +367,7 @@ def test_claim_bad_pointer_beside_its_line(base, page, phone, axe):
 
 # ---------------------------------------------------------------------- release changes
 def test_release_diff_filter_and_csv(base, page, phone, axe):
-    api = httpx.get(base + "/diff", params={"system": "icd10cm", "from": "2025", "to": "2026", "limit": 1})
+    api = httpx.get(base + "/diff", params={"system": "icd10cm", "from": "2025", "to": "2026", "limit": 1}, timeout=120)
     counts = api.json()["counts"]
     page.goto(base + "/#/diff?system=icd10cm&from=2025&to=2026&change=added")
     page.locator("#diff-table").wait_for(timeout=60_000)
@@ -383,3 +393,39 @@ def test_release_diff_filter_and_csv(base, page, phone, axe):
     phone.locator("#diff-table").wait_for(timeout=60_000)
     shoot(phone, "diff-phone")
     check_axe(phone, axe, "diff-phone")
+
+
+def test_inpatient_claim_drg_panel(base, page, axe):
+    """The MS-DRG panel of an inpatient claim when the server groups claims (POST /claims/group),
+    else the page says grouping is not available."""
+    claim = {"id": "demo-1", "type": "institutional", "setting": "inpatient", "service_date": "2026-03-01",
+             "patient": {"sex": "M", "birth_date": "1950-01-01"}, "diagnoses": ["I21.4", "E11.65", "J96.01"],
+             "procedures": [], "lines": []}                        # what the form below sends
+    probe = httpx.post(base + "/claims/group", json=claim, timeout=120)
+    page.goto(base + "/#/claim")
+    page.get_by_label("Claim form").select_option("institutional")
+    page.get_by_label("Setting").select_option("inpatient")
+    page.get_by_label("Date of service").fill("2026-03-01")
+    page.get_by_label("Patient sex").select_option("M")
+    page.get_by_label("Birth date").fill("1950-01-01")
+    page.get_by_label("Diagnosis 1 code").fill("I21.4")          # NSTEMI, principal
+    page.get_by_label("Diagnosis 2 code").fill("E11.65")
+    page.get_by_label("Diagnosis 3 code").fill("J96.01")         # acute respiratory failure with hypoxia
+    page.get_by_role("button", name="Check claim").click()
+    page.locator("#claim-verdict").wait_for(timeout=20_000)
+    if probe.status_code in (404, 405, 501):
+        page.locator("#drg-absent").wait_for(timeout=20_000)
+        return
+    assert probe.status_code == 200, probe.text
+    g = probe.json()
+    page.locator("#drg-title").wait_for(timeout=30_000)
+    assert page.locator("#drg-title").inner_text().startswith(f"MS-DRG {g['drg']}")
+    table = page.locator("#drg-secondary").inner_text()
+    for s in g["secondary"]:
+        assert s["code"] in table
+    levels = {s["code"]: s["counts_as"] for s in page.evaluate("""() => [...document.querySelectorAll('#dx-table tr.entry')]
+        .filter(tr => tr.querySelector('.drg-level'))
+        .map(tr => ({code: tr.querySelector('input').value, counts_as: tr.querySelector('.drg-level').innerText}))""")}
+    assert levels == {s["code"]: s["counts_as"] for s in g["secondary"]}
+    shoot(page, "claim-drg-desktop")
+    check_axe(page, axe, "claim-drg")

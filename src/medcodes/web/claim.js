@@ -18,7 +18,7 @@ const FORMS = {
     sex: "FL 11", dob: "FL 10",
   },
 };
-const FIELD_NAMES = { code: "code", modifiers: "modifier", diagnosis_pointers: "diagnosis pointer", charge: "charge", units: "units", date: "date" };
+const FIELD_NAMES = { poa: "POA indicator", code: "code", modifiers: "modifier", diagnosis_pointers: "diagnosis pointer", charge: "charge", units: "units", date: "date" };
 
 let seq = 0;
 const uid = (p) => `${p}-${++seq}`;
@@ -34,6 +34,9 @@ export async function show(view) {
           el("option", { value: "professional" }, "Professional (CMS-1500)"),
           el("option", { value: "institutional" }, "Institutional (UB-04)"))),
         field("Date of service", el("input", { name: "service_date", type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
+        el("div", { class: "inst" }, field("Setting", el("select", { name: "setting" },
+          el("option", { value: "inpatient" }, "Inpatient (MCE, MS-DRG)"), el("option", { value: "outpatient" }, "Outpatient"),
+          el("option", { value: "other" }, "Other")))),
         field("Patient sex", el("select", { name: "sex" }, el("option", { value: "U" }, "Unknown"),
           el("option", { value: "F" }, "Female"), el("option", { value: "M" }, "Male")), "sex"),
         field("Birth date", el("input", { name: "birth_date", type: "date" }), "dob"))),
@@ -149,6 +152,7 @@ function readForm(form) {
   const claim = { id: e.id.value.trim(), type: e.type.value, service_date: e.service_date.value,
     patient: { sex: e.sex.value }, diagnoses: [], procedures: [], lines: [] };
   if (e.birth_date.value) claim.patient.birth_date = e.birth_date.value;
+  if (claim.type === "institutional") claim.setting = e.setting.value;
   const rows = { diagnoses: [], procedures: [], lines: [] };
   for (const tr of $$("#dx-table tbody tr.entry")) {
     const code = val(tr, "dx");
@@ -250,4 +254,48 @@ async function submit(form) {
       return [i ? ", " : "", el("a", { href: codeHref("icd10cm", c, claim.service_date) }, c)];
     })) : null);
   $("#claim-verdict").focus();
+  const panel = $("#drg-panel");
+  panel.replaceChildren();
+  if (claim.type === "institutional" && claim.setting === "inpatient" && claim.diagnoses.length) drgPanel(panel, claim, rows);
+}
+
+// ------------------------------------------------------------------ MS-DRG (POST /claims/group, when the server has it)
+async function drgPanel(panel, claim, rows) {
+  panel.replaceChildren(el("p", { class: "status" }, "Grouping (MS-DRG)…"));
+  const r = await api("/claims/group", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(claim) });
+  if (r.status === 404 || r.status === 405 || r.status === 501) {
+    panel.replaceChildren(el("p", { class: "status", id: "drg-absent" }, "MS-DRG grouping is not available on this server."));
+    return;
+  }
+  if (!r.ok) { panel.replaceChildren(el("section", { class: "box drg" }, el("h2", {}, "MS-DRG"), el("p", { class: "verdict bad" }, errorText(r)))); return; }
+  const g = r.body;
+  const dl = (pairs) => el("dl", { class: "fields" }, pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
+    .map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+  const secondary = g.secondary || [];
+  const whatIf = new Map((g.what_if || []).map((w) => [w.position, w]));
+  // the CC/MCC level beside each secondary diagnosis of the form
+  for (const s of secondary) {
+    const tr = rows.diagnoses[s.position];
+    const cell = tr && tr.querySelector("td");
+    if (cell) cell.append(el("span", { class: "tag drg-level" + (s.counts_as !== "non-CC" ? " yes" : "") }, s.counts_as));
+  }
+  panel.replaceChildren(el("section", { class: "box drg", "aria-labelledby": "drg-title" },
+    el("h2", { id: "drg-title" }, "MS-DRG ", el("span", { class: "code" }, g.drg || "?"), " ", g.title || ""),
+    dl([["MDC", g.mdc ? `${g.mdc} ${g.mdc_title || ""}` : null], ["Type", g.type], ["Relative weight", g.weight],
+      ["Geometric mean LOS", g.gmlos], ["Arithmetic mean LOS", g.amlos], ["Severity", g.severity],
+      ["Principal diagnosis", g.principal && g.principal.code]]),
+    el("h3", {}, "Secondary diagnoses: CC / MCC"),
+    secondary.length ? el("div", { class: "scroll", role: "region", "aria-label": "Secondary diagnoses", tabindex: "0" },
+      el("table", { id: "drg-secondary" },
+        el("thead", {}, el("tr", {}, ["Dx", "Code", "Level (Tables 6I/6J)", "Counts as", "Excluded by the principal (6K)", "What if removed"]
+          .map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, secondary.map((s) => {
+          const w = whatIf.get(s.position);
+          return el("tr", {}, el("td", {}, ptrLabel(s.position, "institutional")),
+            el("td", {}, el("a", { class: "code", href: codeHref("icd10cm", s.code, claim.service_date) }, s.code)),
+            el("td", {}, s.level), el("td", {}, el("strong", {}, s.counts_as)),
+            el("td", {}, s.excluded_by_principal ? `yes (collection ${s.exclusion_collection})` : "no"),
+            el("td", {}, w ? `MS-DRG ${w.drg} ${w.title || ""}${w.weight_change !== null && w.weight_change !== undefined ? ` (weight ${w.weight_change > 0 ? "+" : ""}${w.weight_change})` : ""}` : "no change"));
+        })))) : el("p", {}, "No secondary diagnoses."),
+    el("p", { class: "help" }, "Source: ", g.source || g.grouper || "")));
 }

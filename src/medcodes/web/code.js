@@ -112,10 +112,10 @@ async function icd10cmParts(d, date) {
       const isOwn = from === d.code;
       const lvl = isOwn ? (LEVEL_NAMES[d.kind] || d.kind) : (LEVEL_NAMES[kindOf.get(from)] || "level");
       const heading = isOwn ? `At ${from} itself`
-        : `Inherited from ${from.startsWith("Chapter") ? "" : lvl + " "}${from}${titleOf.get(from) ? " " + titleOf.get(from) : ""}`;
+        : `From ${from.startsWith("Chapter") ? "" : lvl + " "}${from}${titleOf.get(from) ? " " + titleOf.get(from) : ""}`;
       out.push(el("section", { class: "note-level" + (isOwn ? "" : " inherited"), "data-level": lvl, "data-from": from,
         "aria-label": heading },
-        el("h3", {}, isOwn ? null : el("span", { class: "tag inh" }, `inherited · ${lvl}`), " ", heading),
+        el("h3", {}, isOwn ? null : el("span", { class: "tag inh" }, `inherited from the ${lvl}`), " ", heading),
         noteGroups(levels.get(from), d.system, date)));
     }
   }
@@ -236,7 +236,10 @@ async function showModifiers(box, date) {
   const body = el("tbody", {});
   const render = () => {
     const f = filter.value.trim().toLowerCase();
-    body.replaceChildren(...mods.filter((m) => !f || m.code.toLowerCase().startsWith(f) || m.title.toLowerCase().includes(f))
+    // modifiers whose code starts with the filter first, then (from 3 letters on) those whose meaning has it
+    const byCode = mods.filter((m) => !f || m.code.toLowerCase().startsWith(f));
+    const byTitle = f.length >= 3 ? mods.filter((m) => !m.code.toLowerCase().startsWith(f) && m.title.toLowerCase().includes(f)) : [];
+    body.replaceChildren(...[...byCode, ...byTitle]
       .map((m) => el("tr", {}, el("td", {}, el("a", { href: codeHref("hcpcs", m.code, date), class: "code" }, m.code)), el("td", {}, m.title))));
   };
   filter.addEventListener("input", render);

@@ -76,7 +76,7 @@ export async function show(view, parts, params) {
         el("td", {}, x.kind), el("td", {}, x.before), el("td", {}, x.after)))))));
     dl.replaceChildren(
       el("button", { type: "button", class: "chip", onclick: () => download(rows, `medcodes-${system}-${from}-${to}-filtered.csv`) },
-        `Download these ${rows.length} rows (CSV)`), " ",
+        rows.length === 1 ? "Download these rows: 1 row (CSV)" : `Download these rows: ${rows.length} rows (CSV)`), " ",
       el("button", { type: "button", class: "chip", onclick: () => downloadAll(system, from, to) }, "Download the whole comparison (CSV)"));
   };
   let timer = null;
