@@ -101,9 +101,9 @@ function relabel(form) {
 
 const ptrLabel = (i, type) => (type === "institutional" ? (i === 0 ? "Principal" : `67${LETTERS[i - 1]}`) : `${LETTERS[i] || i + 1} (${i + 1})`);
 
-function cellInput(label, attrs) {
+function cellInput(label, attrs, column) {
   const id = uid("c");
-  return el("td", {}, el("label", { for: id, class: "visually-hidden" }, label), el("input", Object.assign({ id, spellcheck: "false", autocomplete: "off" }, attrs)));
+  return el("td", { "data-label": column || "" }, el("label", { for: id, class: "visually-hidden" }, label), el("input", Object.assign({ id, spellcheck: "false", autocomplete: "off" }, attrs)));
 }
 
 function addDx(form) {
@@ -112,8 +112,8 @@ function addDx(form) {
   const poaId = uid("c");
   body.append(el("tr", { class: "entry", "data-index": i },
     el("th", { scope: "row" }, ptrLabel(i, form.elements.type.value)),
-    cellInput(`Diagnosis ${i + 1} code`, { name: "dx", class: "code-in", placeholder: i === 0 ? "E11.65" : "" }),
-    el("td", { class: "inst" }, el("label", { for: poaId, class: "visually-hidden" }, `Diagnosis ${i + 1} present on admission`),
+    cellInput(`Diagnosis ${i + 1} code`, { name: "dx", class: "code-in", placeholder: i === 0 ? "E11.65" : "" }, "ICD-10-CM code"),
+    el("td", { class: "inst", "data-label": "POA" }, el("label", { for: poaId, class: "visually-hidden" }, `Diagnosis ${i + 1} present on admission`),
       el("select", { id: poaId, name: "poa" }, ["", "Y", "N", "U", "W", "1"].map((v) => el("option", { value: v }, v || "–"))))));
 }
 
@@ -122,8 +122,8 @@ function addProc() {
   const i = body.querySelectorAll("tr.entry").length;
   body.append(el("tr", { class: "entry", "data-index": i },
     el("th", { scope: "row" }, i === 0 ? "Principal" : `74${"abcde"[i - 1] || i}`),
-    cellInput(`Procedure ${i + 1} code`, { name: "proc", class: "code-in", placeholder: i === 0 ? "0DTJ4ZZ" : "" }),
-    cellInput(`Procedure ${i + 1} date`, { name: "proc_date", type: "date" })));
+    cellInput(`Procedure ${i + 1} code`, { name: "proc", class: "code-in", placeholder: i === 0 ? "0DTJ4ZZ" : "" }, "ICD-10-PCS code"),
+    cellInput(`Procedure ${i + 1} date`, { name: "proc_date", type: "date" }, "Date")));
 }
 
 function addLine() {
@@ -132,12 +132,12 @@ function addLine() {
   const n = i + 1;
   body.append(el("tr", { class: "entry", "data-index": i },
     el("th", { scope: "row" }, String(n)),
-    cellInput(`Line ${n} date`, { name: "date", type: "date" }),
-    cellInput(`Line ${n} code`, { name: "code", class: "code-in", placeholder: i === 0 ? "E0130" : "" }),
-    cellInput(`Line ${n} modifiers`, { name: "modifiers", class: "mods-in", placeholder: i === 0 ? "NU" : "" }),
-    cellInput(`Line ${n} diagnosis pointers`, { name: "diagnosis_pointers", class: "ptr-in", placeholder: i === 0 ? "A" : "" }),
-    cellInput(`Line ${n} units`, { name: "units", class: "num-in", inputmode: "decimal", placeholder: "1" }),
-    cellInput(`Line ${n} charge`, { name: "charge", class: "num-in", inputmode: "decimal" })));
+    cellInput(`Line ${n} date`, { name: "date", type: "date" }, "Date"),
+    cellInput(`Line ${n} code`, { name: "code", class: "code-in", placeholder: i === 0 ? "E0130" : "" }, "Code"),
+    cellInput(`Line ${n} modifiers`, { name: "modifiers", class: "mods-in", placeholder: i === 0 ? "NU" : "" }, "Modifiers"),
+    cellInput(`Line ${n} diagnosis pointers`, { name: "diagnosis_pointers", class: "ptr-in", placeholder: i === 0 ? "A" : "" }, "Dx pointers"),
+    cellInput(`Line ${n} units`, { name: "units", class: "num-in", inputmode: "decimal", placeholder: "1" }, "Units"),
+    cellInput(`Line ${n} charge`, { name: "charge", class: "num-in", inputmode: "decimal" }, "Charge")));
 }
 
 const val = (tr, name) => (tr.querySelector(`[name=${name}]`)?.value || "").trim();

@@ -204,7 +204,16 @@ const HCPCS_FIELD_HELP = {
   "Action code": "what this release did to the code",
   "Code added": "date the code was added to HCPCS",
   "Action effective": "date this release's action takes effect",
-  "Termination date": "last date the code may be used",
+  "Terminated": "last date the code may be used",
+  "ASC payment group": "ambulatory surgical center payment group",
+  "ASC payment group effective date": "date the ASC group took effect",
+  "Processing note": "CMS processing note number",
+  "Statute": "the Social Security Act section that governs the code",
+  "Cross reference": "codes to use instead or alongside",
+  "Lab certification": "CLIA laboratory certification categories",
+  "Anesthesia base units": "base units for anesthesia services",
+  "Coverage Issues Manual reference": "section of the Medicare Coverage Issues Manual",
+  "Medicare Carriers Manual reference": "section of the Medicare Carriers Manual",
 };
 
 function hcpcsParts(d, date) {
