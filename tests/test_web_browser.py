@@ -301,6 +301,9 @@ def test_build_0dtj4zz(base, page, phone, axe):
     shoot(page, "pcs-builder-desktop")
     check_axe(page, axe, "pcs-builder")
 
+    phone.goto(base + "/#/code/icd10pcs/0DTJ4ZZ")
+    wait_code(phone, "0DTJ4ZZ")
+    shoot(phone, "code-icd10pcs-phone")
     phone.goto(base + "/#/pcs/0DT?pick=J4")
     phone.locator("table.pcs-row").first.wait_for()
     shoot(phone, "pcs-builder-phone")
@@ -325,6 +328,7 @@ def test_hcpcs_fields_and_modifiers(base, page, phone, axe):
     phone.goto(base + "/#/code/hcpcs/E0130")
     wait_code(phone, "E0130")
     shoot(phone, "code-hcpcs-phone")
+    check_axe(phone, axe, "code-hcpcs-phone")
 
 
 # ---------------------------------------------------------------------- claim form
@@ -429,3 +433,27 @@ def test_inpatient_claim_drg_panel(base, page, axe):
     assert levels == {s["code"]: s["counts_as"] for s in g["secondary"]}
     shoot(page, "claim-drg-desktop")
     check_axe(page, axe, "claim-drg")
+
+
+def test_table_chooser_range_and_unknown_code(base, page, phone, axe):
+    page.goto(base + "/#/pcs")
+    page.get_by_label("Table").fill("0dt")
+    shoot(page, "pcs-chooser-desktop")
+    check_axe(page, axe, "pcs-chooser")
+    page.get_by_role("button", name="Open table").click()
+    page.locator("table.pcs-row").first.wait_for()
+    assert page.locator("#pcs-title").inner_text().startswith("Table 0DT")
+    # a range in a note that is no block of the Tabular (Chapter 4's "E16-E31") links to both ends
+    page.goto(base + "/#/code/icd10cm/E16-E31")
+    page.locator("#code-title").wait_for()
+    page.get_by_role("link", name="E16", exact=True).wait_for()
+    page.get_by_role("link", name="E31", exact=True).wait_for()
+    check_axe(page, axe, "code-range")
+    page.goto(base + "/#/code/icd10cm/E11.99")                         # no such code: the nearest ones
+    page.locator(".verdict.bad").wait_for()
+    assert page.locator("p", has_text="Nearest:").last.locator("a").count() >= 1
+    check_axe(page, axe, "code-unknown")
+    phone.goto(base + "/#/pcs")
+    phone.locator("#pcs-title").wait_for()
+    shoot(phone, "pcs-chooser-phone")
+    check_axe(phone, axe, "pcs-chooser-phone")
