@@ -183,11 +183,13 @@ class Builder {
     const cell = (p) => el("td", {}, el("ul", { class: "values" }, [...r.axes[p].values].map(([c, label]) => {
       const fits = this.fits(r, p, c);
       const picked = live && this.picks[p] === c;   // shown as picked only in rows that fit the picks
-      const defId = (this.defs[String(p)] || {})[c] ? `def-${p}-${c}` : null;
+      const def = (this.defs[String(p)] || {})[c];
+      const defId = def ? `def-${p}-${c}` : null;
+      const tip = def ? [def.definition, def.includes && def.includes.length ? `Includes: ${def.includes.join("; ")}` : ""].filter(Boolean).join(" · ") : null;
       return el("li", {}, el("button", {
         type: "button", class: "value" + (picked ? " picked" : ""), "data-key": `v-${p}-${c}`,
         "aria-pressed": picked ? "true" : "false", disabled: !fits,
-        "aria-describedby": defId, "aria-label": `${r.axes[p].name} ${c} ${label}`,
+        "aria-describedby": defId, "aria-label": `${r.axes[p].name} ${c} ${label}`, title: tip || null,
         onclick: () => this.toggle(p, c),
       }, el("span", { class: "code" }, c), " ", label));
     })));
