@@ -236,7 +236,8 @@ def test_e1165_tabular_notes(base, page, phone, axe):
     # the date of service picks the release shown, and goes into the address
     page.fill("#dos", "2017-06-01")
     page.dispatch_event("#dos", "change")
-    page.wait_for_function("document.querySelector('.meta') && document.querySelector('.meta').innerText.includes('release 2017 ')")
+    page.wait_for_function("document.querySelector('.meta') && "
+                           "document.querySelector('.meta').innerText.includes('release 2017 ')")
     assert "date=2017-06-01" in page.url
 
     link = page.locator(".note-group[data-kind=excludes1] a.ref", has_text="E10.-").first
@@ -427,7 +428,8 @@ def test_inpatient_claim_drg_panel(base, page, axe):
     table = page.locator("#drg-secondary").inner_text()
     for s in g["secondary"]:
         assert s["code"] in table
-    levels = {s["code"]: s["counts_as"] for s in page.evaluate("""() => [...document.querySelectorAll('#dx-table tr.entry')]
+    levels = {s["code"]: s["counts_as"] for s in page.evaluate("""() =>
+        [...document.querySelectorAll('#dx-table tr.entry')]
         .filter(tr => tr.querySelector('.drg-level'))
         .map(tr => ({code: tr.querySelector('input').value, counts_as: tr.querySelector('.drg-level').innerText}))""")}
     assert levels == {s["code"]: s["counts_as"] for s in g["secondary"]}

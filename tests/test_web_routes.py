@@ -57,7 +57,8 @@ def test_hcpcs_modifiers(client):
 
 
 def test_diff_csv(client):
-    counts = client.get("/diff", params={"system": "icd10cm", "from": "2025", "to": "2026", "limit": 1}).json()["counts"]
+    counts = client.get("/diff", params={"system": "icd10cm", "from": "2025", "to": "2026",
+                                         "limit": 1}).json()["counts"]
     r = client.get("/diff.csv", params={"system": "icd10cm", "from": "2025", "to": "2026"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
@@ -65,7 +66,8 @@ def test_diff_csv(client):
     assert rows[0] == ["change", "code", "kind", "field", "before", "after"]
     added = [x for x in rows[1:] if x[0] == "added"]
     assert len(added) == counts["added"]
-    assert ["added", "E11.A", "code", "title", "", "Type 2 diabetes mellitus without complications in remission"] in rows
+    assert ["added", "E11.A", "code", "title", "",
+            "Type 2 diabetes mellitus without complications in remission"] in rows
     bad = client.get("/diff.csv", params={"system": "icd10cm", "from": "1999", "to": "2026"})
     assert bad.status_code == 404 and "not installed" in bad.json()["error"]
     assert client.get("/diff.csv", params={"system": "nope", "from": "1", "to": "2"}).status_code == 400

@@ -536,7 +536,8 @@ def _workbench_routes(api: FastAPI, books: Books) -> None:
     """Routes the web page needs beyond the code record: a PCS table with every value's
     definition, the HCPCS modifiers of a release, and a release diff as CSV."""
 
-    @api.get("/pcs/tables/{table}", tags=["codes"], summary="An ICD-10-PCS table: its rows and every value's definition")
+    @api.get("/pcs/tables/{table}", tags=["codes"],
+             summary="An ICD-10-PCS table: its rows and every value's definition")
     async def pcs_table(table: str, date: str | None = None) -> Response:
         from ..systems import icd10pcs
 
