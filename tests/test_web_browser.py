@@ -332,6 +332,17 @@ def test_hcpcs_fields_and_modifiers(base, page, phone, axe):
     check_axe(phone, axe, "code-hcpcs-phone")
 
 
+def test_hcpcs_2026_code_page_shows_notes_noc_and_correction(base, page):
+    """January 2026 HCPCS on the page: S0189 (corrected: terminated), its processing note; J3490 is NOC."""
+    page.goto(base + "/#/code/hcpcs/S0189")
+    page.locator("text=corrected by CMS").wait_for()
+    text = page.locator("#view").inner_text()
+    assert "release 2026-01" in text and "processing note 0088" in text
+    assert "Terminate effective 2026-01-01" in text
+    page.goto(base + "/#/code/hcpcs/J3490")
+    page.locator("span.tag:text-is('NOC')").wait_for()
+
+
 # ---------------------------------------------------------------------- claim form
 def test_claim_bad_pointer_beside_its_line(base, page, phone, axe):
     page.goto(base + "/#/claim")

@@ -66,20 +66,27 @@ export async function show(view, parts, params) {
     el("h1", { id: "code-title", tabindex: "-1" }, el("span", { class: "code" }, d.code), " ", d.title),
     el("p", { class: "meta" }, el("span", {}, `${d.system_name} · release ${d.release} (${d.release_label})`),
       billableTag(d.billable), d.kind ? el("span", { class: "tag" }, d.kind) : null,
+      d.noc ? el("span", { class: "tag", title: d.noc.meaning || null }, "NOC") : null,
+      d.status && d.status.corrected ? el("span", { class: "tag" }, "corrected by CMS") : null,
       d.release_covers_date === false ? el("span", { class: "tag no" }, "no release covers this date: nearest shown") : null),
+    d.coverage_note ? el("p", { class: "verdict bad" }, d.coverage_note) : null,
     datePicker("dos", date, pick, sysReleases),
   ];
   if (d.short_title && d.short_title !== d.title) parts_.push(el("p", {}, el("strong", {}, "Short title: "), d.short_title));
   if (d.system === "icd10cm") parts_.push(...await icd10cmParts(d, date));
   if (d.system === "icd10pcs") parts_.push(...pcsParts(d, date));
   if (d.system === "hcpcs") parts_.push(...hcpcsParts(d, date));
+  if (d.system !== "icd10cm" && d.notes && d.notes.length) {   // e.g. HCPCS processing notes, CMS corrections
+    parts_.push(el("h2", {}, "Notes"), el("ul", { class: "notes" }, d.notes.map((n) =>
+      el("li", {}, el("strong", {}, n.kind), ": ", n.text))));
+  }
   if (d.children && d.children.length) {
     parts_.push(el("h2", {}, `Codes below (${d.children.length})`), el("ul", { class: "children" }, d.children.map((c) =>
       el("li", {}, el("a", { href: codeHref(d.system, c.code, date), class: "code" }, c.code), " ", c.title, billableTag(c.billable)))));
   }
   const hist = el("div", { id: "history" }, el("p", { class: "status" }, "Loading history…"));
   parts_.push(el("h2", {}, "Validity across installed releases"), hist);
-  view.replaceChildren(...parts_);
+  view.replaceChildren(...parts_.filter(Boolean));
   document.title = `${d.code} ${d.title} · medcodes`;
   $("#code-title").focus();
   showHistory(hist, d.system, d.code, d.release);
@@ -229,6 +236,8 @@ function hcpcsParts(d, date) {
     out.push(el("p", {}, el("strong", {}, "Status on the date of service: "), d.status.state,
       d.status.termination ? ` (terminated ${d.status.termination})` : ""));
   }
+  if (d.noc) out.push(el("p", {}, el("strong", {}, "NOC: "), d.noc.meaning || "not otherwise classified",
+    d.noc.source ? el("span", { class: "help" }, ` (${d.noc.source})`) : null));
   const box = el("div", { id: "modifiers" });
   const det = el("details", { class: "modifiers" }, el("summary", {}, "HCPCS Level II modifiers of this release"), box);
   det.addEventListener("toggle", () => { if (det.open && !box.childElementCount) showModifiers(box, date); }, { once: false });
