@@ -362,8 +362,13 @@ def test_claim_bad_pointer_beside_its_line(base, page, phone, axe):
     text = after.inner_text()
     assert "line-diagnosis-pointer" in text and "Diagnosis pointer 3" in text
     assert line2.get_by_label("Line 2 diagnosis pointers").get_attribute("aria-invalid") == "true"
-    line1_next = page.locator("#line-table tbody tr.entry").nth(0).locator("xpath=following-sibling::tr[1]")
-    assert "finding-row" not in (line1_next.get_attribute("class") or "")   # line 1 is fine
+    # line 1's pointer is fine; E0130 (a walker) has practitioner MUE 0 in NCCI 2026 Q2 (a DME supplier
+    # bills it), and that finding is about line 1's units (Box 24G)
+    line1 = page.locator("#line-table tbody tr.entry").nth(0)
+    line1_next = line1.locator("xpath=following-sibling::tr[1]").inner_text()
+    assert "ncci-mue" in line1_next and "Box 24G" in line1_next and "line-diagnosis-pointer" not in line1_next
+    assert line1.get_by_label("Line 1 units").get_attribute("aria-invalid") == "true"
+    assert line1.get_by_label("Line 1 diagnosis pointers").get_attribute("aria-invalid") is None
     assert rows.count() >= 4
     shoot(page, "claim-desktop")
     check_axe(page, axe, "claim")
