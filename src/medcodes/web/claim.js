@@ -18,6 +18,7 @@ const FORMS = {
     sex: "FL 11", dob: "FL 10",
   },
 };
+const OTHER_RELEASES = { ncci: "NCCI", msdrg: "MS-DRG", mce: "MCE" };
 const FIELD_NAMES = { poa: "POA indicator", code: "code", modifiers: "modifier", diagnosis_pointers: "diagnosis pointer", charge: "charge", units: "units", date: "date" };
 
 let seq = 0;
@@ -248,7 +249,8 @@ async function submit(form) {
     el("p", { id: "claim-verdict", class: "verdict " + (res.ok ? "ok" : "bad"), tabindex: "-1" },
       res.ok ? `Claim ${res.claim}: no errors` : `Claim ${res.claim}: ${errors} error${errors === 1 ? "" : "s"}`,
       ` (${findings.length} finding${findings.length === 1 ? "" : "s"}, shown beside their fields)`),
-    el("p", { class: "status" }, "Releases used: " + Object.entries(res.releases || {}).map(([s, v]) => `${SYSTEM_NAMES[s] || s} ${v}`).join(", ")),
+    el("p", { class: "status" }, "Releases used: " + Object.entries(res.releases || {})
+      .map(([s, v]) => `${SYSTEM_NAMES[s] || OTHER_RELEASES[s] || s} ${v}`).join(", ")),
     claim.diagnoses.length ? el("p", { class: "help" }, "Diagnoses: ", claim.diagnoses.map((d, i) => {
       const c = typeof d === "string" ? d : d.code;
       return [i ? ", " : "", el("a", { href: codeHref("icd10cm", c, claim.service_date) }, c)];
