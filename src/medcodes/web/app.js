@@ -16,7 +16,7 @@ function scheduleSearch() {
 }
 
 function matchedText(m) {
-  if (m === "title" || m === "code" || m === "short_title") return `matched the ${m.replace("_", " ")}`;
+  if (["title", "code", "short_title", "short title"].includes(m)) return `matched the ${m.replace("_", " ")}`;
   return m;   // e.g. "ICD-10-CM Alphabetic Index: Diabetes, diabetic > with > hyperglycemia"
 }
 

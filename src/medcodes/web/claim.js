@@ -35,9 +35,7 @@ export async function show(view) {
           el("option", { value: "professional" }, "Professional (CMS-1500)"),
           el("option", { value: "institutional" }, "Institutional (UB-04)"))),
         field("Date of service", el("input", { name: "service_date", type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
-        el("div", { class: "inst" }, field("Setting", el("select", { name: "setting" },
-          el("option", { value: "inpatient" }, "Inpatient (MCE, MS-DRG)"), el("option", { value: "outpatient" }, "Outpatient"),
-          el("option", { value: "other" }, "Other")))),
+        field("Setting", el("select", { name: "setting" })),
         field("Patient sex", el("select", { name: "sex" }, el("option", { value: "U" }, "Unknown"),
           el("option", { value: "F" }, "Female"), el("option", { value: "M" }, "Male")), "sex"),
         field("Birth date", el("input", { name: "birth_date", type: "date" }), "dob"))),
@@ -84,10 +82,22 @@ function field(label, input, key) {
   return el("div", { class: "field" }, el("label", { for: id }, label, key ? el("span", { class: "box-no", "data-box": key }, "") : null), input);
 }
 
+// The claim's setting (the claim format's `setting`): it picks the NCCI MUE table, and an
+// institutional inpatient claim gets the MCE edits, POA checks and the MS-DRG.
+const SETTINGS = {
+  professional: [["practitioner", "Practitioner"], ["dme-supplier", "DME supplier"]],
+  institutional: [["inpatient", "Inpatient (MCE, POA, MS-DRG)"], ["outpatient-hospital", "Outpatient hospital"], ["other", "Other"]],
+};
+
 function relabel(form) {
   const type = form.elements.type.value;
   const f = FORMS[type];
   form.dataset.type = type;
+  const setting = form.elements.setting;
+  if (setting.dataset.type !== type) {
+    setting.replaceChildren(...SETTINGS[type].map(([v, t]) => el("option", { value: v }, t)));
+    setting.dataset.type = type;
+  }
   $("#dx-legend").textContent = f.dx;
   $("#line-legend").textContent = f.lines;
   $("#proc-legend").textContent = FORMS.institutional.procs;
@@ -153,7 +163,7 @@ function readForm(form) {
   const claim = { id: e.id.value.trim(), type: e.type.value, service_date: e.service_date.value,
     patient: { sex: e.sex.value }, diagnoses: [], procedures: [], lines: [] };
   if (e.birth_date.value) claim.patient.birth_date = e.birth_date.value;
-  if (claim.type === "institutional") claim.setting = e.setting.value;
+  if (e.setting.value) claim.setting = e.setting.value;
   const rows = { diagnoses: [], procedures: [], lines: [] };
   for (const tr of $$("#dx-table tbody tr.entry")) {
     const code = val(tr, "dx");
