@@ -724,6 +724,13 @@ class Codebook:
         return search(self, query, systems=systems, billable=billable, limit=limit, offset=offset,
                       date=_as_date(date), chapter=chapter)
 
+    def code(self, text: str, setting: str = "outpatient", date: _dt.date | str | None = None,
+             systems: Iterable[str] | None = None) -> Any:
+        """Suggest codes for a clinical note, with evidence (see :mod:`medcodes.coding`)."""
+        from .coding.assistant import code
+
+        return code(self, text, setting=setting, date=date, systems=systems)
+
     def check(self, claim: Any, edits: Any = None) -> Any:
         """Check one claim (a :class:`medcodes.claims.Claim` or its JSON dict)."""
         from .claims import Claim, check

@@ -1,0 +1,236 @@
+"""The official indexes, shaped for reading a note the way a coder reads the books.
+
+A coder finds the main term of a condition in the Alphabetic Index, runs down its subterms
+as far as the documentation supports (the ``with`` subterms presume the link, ICD-10-CM
+convention I.A.15), follows ``see`` references, and uses the Table of Neoplasms (site x
+behaviour) and the Table of Drugs and Chemicals (substance x intent). Procedures are found in
+the ICD-10-PCS Index. :class:`Lexicon` holds those books, loaded once from the installed
+index releases (the same releases search uses), and walks them against a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..search.build import SeeIndex, Term, load_terms
+from .text import Sentence, Token, term_forms, term_stems
+
+#: main terms too broad to code from alone: they need at least one matched subterm
+GENERIC = frozenset({
+    "disease", "disorder", "syndrome", "condition", "problem", "complaint", "finding", "history",
+    "status", "type", "encounter", "examination", "visit", "follow", "admission", "patient",
+    "presence", "use", "abnormal", "infection", "pain", "injury", "complication", "observation",
+    "screening", "test", "care", "counseling", "therapy", "treatment", "procedure", "aftercare",
+    "failure", "disturbance", "anomaly", "change", "defect", "deficiency", "lesion", "mass",
+    "dependence", "abuse", "effect", "reaction", "insufficiency", "obstruction", "acute",
+    "chronic", "left", "right", "stage", "old", "long", "term", "time", "day", "week", "hour",
+    "mother", "father", "family", "give", "given", "supply", "per", "unit", "dose", "mg",
+    "injection", "without", "with", "not", "no", "eye", "ear", "knee", "hip", "back", "hand",
+    "leg", "arm", "foot", "skin", "blood", "heart", "lung", "kidney", "liver", "bone", "joint",
+})
+
+
+@dataclass
+class Path:
+    """A walk down one main term: the terms matched, the tokens they used, the codes found."""
+    book: str
+    terms: list[Term]
+    used: list[Token]
+    codes: list[str]
+    see: str | None = None
+    direct: int = 0          # subterms matched under the main term itself (before any see)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(_title(t) for t in self.terms)
+
+    @property
+    def weight(self) -> int:
+        return len({t.stem for t in self.used})
+
+
+def _title(t: Term) -> str:
+    return t.title.split(",")[0] if t.level == 0 else t.title
+
+
+@dataclass
+class Book:
+    name: str
+    terms: dict[int, Term]
+    stems: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    forms: dict[int, list[tuple[str, ...]]] = field(default_factory=dict)
+    nemod: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    mains: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
+    see: SeeIndex | None = None
+
+
+class Lexicon:
+    """The ICD-10-CM Alphabetic Index (+ External Cause Index, Neoplasm and Drug tables) and
+    the ICD-10-PCS Index, as trees of stemmed terms."""
+
+    def __init__(self, books: dict[str, Book]) -> None:
+        self.books = books
+
+    @classmethod
+    def load(cls, conns: dict[str, sqlite3.Connection]) -> "Lexicon":
+        """``conns``: book name -> connection of the index release that has it."""
+        books: dict[str, Book] = {}
+        for name, conn in conns.items():
+            terms = load_terms(conn, {name}, pcs=(name == "pcs"))
+            book = Book(name, terms)
+            for t in terms.values():
+                forms = term_forms(t.title, main=(t.level == 0)) if name != "pcs" else ([term_stems(t.title)] if t.title else [])
+                book.forms[t.id] = forms
+                book.stems[t.id] = forms[0] if forms else ()
+                if t.level == 0:
+                    for fs in forms:
+                        book.mains.setdefault(fs[0], []).append((fs, t.id))
+            if name != "pcs":
+                for tid, nemod in conn.execute("SELECT id, nemod FROM index_term WHERE book = ? AND nemod != ''", (name,)):
+                    if tid in terms:
+                        book.nemod[tid] = term_stems(nemod)
+            book.see = SeeIndex(terms, name)
+            books[name] = book
+        return cls(books)
+
+    # ------------------------------------------------------------------ main terms
+    def mains_in(self, book: str, sent: Sentence) -> Iterator[tuple[Term, list[Token]]]:
+        """Main terms of ``book`` whose words all stand in the sentence, close together."""
+        b = self.books.get(book)
+        if b is None:
+            return
+        seen: set[int] = set()
+        for tok in sent.tokens:
+            for stems, tid in b.mains.get(tok.stem, ()):
+                if tid in seen:
+                    continue
+                toks = [tok]
+                ok = True
+                for s in stems[1:]:
+                    near = [t for t in sent.bag.get(s, ()) if abs(t.pos - tok.pos) <= len(stems) + 1]
+                    if not near:
+                        ok = False
+                        break
+                    toks.append(near[0])
+                if ok:
+                    seen.add(tid)
+                    yield b.terms[tid], toks
+
+    # ------------------------------------------------------------------ walking
+    def walk(self, book: str, start: Term, used: list[Token], sent: Sentence, depth: int = 0) -> Path:
+        """Run down from ``start`` taking, at each level, the subterm with most of its words
+        in the sentence (``with`` subterms presumed linked; ``without`` ones need the words
+        inside a without-phrase)."""
+        b = self.books[book]
+        best = self._down(b, start, sent, list(used))
+        terms = [start] + [b.terms[tid] for tid, _toks in best]
+        toks = list(used) + [t for _tid, ts in best for t in ts]
+        for t in terms:   # nonessential modifiers the sentence states are part of what was coded
+            toks.extend(sent.find(tuple(s for s in b.nemod.get(t.id, ()) if s in sent.bag)))
+        codes: list[str] = []
+        for t in reversed(terms):
+            codes = [code for role, _c, _h, code in t.codes if role in ("code", "subcat", "codes", "see_codes", "see_tab", "tab")]
+            if codes or t.see:      # a see reference at the deepest level wins over an ancestor's code
+                break
+        path = Path(book, terms, toks, codes, direct=len(best))
+        if not codes and depth < 2:
+            last = terms[-1]
+            see = last.see or (start.see if last is start else None)
+            if see and b.see is not None:
+                target = b.see.find(see)
+                if target is not None and target is not last:
+                    root = target
+                    while root.parent is not None and root.parent in b.terms:
+                        root = b.terms[root.parent]
+                    sub = self.walk(book, target, [], sent, depth + 1)
+                    path = Path(book, terms + sub.terms, toks + sub.used, sub.codes, see=see, direct=len(best))
+        return path
+
+    def _down(self, b: Book, term: Term, sent: Sentence, used: list[Token] | None = None) -> list[tuple[int, list[Token]]]:
+        used = used or []
+        best: list[tuple[int, list[Token]]] = []
+        best_w = 0
+        for cid in term.children:
+            c = b.terms[cid]
+            forms = b.forms.get(cid, ())
+            if not forms:
+                continue
+            if forms[0] == ("with",):
+                rest = self._down(b, c, sent, used)
+                w = sum(len(ts) for _i, ts in rest)
+                if w > best_w:
+                    best, best_w = [(cid, [])] + rest, w
+                continue
+            rng = _RANGE.match(c.title)
+            if rng:
+                lo, hi = float(rng.group(1)), float(rng.group(2))
+                if any(lo <= x <= hi + 0.0999 for x in sent.numbers):
+                    rest = self._down(b, c, sent)
+                    w = 2 + sum(len(ts) for _i, ts in rest)
+                    if w > best_w:
+                        best, best_w = [(cid, [])] + rest, w
+                continue
+            for stems in forms:
+                if stems[0] == "with":
+                    stems = stems[1:]
+                cut = stems.index("without") if "without" in stems else len(stems)
+                need = stems[:cut] + stems[cut + 1:]
+                if not need or not sent.has(stems[:cut], neg=False) or not sent.has(stems[cut + 1:], neg=True):
+                    continue
+                toks = sent.find(need)
+                if any(t.stem.isdigit() or len(t.stem) <= 2 for t in toks) and not _near(toks, used, sent):
+                    continue
+                rest = self._down(b, c, sent, used + toks)
+                w = len(need) + sum(len(ts) for _i, ts in rest)
+                if w > best_w:
+                    best, best_w = [(cid, toks)] + rest, w
+        return best
+
+    def cells(self, book: str, term: Term) -> dict[str, str]:
+        """A table row's cells: column heading -> code (Neoplasm and Drug tables)."""
+        return {heading: code for role, _c, heading, code in term.codes if role == "cell" and heading}
+
+    def best_row(self, book: str, sent: Sentence, exclude: set[int] | None = None) -> tuple[Term, list[Token]] | None:
+        """The table row (site or substance) that uses the most words of the sentence."""
+        b = self.books.get(book)
+        if b is None:
+            return None
+        best: tuple[Term, list[Token]] | None = None
+        best_w = 0
+        for term, toks in self.mains_in(book, sent):
+            if exclude and {t.stem for t in toks} <= set():
+                continue
+            rest = self._down(b, term, sent)
+            w = len(toks) + sum(len(ts) for _i, ts in rest)
+            if w > best_w:
+                node = b.terms[rest[-1][0]] if rest else term
+                while not self.cells(book, node) and node.parent is not None and node is not term:
+                    node = b.terms[node.parent]
+                best, best_w = (node, toks + [t for _i, ts in rest for t in ts]), w
+        return best
+
+
+_RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def _near(toks: list[Token], used: list[Token], sent: Sentence) -> bool:
+    """Numbers and short words (``stage 2``, ``type 1``) count only beside a word already used."""
+    if not used:
+        return True
+    short = [t for t in toks if t.stem.isdigit() or len(t.stem) <= 2]
+    anchors = [t.pos for t in used] + [t.pos for t in toks if t not in short]
+    return all(any(abs(t.pos - a) <= 2 for a in anchors) for t in short)
+
+
+def open_books(cb: Any, date: Any) -> dict[str, sqlite3.Connection]:
+    """Connections to the index releases search would use on ``date``, by book."""
+    from ..search.api import _selection
+
+    sel = _selection(cb, date)
+    out: dict[str, sqlite3.Connection] = {}
+    for book, info in sel.index:
+        out[book] = cb.store.open(info.system, info.release).conn
+    return out
