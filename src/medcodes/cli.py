@@ -473,6 +473,41 @@ def search(ctx: click.Context, query: tuple[str, ...], systems: tuple[str, ...],
     click.echo(f"{len(res.hits)} of {res.total:,} results{more}", err=True)
 
 
+# ------------------------------------------------------------------ code a note
+@main.command("code")
+@click.argument("source", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--inpatient", is_flag=True, help="Inpatient rules: uncertain diagnoses coded as established; ICD-10-PCS.")
+@click.option("--date", help="Date of service (YYYY-MM-DD): code with the releases in effect then.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def code_note(ctx: click.Context, source: str, inpatient: bool, date: str | None, as_json: bool) -> None:
+    """Suggest codes for a clinical note (FILE, or - for standard input), with the evidence."""
+    from .coding.assistant import MAX_CHARS
+
+    try:
+        raw = sys.stdin.buffer.read(MAX_CHARS * 4 + 1) if source == "-" else open(source, "rb").read(MAX_CHARS * 4 + 1)
+    except OSError as exc:
+        raise MedcodesError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MedcodesError(f"{source}: not UTF-8 text") from None
+    res = _book(ctx).code(text, setting="inpatient" if inpatient else "outpatient", date=date)
+    if as_json:
+        _emit_json(res.as_dict())
+        return
+    for c in res.codes:
+        where = ", ".join(repr(text[a:b]) for a, b in c.spans[:2])
+        click.echo(f"{c.role:12} {c.system:9} {c.code:9} {c.title}")
+        click.echo(f"{'':12} {c.evidence.get('index', '')}  <- {where}")
+        for q in c.queries:
+            click.echo(f"{'':12} query: {q}")
+    for sk in res.not_coded:
+        click.echo(f"not coded    {sk.text!r}: {sk.reason}")
+    if not res.codes:
+        click.echo("no codes found", err=True)
+
+
 # ------------------------------------------------------------------ diff / history / map
 @main.command()
 @click.argument("system", type=SYSTEM_CHOICE)

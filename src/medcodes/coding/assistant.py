@@ -34,7 +34,7 @@ from typing import Any, Iterable
 from ..errors import MedcodesError
 from ..model import normalize_key
 from . import context as _context
-from .lexicon import GENERIC, Lexicon, Path, open_books
+from .lexicon import GENERIC, Lexicon, Path
 from .model import Coding, Skipped, Suggestion
 from .refine import Refined, Refiner
 from .text import Sentence, Token, sentences
@@ -74,6 +74,11 @@ class Mention:
     order: int = 0
 
     @property
+    def full(self) -> tuple[int, int]:
+        """The stretch of the note the code accounts for (main term to last subterm word)."""
+        return (min(a for a, _b in self.used), max(b for _a, b in self.used)) if self.used else self.span
+
+    @property
     def depth(self) -> int:
         """How far down the index the mention went (ties between equal readings go deeper)."""
         return len(self.path.terms) if self.path is not None else 2
@@ -82,27 +87,22 @@ class Mention:
 class Coder:
     """Loaded books and releases for one date; reused across notes (thread-safe reads)."""
 
-    def __init__(self, cb: Any, date: _dt.date | None) -> None:
+    def __init__(self, cb: Any, infos: dict[str, Any], books: dict[str, Any]) -> None:
+        """``cb``: a Codebook of the coder's own; ``infos``: the code-system releases to code
+        with; ``books``: index book -> the index release that has it."""
         self.cb = cb
-        self.date = date
-        self.releases: dict[str, str] = {}
-        self.cm = self._refiner("icd10cm")
-        self.pcs = self._refiner("icd10pcs")
-        self.hcpcs = self._refiner("hcpcs")
-        self.lex = Lexicon.load(open_books(cb, date))
+        self.releases = {s: i.release for s, i in infos.items()}
+        refs = {s: Refiner(cb.store.open(i.system, i.release), s) for s, i in infos.items()}
+        self.cm, self.pcs, self.hcpcs = refs.get("icd10cm"), refs.get("icd10pcs"), refs.get("hcpcs")
+        self.lex = Lexicon.load({b: cb.store.open(i.system, i.release).conn for b, i in books.items()})
         self._title_index: dict[str, TitleIndex] = {}
+        self._notes_cache: dict[str, list[dict[str, str]]] = {}
         self._lock = threading.Lock()
-
-    def _refiner(self, system: str) -> Refiner | None:
-        try:
-            info = self.cb.release_for(system, self.date)
-        except MedcodesError:
-            return None
-        self.releases[system] = info.release
-        return Refiner(self.cb.store.open(info.system, info.release), system)
+        self.date: _dt.date | None = None
 
     # ------------------------------------------------------------------ entry point
-    def code(self, text: str, setting: str = "outpatient", systems: Iterable[str] | None = None) -> Coding:
+    def code(self, text: str, setting: str = "outpatient", systems: Iterable[str] | None = None,
+             date: _dt.date | None = None) -> Coding:
         if setting not in SETTINGS:
             raise MedcodesError(f"setting {setting!r}: use outpatient or inpatient")
         if not isinstance(text, str):
@@ -112,7 +112,7 @@ class Coder:
         if "\x00" in text or (text and sum(not (c.isprintable() or c.isspace()) for c in text) > len(text) // 10):
             raise MedcodesError("the note is not text (binary content)")
         wanted = set(systems) if systems else {"icd10cm", "icd10pcs", "hcpcs"}
-        out = Coding(setting, self.date.isoformat() if self.date else None, releases=dict(self.releases))
+        out = Coding(setting, date.isoformat() if date else None, releases=dict(self.releases))
         if not text.strip() or self.cm is None:
             return out
         doc, bounds = _context.sentence_bounds(text)
@@ -128,10 +128,11 @@ class Coder:
                 mentions.extend(self._supplies(i, sent))
         for n, m in enumerate(mentions):
             m.order = n
-        ctxs = _context.contexts(doc, [m.span for m in mentions]) if mentions else []
-        for m, c in zip(mentions, ctxs):
-            m.ctx = c
-        self._decide(text, sents, mentions, setting, out)
+        spans = sorted({m.span for m in mentions}, key=lambda x: (x[1] - x[0], x[0]))   # narrow spans claim words first
+        ctxs = dict(zip(spans, _context.contexts(doc, spans))) if spans else {}
+        for m in mentions:
+            m.ctx = ctxs[m.span]
+        self._decide(text, sents, mentions, setting, out, date)
         return out
 
     # ------------------------------------------------------------------ diagnoses
@@ -157,20 +158,21 @@ class Coder:
         trig = [t for t in sent.tokens if t.stem in _NEOPLASM_WORDS or t.stem.startswith("metasta")]
         if not trig:
             return []
-        codes, used = self._neoplasm(sent)
-        if not codes:
-            return []
-        toks = trig + used
-        span = (min(t.start for t in trig), max(t.end for t in trig))
-        return [Mention(i, "icd10cm", None, [c], span, _offsets(toks),
-                        f"Table of Neoplasms: {label}", "neoplasm") for c, label in codes]
+        out = []
+        for code, label, part in self._neoplasm(sent):
+            toks = part.tokens          # the phrase read for this site and behaviour
+            here = [t for t in trig if t in toks] or trig
+            span = (min(t.start for t in here), max(t.end for t in here))    # ConText reads around the trigger
+            out.append(Mention(i, "icd10cm", None, [code], span, _offsets(toks),
+                               f"Table of Neoplasms: {label}", "neoplasm"))
+        return out
 
-    def _neoplasm(self, sent: Sentence) -> tuple[list[tuple[str, str]], list[Token]]:
+    def _neoplasm(self, sent: Sentence) -> list[tuple[str, str, Sentence]]:
         """Primary site x 'Malignant Primary'; sites after 'metastasis to' x 'Malignant Secondary'."""
         b = self.lex.books.get("neoplasm")
         root = next((t for t in b.terms.values() if t.level == 0), None) if b is not None else None
         if root is None:
-            return [], []
+            return []
         cut = next((t.pos for t in sent.tokens if t.stem.startswith("metasta") or t.stem == "secondary"), None)
         parts = [(sent, "Malignant Primary")] if cut is None else [
             (_subset(sent, lambda t: t.pos < cut), "Malignant Primary"),
@@ -179,8 +181,7 @@ class Coder:
             parts = [(sent, "Benign")]
         elif sent.has(("situ",)):
             parts = [(sent, "Ca in situ")]
-        codes: list[tuple[str, str]] = []
-        used: list[Token] = []
+        codes: list[tuple[str, str, Sentence]] = []
         for part, column in parts:
             rest = self.lex._down(b, root, part)
             node = b.terms[rest[-1][0]] if rest else None
@@ -189,9 +190,8 @@ class Coder:
             if node is not None:
                 code = self.lex.cells("neoplasm", node).get(column)
                 if code:
-                    codes.append((code, " > ".join(b.terms[n].title for n, _t in rest) + f" > {column}"))
-                    used.extend(t for _n, ts in rest for t in ts)
-        return codes, used
+                    codes.append((code, " > ".join(b.terms[n].title for n, _t in rest) + f" > {column}", part))
+        return codes
 
     def _drugs(self, i: int, sent: Sentence) -> list[Mention]:
         """Poisoning / adverse effect / underdosing: the substance's row, the intent's column."""
@@ -280,7 +280,8 @@ class Coder:
             if any(stems <= t for t in taken):
                 continue
             taken.append(stems)
-            span = (min(t.start for t in toks), max(t.end for t in toks))
+            head = max((t for t in toks if not t.neg), key=lambda t: idx.idf.get(t.stem, 0.0), default=toks[0])
+            span = (head.start, head.end)           # ConText reads around the title's rarest word
             out.append(Mention(i, "icd10cm", None, [code], span, _offsets(toks),
                                f"Tabular title: {title}", "title"))
         return out
@@ -294,7 +295,8 @@ class Coder:
             return idx
 
     # ------------------------------------------------------------------ guidelines
-    def _decide(self, text: str, sents: list[Sentence], mentions: list[Mention], setting: str, out: Coding) -> None:
+    def _decide(self, text: str, sents: list[Sentence], mentions: list[Mention], setting: str, out: Coding,
+                date: _dt.date | None) -> None:
         inpatient = setting == "inpatient"
         kept: list[Mention] = []
         for m in mentions:
@@ -303,7 +305,11 @@ class Coder:
             if m.refined is None:
                 continue
             if why:
-                out.not_coded.append(Skipped(text[m.span[0]:m.span[1]], m.span, why, m.refined.code))
+                out.not_coded.append(Skipped(text[m.full[0]:m.full[1]], m.full, why, m.refined.code))
+                if m.ctx.family and not m.ctx.negated:
+                    fam = self._family_history(m, sents[m.sent])
+                    if fam is not None:
+                        kept.append(fam)
                 continue
             kept.append(m)
         # a mention whose words all went into another's combination code is not coded again
@@ -334,21 +340,42 @@ class Coder:
                                              f"symptom integral to {host.refined.code} (guideline I.B.5)", m.refined.code))
                 continue
             chosen.append(m)
-        self._suggest(text, chosen, inpatient, out)
-        seen: set[tuple[str | None, str]] = set()
-        unique = []
-        for sk in sorted(out.not_coded, key=lambda x: x.span):
-            if (sk.would_be, sk.reason) not in seen and not any(
-                    sk.would_be == c.code for c in out.codes):
-                seen.add((sk.would_be, sk.reason))
-                unique.append(sk)
+        self._suggest(text, chosen, inpatient, out, date)
+        unique: list[Skipped] = []
+        for sk in sorted(out.not_coded, key=lambda x: (x.span[0], -(x.span[1] - x.span[0]))):
+            if any(sk.would_be == c.code for c in out.codes):
+                continue
+            if any(u.reason == sk.reason and (u.would_be == sk.would_be or _overlap(u.span, sk.span)) for u in unique):
+                continue
+            unique.append(sk)
         out.not_coded = unique
+
+    def _family_history(self, m: Mention, sent: Sentence) -> Mention | None:
+        """A relative's condition is coded as the patient's family history: History, family (of), ..."""
+        b = self.lex.books.get("index")
+        hist = next((b.terms[tid] for _st, tid in b.mains.get("history", ()) if b.terms[tid].level == 0), None) if b else None
+        fam = next((b.terms[c] for c in hist.children if b.stems.get(c) == ("family",)), None) if hist else None
+        if fam is None:
+            return None
+        rest = self.lex._down(b, fam, sent)
+        node = b.terms[rest[-1][0]] if rest else None
+        codes = [code for role, _c, _h, code in node.codes if role == "code"] if node is not None else []
+        if not codes:
+            return None
+        used = [t for _n, ts in rest for t in ts]
+        fm = Mention(m.sent, "icd10cm", None, codes, m.span, _offsets(used) | m.used,
+                     "History, family (of), " + ", ".join(b.terms[n].title for n, _t in rest), "index",
+                     about=True, order=m.order)
+        fm.refined = self._resolve(fm, sent)
+        return fm if fm.refined is not None else None
 
     def _context_reason(self, m: Mention, inpatient: bool) -> str | None:
         if m.about or m.system != "icd10cm":
             return None
         c = m.ctx
         if c.negated:
+            return "negated"
+        if m.path is not None and m.path.used and all(t.neg for t in m.path.used[:1]):
             return "negated"
         if c.family:
             return "family history (not the patient's condition)"
@@ -374,28 +401,32 @@ class Coder:
                 return got
         return None
 
-    def _suggest(self, text: str, chosen: list[Mention], inpatient: bool, out: Coding) -> None:
+    def _suggest(self, text: str, chosen: list[Mention], inpatient: bool, out: Coding, date: _dt.date | None) -> None:
         by_code: dict[tuple[str, str], Suggestion] = {}
         order = sorted(chosen, key=lambda m: ({"icd10cm": 0, "icd10pcs": 1, "hcpcs": 2}[m.system], m.sent,
-                                              m.book == "eindex", -len(m.used), m.order))
+                                              m.book == "eindex", m.full[0], -len(m.used)))
         for m in order:
             r = m.refined
             k = (m.system, r.code)
             s = by_code.get(k)
             if s is not None:
-                if m.span not in s.spans:
-                    s.spans.append(m.span)
+                if m.full not in s.spans:
+                    s.spans.append(m.full)
+                if s.evidence.get("book") == "title" and m.book != "title":
+                    s.evidence["title_match"] = s.evidence["index"]
+                    s.evidence["index"], s.evidence["book"] = m.label, m.book
+                s.weight = max(s.weight, len(m.used))
                 continue
             evidence: dict[str, Any] = {"index": m.label, "book": m.book}
             if m.system == "icd10cm" and m.ctx.uncertain and inpatient:
                 evidence["guideline"] = "uncertain diagnosis coded as established (inpatient, Section II.H)"
             if r.considered > 1:
                 evidence["tabular"] = f"chosen among {r.considered} billable codes below {m.raw[0]}"
-            notes = self._notes(m.system, r.code)
+            notes = self._notes(m.system, r.code, date)
             if notes:
                 evidence["notes"] = notes
             role = {"icd10pcs": "procedure", "hcpcs": "supply"}.get(m.system, "secondary")
-            s = Suggestion(m.system, r.code, r.title, r.billable and r.complete, 0.0, role, [m.span],
+            s = Suggestion(m.system, r.code, r.title, r.billable and r.complete, 0.0, role, [m.full],
                            evidence, list(r.queries))
             s.weight = len(m.used)
             by_code[k] = s
@@ -409,15 +440,22 @@ class Coder:
             s.score = round(1.0 - rank / (n + 1), 3) * (0.8 if s.queries else 1.0)
         out.codes = codes
 
-    def _notes(self, system: str, code: str) -> list[dict[str, str]]:
+    def _notes(self, system: str, code: str, date: _dt.date | None) -> list[dict[str, str]]:
+        """The Tabular notes that bear on a code (its own and inherited), cached per code."""
         if system != "icd10cm":
             return []
-        try:
-            rec = self.cb.lookup(code, system="icd10cm", date=self.date)
-        except MedcodesError:
-            return []
-        keep = ("excludes1", "codeFirst", "useAdditionalCode", "codeAlso")
-        return [{"kind": n["kind"], "text": n["text"], "from": n["from"]} for n in rec.notes if n["kind"] in keep][:12]
+        got = self._notes_cache.get(code)
+        if got is None:
+            try:
+                rec = self.cb.lookup(code, system="icd10cm", date=date)
+            except MedcodesError:
+                return []
+            keep = ("excludes1", "codeFirst", "useAdditionalCode", "codeAlso")
+            got = [{"kind": n["kind"], "text": n["text"], "from": n["from"]} for n in rec.notes if n["kind"] in keep]
+            if len(self._notes_cache) > 50_000:
+                self._notes_cache.clear()
+            self._notes_cache[code] = got
+        return [dict(n) for n in got]
 
     def _excludes1(self, codes: list[Suggestion], out: Coding, text: str) -> None:
         """Drop the later of two codes an Excludes1 note says are never coded together."""
@@ -425,9 +463,11 @@ class Coder:
         refs = [[(normalize_key(c), dash) for n in x.evidence.get("notes", []) if n["kind"] == "excludes1"
                  for c, dash in _CODE_REF.findall(n["text"])] for x in codes]
 
+        keys = [normalize_key(c.code) for c in codes]
+
         def excludes(i: int, j: int) -> bool:
-            bk = normalize_key(codes[j].code)
-            return any(bk == k or (dash or len(k) < 7) and bk.startswith(k) for k, dash in refs[i])
+            bk = keys[j]
+            return any(bk.startswith(k) and (bk == k or dash or len(k) < 7) for k, dash in refs[i])
 
         for i, a in enumerate(codes):
             for j, b in enumerate(codes):
@@ -463,14 +503,23 @@ _coders_lock = threading.Lock()
 
 
 def coder(cb: Any, date: _dt.date | None) -> Coder:
-    """The loaded coder for this codebook's releases on ``date`` (built once, then shared)."""
-    sig = (id(cb), date, tuple((i.system, i.release, i.path) for i in cb.store.releases()))
+    """The loaded coder for the releases in effect on ``date``: built once per store and set of
+    releases (the books take a few hundred MB), then shared by every Codebook and thread."""
+    from ..codebook import Codebook
+    from ..search.api import _selection
+
+    sel = _selection(cb, date)
+    infos = {s: i for s, i in sel.systems.items() if s in ("icd10cm", "icd10pcs", "hcpcs")}
+    books = dict(sel.index)
+    home = str(cb.store.home)
+    sig = (home, tuple(sorted((s, i.release, str(i.path)) for s, i in infos.items())),
+           tuple(sorted((b, i.release) for b, i in books.items())))
     with _coders_lock:
         got = _coders.get(sig)
         if got is None:
-            if len(_coders) > 8:
-                _coders.clear()
-            got = _coders[sig] = Coder(cb, date)
+            if len(_coders) >= 4:
+                _coders.pop(next(iter(_coders)))
+            got = _coders[sig] = Coder(Codebook.open(home), infos, books)
         return got
 
 
@@ -478,4 +527,7 @@ def code(cb: Any, text: str, setting: str = "outpatient", date: Any = None,
          systems: Iterable[str] | None = None) -> Coding:
     from ..codebook import _as_date
 
-    return coder(cb, _as_date(date)).code(text, setting, systems)
+    day = _as_date(date)
+    if setting not in SETTINGS:
+        raise MedcodesError(f"setting {setting!r}: use outpatient or inpatient")
+    return coder(cb, day).code(text, setting, systems, day)

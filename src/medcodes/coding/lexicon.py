@@ -63,6 +63,7 @@ class Book:
     stems: dict[int, tuple[str, ...]] = field(default_factory=dict)
     forms: dict[int, list[tuple[str, ...]]] = field(default_factory=dict)
     nemod: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    kids: dict[int, tuple[list[int], dict[str, list[int]]]] = field(default_factory=dict)
     mains: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
     see: SeeIndex | None = None
 
@@ -125,7 +126,7 @@ class Lexicon:
         in the sentence (``with`` subterms presumed linked; ``without`` ones need the words
         inside a without-phrase)."""
         b = self.books[book]
-        best = self._down(b, start, sent, list(used))
+        best = self._down(b, start, sent, list(used), neg=bool(used) and all(t.neg for t in used))
         terms = [start] + [b.terms[tid] for tid, _toks in best]
         toks = list(used) + [t for _tid, ts in best for t in ts]
         for t in terms:   # nonessential modifiers the sentence states are part of what was coded
@@ -149,17 +150,23 @@ class Lexicon:
                     path = Path(book, terms + sub.terms, toks + sub.used, sub.codes, see=see, direct=len(best))
         return path
 
-    def _down(self, b: Book, term: Term, sent: Sentence, used: list[Token] | None = None) -> list[tuple[int, list[Token]]]:
+    def _down(self, b: Book, term: Term, sent: Sentence, used: list[Token] | None = None,
+              neg: bool = False) -> list[tuple[int, list[Token]]]:
+        """``neg``: the main term stands in a negated phrase; its subterms are read there too."""
         used = used or []
         best: list[tuple[int, list[Token]]] = []
         best_w = 0
-        for cid in term.children:
+        always, by_stem = self._kids(b, term)
+        if not always and not by_stem:
+            return best
+        maybe = set(always)
+        for st in sent.bag:
+            maybe.update(by_stem.get(st, ()))
+        for cid in sorted(maybe):
             c = b.terms[cid]
             forms = b.forms.get(cid, ())
-            if not forms:
-                continue
             if forms[0] == ("with",):
-                rest = self._down(b, c, sent, used)
+                rest = self._down(b, c, sent, used, neg)
                 w = sum(len(ts) for _i, ts in rest)
                 if w > best_w:
                     best, best_w = [(cid, [])] + rest, w
@@ -178,16 +185,39 @@ class Lexicon:
                     stems = stems[1:]
                 cut = stems.index("without") if "without" in stems else len(stems)
                 need = stems[:cut] + stems[cut + 1:]
-                if not need or not sent.has(stems[:cut], neg=False) or not sent.has(stems[cut + 1:], neg=True):
+                if not need or not sent.has(stems[:cut], neg=neg) or not sent.has(stems[cut + 1:], neg=True):
                     continue
                 toks = sent.find(need)
                 if any(t.stem.isdigit() or len(t.stem) <= 2 for t in toks) and not _near(toks, used, sent):
                     continue
-                rest = self._down(b, c, sent, used + toks)
+                rest = self._down(b, c, sent, used + toks, neg)
                 w = len(need) + sum(len(ts) for _i, ts in rest)
                 if w > best_w:
                     best, best_w = [(cid, toks)] + rest, w
         return best
+
+    def _kids(self, b: Book, term: Term) -> tuple[list[int], dict[str, list[int]]]:
+        """A term's subterms indexed by a word each form needs (only those a sentence can
+        reach are tried); ``with`` groups and number ranges are always tried."""
+        got = b.kids.get(term.id)
+        if got is None:
+            always: list[int] = []
+            by_stem: dict[str, list[int]] = {}
+            for cid in term.children:
+                forms = b.forms.get(cid, ())
+                if not forms:
+                    continue
+                if forms[0] == ("with",) or _RANGE.match(b.terms[cid].title):
+                    always.append(cid)
+                    continue
+                for f in forms:
+                    key = next((x for x in f if x not in ("with", "without")), None)
+                    if key is None:
+                        always.append(cid)
+                    else:
+                        by_stem.setdefault(key, []).append(cid)
+            got = b.kids[term.id] = (always, by_stem)
+        return got
 
     def cells(self, book: str, term: Term) -> dict[str, str]:
         """A table row's cells: column heading -> code (Neoplasm and Drug tables)."""
@@ -223,14 +253,3 @@ def _near(toks: list[Token], used: list[Token], sent: Sentence) -> bool:
     short = [t for t in toks if t.stem.isdigit() or len(t.stem) <= 2]
     anchors = [t.pos for t in used] + [t.pos for t in toks if t not in short]
     return all(any(abs(t.pos - a) <= 2 for a in anchors) for t in short)
-
-
-def open_books(cb: Any, date: Any) -> dict[str, sqlite3.Connection]:
-    """Connections to the index releases search would use on ``date``, by book."""
-    from ..search.api import _selection
-
-    sel = _selection(cb, date)
-    out: dict[str, sqlite3.Connection] = {}
-    for book, info in sel.index:
-        out[book] = cb.store.open(info.system, info.release).conn
-    return out

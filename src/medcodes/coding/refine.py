@@ -11,6 +11,7 @@ complete ICD-10-PCS code among a table's rows, or leaves the axes open.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from .text import Sentence, term_stems
 _SOFT = frozenset({"unspecified", "specified", "other", "approach", "encounter", "code", "without", "mention",
                    "uncomplicated", "type", "due", "classified", "elsewhere", "disease", "disorder"})
 _AS_TO = re.compile(r"\bas to [^,]*", re.I)   # "unspecified as to partial versus complete": no claim
+#: a sibling search wider than this (S72 has ~1,800 codes) costs more than it finds
+_WIDEST = 400
 _DEFAULT_FIRST = ("unspecified", "without", "closed", "initial")
 
 
@@ -32,6 +35,15 @@ class Refined:
     queries: list[str] = field(default_factory=list)
     considered: int = 1
     complete: bool = True
+    unstated: tuple[str, ...] = ()      # words of the chosen title that set it apart and the note does not say
+
+
+@dataclass
+class _Prepared:
+    rows: list[tuple[int, bool, int, str, str, str, frozenset[str]]]
+    inv: dict[str, list[int]]
+    rest: list[int]
+    index: dict[str, int]
 
 
 class Refiner:
@@ -41,6 +53,7 @@ class Refiner:
         self.db = db
         self.system = system
         self._under: dict[str, list[tuple[str, str, str, frozenset[str]]]] = {}
+        self._prep: dict[int, _Prepared] = {}
 
     def candidates(self, prefix: str) -> list[tuple[str, str, str, frozenset[str]]]:
         got = self._under.get(prefix)
@@ -50,7 +63,30 @@ class Refiner:
                    for r in rows if r["billable"]]
             if len(self._under) > 20000:
                 self._under.clear()
+                self._prep.clear()      # keyed by the lists' ids
             self._under[prefix] = got
+        return got
+
+    def _prepared(self, cands: list[tuple[str, str, str, frozenset[str]]]) -> "_Prepared":
+        """Per candidate list: each title's words beyond those all share, an index from those
+        words to the titles, and the titles in the order they rank when no word is stated."""
+        got = self._prep.get(id(cands))
+        if got is None or len(got.rows) != len(cands):
+            common = frozenset.intersection(*(s for _k, _c, _t, s in cands))
+            rows = []
+            inv: dict[str, list[int]] = {}
+            for i, (k, c, t, stems) in enumerate(cands):
+                distinct = stems - common
+                for w in distinct:
+                    inv.setdefault(w, []).append(i)
+                rows.append((sum(1 for w in distinct if w not in _SOFT), "other" in distinct,
+                             sum(1 for w in _DEFAULT_FIRST if w in distinct), k, c, t, distinct))
+            rest = sorted(range(len(rows)), key=lambda i: (0.5 * rows[i][0] + (0.6 if rows[i][1] else 0.0),
+                                                           -rows[i][2], len(rows[i][5]), rows[i][3]))
+            got = _Prepared(rows, inv, rest, {r[3]: i for i, r in enumerate(rows)})
+            if len(self._prep) > 20000:
+                self._prep.clear()
+            self._prep[id(cands)] = got
         return got
 
     def refine(self, raw: str, sent: Sentence) -> Refined | None:
@@ -64,7 +100,7 @@ class Refiner:
                 # the index (an older edition, or its default) stops at an unspecified code:
                 # a sibling the sentence names more exactly is the coder's choice (N18.9 -> N18.31)
                 sib = self.candidates(key[:3])
-                if len(sib) > 1:
+                if 1 < len(sib) <= _WIDEST:
                     got = self.choose(sib, sent, must=key)
                     if got.key != key:
                         return got
@@ -79,7 +115,7 @@ class Refiner:
         got = self.choose(cands, sent)
         if "unspecified" in got.title.lower() and len(prefix) > 3 and self.system == "icd10cm":
             wider = self.candidates(prefix[:-1])
-            if len(wider) > len(cands):
+            if len(cands) < len(wider) <= _WIDEST:
                 better = self.choose(wider, sent, must=got.key)
                 if better.key != got.key:
                     return better
@@ -94,15 +130,21 @@ class Refiner:
         bag = {s for s, toks in sent.bag.items() if any(not t.neg for t in toks)}
         if any(t.neg for t in sent.tokens):
             bag.add("without")
-        common = frozenset.intersection(*(s for _k, _c, _t, s in cands))
+        prep = self._prepared(cands)
+        rows, inv, rest = prep.rows, prep.inv, prep.rest
+        touched = {i for w in bag for i in inv.get(w, ())}
         scored = []
-        for k, c, t, stems in cands:
-            distinct = stems - common
+        # titles sharing no stated word score what they lose (precomputed, best first): a few suffice
+        for i in list(islice((i for i in rest if i not in touched), 40)) + list(touched):
+            n_hard, other, default, k, c, t, distinct = rows[i]
             matched = distinct & bag
-            unmatched = distinct - bag - _SOFT
-            score = 2.0 * len(matched) - 0.5 * len(unmatched) - (0.6 if "other" in distinct else 0.0)
-            default = sum(1 for w in _DEFAULT_FIRST if w in distinct)
-            scored.append((score, default, -len(stems), k, c, t, distinct, matched))
+            hard_unmatched = n_hard - sum(1 for w in matched if w not in _SOFT)
+            score = 2.0 * len(matched) - 0.5 * hard_unmatched - (0.6 if other else 0.0)
+            scored.append((score, default, -len(t), k, c, t, distinct, matched))
+        if must is not None and not any(x[3] == must for x in scored):
+            i = prep.index[must]
+            n_hard, other, default, k, c, t, distinct = rows[i]
+            scored.append((-0.5 * n_hard - (0.6 if other else 0.0), default, -len(t), k, c, t, distinct, frozenset()))
         scored.sort(key=lambda x: (-x[0], -x[1], -x[2], x[3]))
         best = scored[0]
         if must is not None:
@@ -118,7 +160,8 @@ class Refiner:
                         words.append(w)
             if words:
                 queries.append("documentation does not specify: " + ", ".join(words[:8]))
-        return Refined(best[3], best[4], best[5], True, queries, len(cands))
+        unstated = tuple(sorted(best[6] - best[7] - _SOFT))
+        return Refined(best[3], best[4], best[5], True, queries, len(cands), unstated=unstated)
 
     def complete(self, prefix: str, sent: Sentence) -> Refined | None:
         """ICD-10-PCS: a complete code when one row of the table fits the sentence best on every
@@ -127,6 +170,10 @@ class Refiner:
         if not cands:
             return None
         best = self.choose(cands, sent)
-        if not best.queries:
+        if not best.queries and not best.unstated:
             return best
-        return Refined(prefix, prefix, best.title, False, best.queries, len(cands), complete=False)
+        others = sorted({w for _k, _c, _t, st in cands for w in st} - {w for w in term_stems(best.title)} - _SOFT)
+        open_ = list(best.unstated) + [w for w in others if not w.isdigit()][:8]
+        query = "documentation does not state: " + ", ".join(open_[:10])
+        return Refined(prefix, prefix, f"ICD-10-PCS table row {prefix}: axes still open", False,
+                       [query], len(cands), complete=False)

@@ -346,6 +346,24 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
             raise ApiError(422, result["error"])
         return json_response(result)
 
+    @api.post("/code", tags=["coding"], summary="Suggest codes for a clinical note, with the evidence")
+    async def code_note(request: Request) -> Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise ApiError(400, 'send {"text": "<note>", "setting": "outpatient"|"inpatient", "date": "YYYY-MM-DD"}')
+        setting = body.get("setting", "outpatient")
+        systems = body.get("systems")
+        if systems is not None and (not isinstance(systems, list) or not all(isinstance(x, str) for x in systems)):
+            raise ApiError(400, "systems: a list of system ids")
+
+        def run(book: Codebook) -> Any:
+            try:
+                return book.code(body["text"], setting=setting, date=body.get("date"), systems=systems).as_dict()
+            except MedcodesError as exc:
+                raise ApiError(400, str(exc)) from None
+
+        return json_response(await _in_thread(books, run))
+
     @api.get("/diff", tags=["releases"], summary="What changed between two releases of a system")
     async def diff(system: str, from_: str | None = Query(None, alias="from"), to: str | None = None,
                    limit: int = Query(1000, ge=1, le=100_000)) -> Response:
