@@ -196,7 +196,6 @@ def test_the_note_is_never_logged(cb, caplog, capfd):
 def test_cli_code_json_and_errors(home, tmp_path):
     note = tmp_path / "note.txt"
     note.write_text("Hypertension, type 2 diabetes and hyperlipidemia. Denies chest pain.\n")
-    env = {"MEDCODES_HOME": str(home), "PATH": "/usr/bin:/bin"}
     import os
 
     env = {**os.environ, "MEDCODES_HOME": str(home)}
@@ -218,11 +217,12 @@ def test_cli_code_json_and_errors(home, tmp_path):
     assert binary.returncode == 2 and "not UTF-8 text" in binary.stderr
 
 
-def test_rest_code(home):
+def test_rest_code(home, monkeypatch):
     from fastapi.testclient import TestClient
 
     from medcodes.server.app import create_app
 
+    monkeypatch.setenv("MEDCODES_TIMEOUT", "120")   # the first note loads the books (seconds)
     with TestClient(create_app(home)) as client:
         r = client.post("/code", json={"text": "Acute kidney injury.", "setting": "inpatient", "date": DAY})
         assert r.status_code == 200
