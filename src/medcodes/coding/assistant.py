@@ -510,7 +510,7 @@ def coder(cb: Any, date: _dt.date | None) -> Coder:
 
     sel = _selection(cb, date)
     infos = {s: i for s, i in sel.systems.items() if s in ("icd10cm", "icd10pcs", "hcpcs")}
-    books = dict(sel.index)
+    books = {b: i for b, i in sel.index if b in ("index", "eindex", "drug", "neoplasm", "pcs")}
     home = str(cb.store.home)
     sig = (home, tuple(sorted((s, i.release, str(i.path)) for s, i in infos.items())),
            tuple(sorted((b, i.release) for b, i in books.items())))
