@@ -97,6 +97,7 @@ class Coder:
         self.lex = Lexicon.load({b: cb.store.open(i.system, i.release).conn for b, i in books.items()})
         self._title_index: dict[str, TitleIndex] = {}
         self._notes_cache: dict[str, list[dict[str, str]]] = {}
+        self._excl_cache: dict[str, tuple[tuple[str, str], ...]] = {}
         self._lock = threading.Lock()
         self.date: _dt.date | None = None
 
@@ -454,15 +455,23 @@ class Coder:
             got = [{"kind": n["kind"], "text": n["text"], "from": n["from"]} for n in rec.notes if n["kind"] in keep]
             if len(self._notes_cache) > 50_000:
                 self._notes_cache.clear()
+                self._excl_cache.clear()
             self._notes_cache[code] = got
         return [dict(n) for n in got]
+
+    def _excluded(self, code: str) -> tuple[tuple[str, str], ...]:
+        """(code prefix, dash) of every code an Excludes1 note of ``code`` (or its ancestors) names."""
+        got = self._excl_cache.get(code)
+        if got is None:
+            got = tuple((normalize_key(c), dash) for n in self._notes_cache.get(code, ()) if n["kind"] == "excludes1"
+                        for c, dash in _CODE_REF.findall(n["text"]))
+            self._excl_cache[code] = got
+        return got
 
     def _excludes1(self, codes: list[Suggestion], out: Coding, text: str) -> None:
         """Drop the later of two codes an Excludes1 note says are never coded together."""
         drop: set[int] = set()
-        refs = [[(normalize_key(c), dash) for n in x.evidence.get("notes", []) if n["kind"] == "excludes1"
-                 for c, dash in _CODE_REF.findall(n["text"])] for x in codes]
-
+        refs = [self._excluded(x.code) if x.system == "icd10cm" else () for x in codes]
         keys = [normalize_key(c.code) for c in codes]
 
         def excludes(i: int, j: int) -> bool:

@@ -53,9 +53,12 @@ class TitleIndex:
         else:
             cands = {r for s in pos if s not in SOFT for r in self.postings.get(s, ())}
         out = []
+        whole = cover >= 0.999
         for r in cands:
             need = self.need[r]
             bag = every if "without" in need else pos
+            if whole and not need <= bag:
+                continue                # a title stated in full: one subset test rules most out
             have = need & bag
             words = sum(1 for s in have if not s.isdigit())
             if words < min_words and not (words >= 1 and len(have) == len(need) >= 2):
