@@ -476,3 +476,31 @@ def test_table_chooser_range_and_unknown_code(base, page, phone, axe):
     phone.locator("#pcs-title").wait_for()
     shoot(phone, "pcs-chooser-phone")
     check_axe(phone, axe, "pcs-chooser-phone")
+
+
+def test_code_a_note(base, page, phone, axe):
+    """The "Code a note" page: each span of the note marked with the code it produced (E11.65 from
+    "type 2 diabetes ... hyperglycemia"), the negated "chest pain" marked with why it was not coded."""
+    import time
+
+    deadline = time.monotonic() + 180          # the first note loads the books (seconds, more under load)
+    while httpx.post(base + "/code", json={"text": "Gout.", "date": "2026-05-01"}, timeout=60).status_code != 200:
+        assert time.monotonic() < deadline, "POST /code never answered 200"
+        time.sleep(2)
+    note = ("58-year-old man with type 2 diabetes, poorly controlled with hyperglycemia, on metformin. "
+            "Denies chest pain.")
+    for pg, name in ((page, "note"), (phone, "note-phone")):
+        pg.goto(base + "/")
+        pg.get_by_role("link", name="Code a note").click()
+        pg.get_by_label("Clinical note").fill(note)
+        pg.get_by_label("Date of service").fill("2026-05-01")
+        pg.get_by_role("button", name="Code the note").click()
+        pg.locator("#codes li").first.wait_for(timeout=60_000)
+        coded = pg.locator("#marked a.mark.coded").first
+        assert "type 2 diabetes" in coded.inner_text() and "E11.65" in coded.get_attribute("title")
+        assert "E11.65" in pg.locator("#codes").inner_text() and "Z79.84" in pg.locator("#codes").inner_text()
+        skipped = pg.locator("#marked a.mark.skipped", has_text="chest pain")
+        assert "negated" in skipped.get_attribute("title")
+        assert "negated" in pg.locator("#skipped").inner_text()
+        check_axe(pg, axe, name)
+        shoot(pg, name)

@@ -66,7 +66,6 @@ class TitleIndex:
             got = sum(self.idf[s] for s in have)
             c = got / self.weight[r] if self.weight[r] else 0.0
             if c >= cover:
-                stems = self.rows[r][3]
-                out.append((c, got, r, [sent.bag[s][0] for s in stems if s in bag]))
+                out.append((c, got, r, [sent.bag[s][0] for s in have]))
         out.sort(key=lambda x: (-round(x[0], 2) if cover >= 0.999 else -x[1], -x[1], self.rows[x[2]][0]))
         return [(c, r, toks) for c, _g, r, toks in out]
