@@ -56,8 +56,11 @@ def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> None:
 def claims_from_json(data: Any, where: str = "claims", validate: bool = True) -> list[Claim]:
     """Claims from parsed JSON: one claim, a list, ``{"claims": [...]}``, or a FHIR Claim/Bundle."""
     check_depth(data, where)
-    if isinstance(data, dict) and data.get("resourceType") in ("Claim", "Bundle"):
-        return claims_from_fhir(data, where)
+    if isinstance(data, dict) and "resourceType" in data:
+        if data["resourceType"] in ("Claim", "Bundle"):
+            return claims_from_fhir(data, where)
+        raise ClaimFormatError(f"{where}: expected a FHIR Claim or a Bundle of Claims, "
+                               f"not a {clip(str(data['resourceType']), 40)} resource")
     items = data.get("claims") if isinstance(data, dict) and "claims" in data else data
     if isinstance(items, dict):
         items = [items]
@@ -174,19 +177,22 @@ def claims_from_fhir(data: dict[str, Any], where: str = "fhir") -> list[Claim]:
     patients = {f"Patient/{r.get('id')}": r for r in resources if r.get("resourceType") == "Patient"}
     patients.update({f"#{r.get('id')}": r for r in contained if r.get("resourceType") == "Patient"})
     out = []
-    for res in resources:
+    for i, res in enumerate(resources):
         if res.get("resourceType") == "Claim":
-            _fhir_validate(res, where)
+            at = f"{where} entry[{i}]" if data.get("resourceType") == "Bundle" else where
+            _fhir_validate(res, at)
             try:
-                out.append(_fhir_claim(res, patients, where))
+                out.append(_fhir_claim(res, patients, at))
             except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
                 if isinstance(exc, MedcodesError):
                     raise
                 # a shape the FHIR validation let through but this reader cannot follow
-                raise ClaimFormatError(f"{where} Claim/{shown(res.get('id'))}: unexpected structure "
+                raise ClaimFormatError(f"{at} Claim/{shown(res.get('id'))}: unexpected structure "
                                        f"({type(exc).__name__})") from None
     if not out:
-        raise ClaimFormatError(f"{where}: no FHIR Claim resource found")
+        found = Counter(str(r.get("resourceType")) for r in resources if isinstance(r, dict))
+        have = ", ".join(f"{clip(k, 40)} x{n}" for k, n in found.most_common(5)) or "no entries"
+        raise ClaimFormatError(f"{where}: expected FHIR Claim resources in the Bundle, found {have}")
     return out
 
 

@@ -20,10 +20,11 @@ missing answers 501.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import importlib
-import json
 import logging
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -41,7 +42,7 @@ from ..codebook import Codebook
 from ..errors import MedcodesError, NotFound, NotInstalled
 from ..model import SYSTEM_NAMES, SYSTEMS, normalize_key
 from . import fhir
-from .limits import BodyTooLarge, Guard, ResponseCache, Settings
+from .limits import BodyTooLarge, Cancelled, CancelToken, Guard, ResponseCache, Settings
 
 log = logging.getLogger("medcodes.server")
 
@@ -88,12 +89,34 @@ JSON = b"application/json"
 FHIR = FHIR_JSON.encode()
 
 
-def _cache_key(request: Request, body: bytes = b"") -> Any:
-    """The response-cache key of a request (the same the Guard computes for GETs)."""
+#: JSON nesting deeper than this is refused before any reader walks it (claims are a few levels deep)
+MAX_JSON_DEPTH = 64
+
+
+def _cache_key(request: Request, params: "fhir.Params | None" = None) -> Any:
+    """The response-cache key of a request: path and query string for a GET (the key the Guard
+    computes before routing), the parsed parameters (sorted, re-serialised) for a POST -- so
+    equal requests share an entry however their bodies are spelled, and bodies are never keys."""
     if request.method == "POST":
-        ctype = request.headers.get("content-type", "").encode()
-        return ResponseCache.key(request.scope["path"], request.scope.get("query_string", b""), body + b"\0" + ctype)
+        return ResponseCache.key(request.scope["path"], b"", params.canonical() if params is not None else "")
     return ResponseCache.key(request.scope["path"], request.scope.get("query_string", b""))
+
+
+def _parse_date(raw: str | None, name: str = "date") -> _dt.date | None:
+    """``YYYY-MM-DD`` (or None); a 400 naming the parameter otherwise."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
+            return _dt.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise ApiError(400, f"{name}: {_cut(raw)!r} is not a valid date (YYYY-MM-DD)")
+
+
+def _cut(text: str, n: int = 60) -> str:
+    """An echo of user input, shortened so an error message stays one readable line."""
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _dumps(doc: Any) -> bytes:
@@ -122,7 +145,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     """The ASGI app (FastAPI wrapped in the limits guard)."""
     settings = settings or Settings.from_env()
     books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"))
-    cache = ResponseCache(int(os.environ.get("MEDCODES_RESPONSE_CACHE", "20000")))  # entries; 0 = off
+    cache = ResponseCache(_cache_bytes())
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm_search, args=(books,), name="medcodes-search-warmup", daemon=True).start()
@@ -144,6 +167,17 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     guarded = Guard(api, settings, cache)
     guarded.api = api  # type: ignore[attr-defined]
     return guarded
+
+
+def _cache_bytes() -> int:
+    """MEDCODES_RESPONSE_CACHE_MB (default 32; 0 turns the response cache off)."""
+    raw = os.environ.get("MEDCODES_RESPONSE_CACHE_MB")
+    if raw is None and os.environ.get("MEDCODES_RESPONSE_CACHE") == "0":  # the older switch
+        return 0
+    try:
+        return int(float(raw if raw is not None else 32) * 1024 * 1024)
+    except ValueError:
+        raise SystemExit(f"MEDCODES_RESPONSE_CACHE_MB={raw!r}: not a number of megabytes") from None
 
 
 # ====================================================================== errors
@@ -186,8 +220,7 @@ def _errors(api: FastAPI) -> None:
 
     @api.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
-        # never log the request body (claims): only the path and the exception type
-        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        # logged once, in one line, by the Guard (never the request body: claims are PHI)
         msg = f"internal error: {type(exc).__name__}"
         return (fhir_response(fhir.outcome(msg, "exception"), 500) if is_fhir(request)
                 else json_response({"error": msg, "status": 500}, 500))
@@ -218,9 +251,35 @@ def _check_system(system: str | None) -> str | None:
     return system
 
 
-async def _in_thread(books: Books, fn: Callable[[Codebook], Any]) -> Any:
-    """Run ``fn(book)`` in a worker thread with that thread's Codebook (abandoned on timeout)."""
-    return await anyio.to_thread.run_sync(lambda: fn(books.get()), abandon_on_cancel=True)
+async def _in_thread(books: Books, fn: Callable[..., Any], cancellable: bool = False) -> Any:
+    """Run ``fn(book)`` in a worker thread with that thread's Codebook.
+
+    On timeout the request is answered at once (503) and the thread is told to stop:
+    with ``cancellable=True`` ``fn(book, token)`` gets the :class:`CancelToken` (its SQLite
+    statements watch it), and every connection the thread's Codebook has open watches it too.
+    """
+    token = CancelToken()
+
+    def work() -> Any:
+        book = books.get()
+        conns = [db.conn for db in list(getattr(book.store, "_open", {}).values())]
+        for conn in conns:
+            token.watch(conn)
+        try:
+            return fn(book, token) if cancellable else fn(book)
+        except sqlite3.OperationalError as exc:
+            if token.cancelled and "interrupt" in str(exc):
+                raise Cancelled() from None
+            raise
+        finally:
+            for conn in conns:
+                token.unwatch(conn)
+
+    try:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except BaseException:
+        token.cancel()  # a timeout (cancellation) or an error: the thread stops at its next check
+        raise
 
 
 # ====================================================================== REST
@@ -281,9 +340,11 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         if mod is None:
             raise ApiError(501, "search is not available in this build (medcodes.search missing)")
 
+        day = _parse_date(date)
+
         def run(book: Codebook) -> Any:
             try:
-                return mod.search(book, q, systems=system, limit=limit, offset=offset, date=date).as_dict()
+                return mod.search(book, q, systems=system, limit=limit, offset=offset, date=day).as_dict()
             except MedcodesError as exc:
                 raise _book_error(exc) from None
 
@@ -304,25 +365,32 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         if check is None:
             raise ApiError(501, "claim checking is not available in this build (medcodes.claims.check missing)")
         body = await _json_body(request)
-        from ..claims.model import Claim, ClaimFormatError
+        from ..claims.model import ClaimFormatError
+        from ..claims.readers import claims_from_json
 
+        fhir_doc = isinstance(body, dict) and "resourceType" in body
         docs = body if isinstance(body, list) else body.get("claims") if isinstance(body, dict) and \
-            "claims" in body else [body]
-        if not isinstance(docs, list) or not docs:
-            raise ApiError(400, "send one claim object, a list of claims, or {\"claims\": [...]}")
+            "claims" in body and not fhir_doc else [body]
+        if not isinstance(docs, list) or not docs or not all(isinstance(d, dict) for d in docs):
+            raise ApiError(400, "send one claim object, a list of claims, {\"claims\": [...]}, "
+                                "a FHIR Claim or a FHIR Bundle of Claims")
         if len(docs) > 1000:
             raise ApiError(413, "at most 1000 claims per request")
         try:
-            parsed = [Claim.from_dict(d, where=f"claims[{i}]") for i, d in enumerate(docs)]
+            parsed = claims_from_json(body if fhir_doc else docs, where="fhir" if fhir_doc else "claims",
+                                      validate=False)  # Claim.from_dict checks every field it reads
         except ClaimFormatError as exc:
             raise ApiError(400, str(exc)) from None
+        if len(parsed) > 1000:
+            raise ApiError(413, "at most 1000 claims per request")
 
         def run(book: Codebook) -> Any:
             return [check(book, c).as_dict() for c in parsed]
 
         results = await _in_thread(books, run)
-        return json_response(results if isinstance(body, list) or (isinstance(body, dict) and "claims" in body)
-                             else results[0])
+        many = isinstance(body, list) or (isinstance(body, dict) and "claims" in body and not fhir_doc) \
+            or (fhir_doc and body.get("resourceType") == "Bundle")
+        return json_response(results if many else results[0])
 
     @api.post("/claims/group", tags=["claims"], summary="MS-DRG grouping of an inpatient claim (JSON claim format)")
     async def group_claim(request: Request) -> Response:
@@ -435,10 +503,37 @@ async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
         raise ApiError(400, "the request body is empty (expected JSON)")
+    return _loads(raw, lambda msg: ApiError(400, msg))
+
+
+def _loads(raw: bytes, error: Callable[[str], Exception]) -> Any:
+    """Parse a JSON body (orjson: no recursion, depth capped) and refuse deep nesting, one-line errors."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the request body is not valid JSON") from None
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc).lower():
+            raise error(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels") from None
+        raise error(f"the request body is not valid JSON ({_cut(str(exc), 100)})") from None
+    if _depth(doc) > MAX_JSON_DEPTH:
+        raise error(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+    return doc
+
+
+def _depth(doc: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (stops counting past MAX_JSON_DEPTH)."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > deepest:
+            deepest = d
+            if deepest > MAX_JSON_DEPTH:
+                break
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
 
 
 # ====================================================================== FHIR
@@ -452,11 +547,13 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
 
     def make_cached(op: str, fn: Callable[[Codebook, fhir.Params], dict[str, Any]]) -> Callable[..., Any]:
         async def handler(request: Request) -> Response:
-            raw = await request.body() if request.method == "POST" else b""
-            key = _cache_key(request, raw)
+            params = None
+            if request.method == "POST":
+                params = await _fhir_params(request, await request.body())
+            key = _cache_key(request, params)
             hit = cache.get(key)
             if hit is None:
-                params = await _fhir_params(request, raw)
+                params = params or await _fhir_params(request, b"")
                 try:
                     hit = (200, FHIR, _dumps(fn(books.get(), params)))
                 except fhir.FhirError as exc:
@@ -477,7 +574,9 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
 
     async def expand(request: Request) -> Response:
         params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
-        return fhir_response(await _in_thread(books, lambda b: fhir.expand(b, params)))
+        fhir.check_expand(params)  # refuse a filter too costly to run before taking a thread
+        return fhir_response(await _in_thread(books, lambda b, token: fhir.expand(b, params, token),
+                                              cancellable=True))
 
     async def translate(request: Request) -> Response:
         mapping = _optional("mapping")
@@ -538,10 +637,7 @@ async def _fhir_params(request: Request, raw: bytes) -> fhir.Params:
         raise fhir.FhirError(415, "not-supported", f"content type {ctype!r}: send application/fhir+json")
     if not raw:
         raise fhir.FhirError(400, "structure", "the request body is empty (expected a Parameters resource)")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise fhir.FhirError(400, "structure", "the request body is not valid JSON") from None
+    body = _loads(raw, lambda msg: fhir.FhirError(400, "structure", msg))
     body_params = fhir.Params.from_resource(body)
     for name, values in body_params.values.items():
         for v in values:

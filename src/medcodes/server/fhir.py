@@ -61,6 +61,11 @@ OPERATION_DEFS = {
 
 MAX_EXPAND = 1000
 DEFAULT_EXPAND = 100
+#: $expand filter bounds: each word is a LIKE over every title, so the words are what cost
+MAX_FILTER_CHARS = 200
+MAX_FILTER_WORDS = 12
+#: no value set has a million codes: a larger offset is a mistake, not a page
+MAX_OFFSET = 1_000_000
 
 
 class FhirError(Exception):
@@ -133,17 +138,29 @@ class Params:
             raise FhirError(400, "invalid", f"parameter '{name}' must be a simple value")
         return v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
 
-    def int(self, name: str, default: int, lo: int = 0, hi: int | None = None) -> int:
+    def int(self, name: str, default: int, lo: int = 0, hi: int | None = None, clamp: bool = True) -> int:
+        """An integer parameter: 400 below ``lo``; above ``hi`` cut to ``hi`` (``clamp``) or 400."""
         raw = self.str(name)
         if raw is None or raw == "":
             return default
-        try:
-            n = int(raw)
-        except ValueError:
-            raise FhirError(400, "invalid", f"parameter '{name}': {raw!r} is not an integer") from None
+        raw = raw.strip()
+        if not (raw.isascii() and raw.lstrip("+-").isdigit()) or len(raw) > 19:
+            raise FhirError(400, "invalid", f"parameter '{name}': {_cut(raw)!r} is not an integer"
+                                            + (" in range" if raw.lstrip("+-").isdigit() else ""))
+        n = int(raw)
         if n < lo:
             raise FhirError(400, "invalid", f"parameter '{name}' must be >= {lo}")
-        return min(n, hi) if hi is not None else n
+        if hi is not None and n > hi:
+            if not clamp:
+                raise FhirError(400, "invalid", f"parameter '{name}' must be <= {hi}")
+            return hi
+        return n
+
+    def canonical(self) -> str:
+        """The parameters as one canonical string (names sorted, values re-serialised): a cache key."""
+        import orjson
+
+        return orjson.dumps(sorted(self.values.items()), option=orjson.OPT_SORT_KEYS, default=str).decode()
 
     def bool(self, name: str, default: bool = False) -> bool:
         raw = self.str(name)
@@ -240,9 +257,17 @@ def _date(raw: str | None) -> _dt.date | None:
     if not raw:
         return None
     try:
-        return _dt.date.fromisoformat(raw[:10])
+        day = raw[:10]
+        if len(day) == 10 and day[4] == "-" and day[7] == "-":
+            return _dt.date.fromisoformat(day)
     except ValueError:
-        raise FhirError(400, "invalid", f"date: {raw!r} is not a date (YYYY-MM-DD)") from None
+        pass
+    raise FhirError(400, "invalid", f"date: {_cut(raw)!r} is not a date (YYYY-MM-DD)")
+
+
+def _cut(text: str, n: int = 60) -> str:
+    """An echo of user input, shortened so an error message stays one readable line."""
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _db(book: Any, info: ReleaseInfo) -> ReleaseDB:
@@ -450,8 +475,23 @@ def subsumes(book: Any, p: Params) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- $expand
-def expand(book: Any, p: Params) -> dict[str, Any]:
-    """ValueSet/$expand of an implicit all-codes value set, with ``filter``, ``count`` and ``offset``."""
+def check_expand(p: Params) -> None:
+    """Refuse (400 too-costly) a $expand filter longer than the bounds before any work is done."""
+    text = (p.str("filter") or "").strip()
+    if len(text) > MAX_FILTER_CHARS:
+        raise FhirError(400, "too-costly", f"$expand: filter is {len(text)} characters; at most {MAX_FILTER_CHARS}")
+    words = set(text.lower().split())
+    if len(words) > MAX_FILTER_WORDS:
+        raise FhirError(400, "too-costly", f"$expand: filter has {len(words)} words; at most {MAX_FILTER_WORDS}")
+
+
+def expand(book: Any, p: Params, cancel: Any = None) -> dict[str, Any]:
+    """ValueSet/$expand of an implicit all-codes value set, with ``filter``, ``count`` and ``offset``.
+
+    ``cancel`` (a :class:`~medcodes.server.limits.CancelToken`) stops the SQL when its request
+    has timed out.
+    """
+    check_expand(p)
     if p.all("valueSet"):
         raise FhirError(400, "not-supported", "$expand: only the implicit value sets (url=<system>?fhir_vs) "
                                               "can be expanded; a valueSet resource is not supported")
@@ -462,14 +502,20 @@ def expand(book: Any, p: Params) -> dict[str, Any]:
         version = version.rpartition("|")[2]
     info = _release(book, system, version, p.str("date"))
     count = p.int("count", DEFAULT_EXPAND, 0, MAX_EXPAND)
-    offset = p.int("offset", 0, 0)
+    offset = p.int("offset", 0, 0, MAX_OFFSET, clamp=False)
     text = (p.str("filter") or "").strip()
     active_only = p.bool("activeOnly", False)
     db = _db(book, info)
     where, args = _expand_where(text, active_only)
-    total = db.conn.execute(f"SELECT COUNT(*) FROM concept WHERE {where}", args).fetchone()[0]
-    rows = db.conn.execute(f"SELECT key, code, title, billable, attrs FROM concept WHERE {where} "
-                           "ORDER BY seq LIMIT ? OFFSET ?", [*args, count, offset]).fetchall()
+    if cancel is not None:
+        cancel.watch(db.conn)
+    try:
+        total = db.conn.execute(f"SELECT COUNT(*) FROM concept WHERE {where}", args).fetchone()[0]
+        rows = db.conn.execute(f"SELECT key, code, title, billable, attrs FROM concept WHERE {where} "
+                               "ORDER BY seq LIMIT ? OFFSET ?", [*args, count, offset]).fetchall()
+    finally:
+        if cancel is not None:
+            cancel.unwatch(db.conn)
     canon = SYSTEM_URIS[system]
     contains = []
     for row in rows:
@@ -503,7 +549,7 @@ def _expand_where(text: str, active_only: bool) -> tuple[str, list[Any]]:
         clauses.append("(attrs IS NULL OR attrs NOT LIKE '%\"status\":\"discontinued\"%')")
     if text:
         key = normalize_key(text)
-        words = [w for w in text.lower().split() if w]
+        words = list(dict.fromkeys(w for w in text.lower().split() if w))  # each word once
         word_sql = " AND ".join("lower(title) LIKE ?" for _ in words)
         if key.isalnum():
             clauses.append(f"(key >= ? AND key < ? OR ({word_sql}))")

@@ -8,15 +8,18 @@ costs microseconds. Refusals are JSON: an ``OperationOutcome`` under
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import hmac
 import json
 import logging
 import os
+import threading
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
+
+import anyio
 
 log = logging.getLogger("medcodes.server")
 
@@ -72,36 +75,100 @@ async def send_error(send: Send, path: str, status: int, message: str, code: str
 
 
 class ResponseCache:
-    """LRU of finished responses ``(status, content type, body)`` of idempotent reads.
+    """LRU of finished responses ``(status, content type, body)`` of idempotent reads, bounded in bytes.
 
-    Keys are ``(path, query string, request body, today)``: releases never change while
-    installed, and the release in effect can only change with the date.
+    Keys are built by :meth:`key` from the *normalized* request -- the path, the query
+    string (already capped at ``max_query`` bytes) or the parsed operation parameters,
+    and today's date (releases never change while installed; the release in effect can
+    only change with the date) -- never from a raw request body. An entry whose key or
+    body is larger than :attr:`MAX_ENTRY` bytes is not kept, and the least recently used
+    entries are dropped once the keys and bodies held reach ``max_bytes``.
     """
 
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, tuple[int, bytes, bytes]] = OrderedDict()
+    #: bytes of one entry's key + body beyond which it is not cached
+    MAX_ENTRY = 256 * 1024
+    #: per-entry bookkeeping (tuple, OrderedDict node, bytes headers), counted against the budget
+    OVERHEAD = 240
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._data: OrderedDict[Any, tuple[int, bytes, bytes, int]] = OrderedDict()
 
     @staticmethod
-    def key(path: str, query: bytes, body: bytes = b"") -> tuple[str, bytes, bytes, str]:
-        return (path, query, body, _dt.date.today().isoformat())
+    def key(path: str, query: bytes | str, extra: str = "") -> tuple[str, bytes | str, str, str]:
+        return (path, query, extra, _dt.date.today().isoformat())
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def get(self, key: Any) -> tuple[int, bytes, bytes] | None:
         hit = self._data.get(key)
-        if hit is not None:
-            self._data.move_to_end(key)
-        return hit
+        if hit is None:
+            return None
+        self._data.move_to_end(key)
+        return hit[0], hit[1], hit[2]
 
     def put(self, key: Any, value: tuple[int, bytes, bytes]) -> None:
-        if self.size <= 0:  # MEDCODES_RESPONSE_CACHE=0: caching off
+        if self.max_bytes <= 0:  # MEDCODES_RESPONSE_CACHE_MB=0: caching off
             return
-        self._data[key] = value
-        if len(self._data) > self.size:
-            self._data.popitem(last=False)
+        size = _key_size(key) + len(value[2]) + self.OVERHEAD
+        if size > self.MAX_ENTRY or size > self.max_bytes:
+            return
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.bytes -= old[3]
+        self._data[key] = (*value, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes and self._data:
+            _, dropped = self._data.popitem(last=False)
+            self.bytes -= dropped[3]
+
+
+def _key_size(key: Any) -> int:
+    if isinstance(key, (str, bytes)):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_size(k) for k in key) + 8 * len(key)
+    return 16
 
 
 class BodyTooLarge(Exception):
     """The client sent more than ``max_body`` bytes."""
+
+
+class Cancelled(Exception):
+    """Work abandoned because its request timed out (raised inside the worker thread)."""
+
+
+class CancelToken:
+    """Set when a request's time is up, so the thread still working on it can stop.
+
+    SQLite work checks it through a progress handler (:meth:`watch`); pure Python loops
+    may poll :meth:`check`.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+    def watch(self, conn: Any, every: int = 2000) -> None:
+        """Make ``conn`` (sqlite3) abort its statement once cancelled (OperationalError: interrupted)."""
+        conn.set_progress_handler(self._event.is_set, every)
+
+    @staticmethod
+    def unwatch(conn: Any) -> None:
+        conn.set_progress_handler(None, 0)
 
 
 class Guard:
@@ -168,7 +235,9 @@ class Guard:
             await send(msg)
 
         try:
-            async with asyncio.timeout(s.timeout):
+            # anyio's cancel scope (not asyncio.timeout, which is Python 3.11+): the work of the
+            # request is cancelled at the deadline, and threads it started are told to stop.
+            with anyio.fail_after(s.timeout):
                 await self.app(scope, capped_receive, tracked_send)
         except TimeoutError:
             log.warning("timeout after %.1fs: %s %s", s.timeout, scope.get("method"), path)
@@ -178,6 +247,19 @@ class Guard:
         except BodyTooLarge:
             if not started:
                 await send_error(send, path, 413, f"request body larger than {s.max_body} bytes", "too-costly")
+        except Exception as exc:  # noqa: BLE001 - the app already answered 500 (or could not): one log line
+            log.error("internal error on %s %s: %s", scope.get("method"), path, _where(exc))
+            if not started:
+                await send_error(send, path, 500, f"internal error: {type(exc).__name__}", "exception")
+
+
+def _where(exc: BaseException) -> str:
+    """``TypeName at file.py:line`` of the innermost frame: enough to find a bug, no request data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {os.path.basename(last.filename)}:{last.lineno}"
 
 
 def _public(path: str) -> bool:
