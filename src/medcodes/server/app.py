@@ -19,17 +19,20 @@ missing answers 501.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as _dt
+import gc
 import importlib
 import logging
 import os
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
+from urllib.parse import parse_qsl
 
-import anyio
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,13 +64,20 @@ class ApiError(Exception):
 
 
 class Books:
-    """One Codebook per thread over the same store (SQLite connections stay in their thread)."""
+    """One Codebook per thread over the same store (SQLite connections stay in their thread).
 
-    def __init__(self, home: str | os.PathLike[str] | None) -> None:
+    Work that leaves the event loop runs on :attr:`pool`, a fixed set of ``workers``
+    long-lived threads (not anyio's pool, whose threads come and go): the number of
+    Codebooks, and the row caches each holds, stays bounded however long the server runs.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None, workers: int = 4) -> None:
         self.home = home
         self._local = threading.local()
         self._all: list[Codebook] = []
         self._lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medcodes-worker")
+        self.search_ready: set[Any] = set()  # dates whose search engine is loaded: searched on the loop
 
     def get(self) -> Codebook:
         book = getattr(self._local, "book", None)
@@ -79,6 +89,7 @@ class Books:
         return book
 
     def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for book in self._all:
                 book.close()
@@ -144,11 +155,12 @@ def _optional(module: str) -> Any | None:
 def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | None = None) -> Any:
     """The ASGI app (FastAPI wrapped in the limits guard)."""
     settings = settings or Settings.from_env()
-    books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"))
+    books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"),
+                  int(os.environ.get("MEDCODES_THREADS", "4")))
     cache = ResponseCache(_cache_bytes())
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=_warm_search, args=(books,), name="medcodes-search-warmup", daemon=True).start()
+        books.pool.submit(_warm_search, books)
         yield
         books.close()
 
@@ -164,7 +176,7 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     _web_routes(api)
 
     books.get().releases()  # compile the embedded ICD-10-CM now if the store has none
-    guarded = Guard(api, settings, cache)
+    guarded = Guard(api, settings, cache, _fast_routes(books, cache))
     guarded.api = api  # type: ignore[attr-defined]
     return guarded
 
@@ -233,6 +245,12 @@ def _warm_search(books: Books) -> None:
         return
     try:
         mod.prepare(books.get())
+        books.search_ready.add(None)
+        # the engine's arrays and vocabularies, the modules and the app are here for the process's
+        # life: move them out of the cyclic GC's reach, so its full collections stay short
+        # (a full pass over them stalled every request for up to a second under load)
+        gc.collect()
+        gc.freeze()
     except Exception as exc:  # noqa: BLE001 - a warm-up failure shows again on the first search
         log.warning("search index warm-up failed: %s", type(exc).__name__)
 
@@ -259,12 +277,14 @@ async def _in_thread(books: Books, fn: Callable[..., Any], cancellable: bool = F
     statements watch it), and every connection the thread's Codebook has open watches it too.
     """
     token = CancelToken()
+    running: list[Codebook] = []
 
     def work() -> Any:
         book = books.get()
-        conns = [db.conn for db in list(getattr(book.store, "_open", {}).values())]
+        conns = [db.conn for db in _open_dbs(book)]
         for conn in conns:
             token.watch(conn)
+        running.append(book)
         try:
             return fn(book, token) if cancellable else fn(book)
         except sqlite3.OperationalError as exc:
@@ -272,14 +292,24 @@ async def _in_thread(books: Books, fn: Callable[..., Any], cancellable: bool = F
                 raise Cancelled() from None
             raise
         finally:
+            running.clear()
             for conn in conns:
                 token.unwatch(conn)
 
     try:
-        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        # a cancelled await abandons the thread's work (and drops it if not yet started)
+        return await asyncio.get_running_loop().run_in_executor(books.pool, work)
     except BaseException:
         token.cancel()  # a timeout (cancellation) or an error: the thread stops at its next check
+        for book in list(running):  # and a statement on a release opened during the work stops now
+            for db in _open_dbs(book):
+                db.conn.interrupt()
         raise
+
+
+def _open_dbs(book: Codebook) -> list[Any]:
+    """The release databases a Codebook has open (Store keeps them by (system, release))."""
+    return list(getattr(book.store, "_open", {}).values())
 
 
 # ====================================================================== REST
@@ -351,7 +381,11 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         key = _cache_key(request)
         hit = cache.get(key)
         if hit is None:
-            result = await _in_thread(books, run)
+            if day in books.search_ready:  # engine loaded: ~0.3 ms of numpy, cheaper than a thread hop
+                result = run(books.get())
+            else:  # the first search for a date loads (or builds) its engine: off the loop
+                result = await _in_thread(books, run)
+                books.search_ready.add(day)
             if result.get("error"):
                 raise ApiError(400, f"q: {result['error']}")
             hit = (200, JSON, _dumps(result))
@@ -554,10 +588,7 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
             hit = cache.get(key)
             if hit is None:
                 params = params or await _fhir_params(request, b"")
-                try:
-                    hit = (200, FHIR, _dumps(fn(books.get(), params)))
-                except fhir.FhirError as exc:
-                    hit = (exc.status, FHIR, _dumps(fhir.outcome(exc.message, exc.code)))
+                hit = _fhir_op(fn, books.get(), params)
                 if hit[0] in (200, 404):
                     cache.put(key, hit)
             return Response(hit[2], status_code=hit[0], media_type=FHIR_JSON)
@@ -615,6 +646,75 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
             if fhir.code_system_id(info) == rid:
                 return fhir_response(fhir.code_system(books.get(), info))
         raise fhir.FhirError(404, "not-found", f"CodeSystem/{rid}: no such release installed")
+
+
+def _fhir_op(fn: Callable[[Codebook, fhir.Params], dict[str, Any]], book: Codebook,
+             params: fhir.Params) -> tuple[int, bytes, bytes]:
+    """A FHIR operation's finished response: its resource, or the OperationOutcome of its FhirError."""
+    try:
+        return 200, FHIR, _dumps(fn(book, params))
+    except fhir.FhirError as exc:
+        return exc.status, FHIR, _dumps(fhir.outcome(exc.message, exc.code))
+
+
+# ====================================================================== fast paths
+def _fast_routes(books: Books, cache: ResponseCache) -> dict[str, Any]:
+    """GET $lookup and /search answered straight from the Guard (no framework routing).
+
+    The hot reads under load: they parse the query string themselves and answer only a
+    well-formed request; anything else returns None and goes to the FastAPI route, which
+    validates it and gives the error. Same functions, same responses, same cache keys.
+    """
+    def items(query: bytes) -> list[tuple[str, str]]:
+        return parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+
+    async def lookup(query: bytes) -> tuple[int, bytes, bytes] | None:
+        hit = _fhir_op(fhir.lookup, books.get(), fhir.Params.from_query(items(query)))
+        if hit[0] in (200, 404):
+            cache.put(ResponseCache.key("/fhir/CodeSystem/$lookup", query), hit)
+        return hit
+
+    search_mod: list[Any] = []
+
+    async def search(query: bytes) -> tuple[int, bytes, bytes] | None:
+        args: dict[str, str] = {}
+        for k, v in items(query):
+            if k in args:
+                return None
+            args[k] = v
+        q, system = args.get("q", ""), args.get("system")
+        limit, offset = _small_int(args.get("limit", "20"), 1, 200), _small_int(args.get("offset", "0"), 0, 10_000)
+        if not 1 <= len(q) <= 200 or limit is None or offset is None or (system is not None and system not in SYSTEMS):
+            return None
+        try:
+            day = _parse_date(args.get("date"))
+        except ApiError:
+            return None
+        if day not in books.search_ready:
+            return None
+        if not search_mod:
+            search_mod.append(_optional("search"))
+        if search_mod[0] is None:
+            return None
+        try:
+            result = search_mod[0].search(books.get(), q, systems=system, limit=limit, offset=offset,
+                                          date=day).as_dict()
+        except MedcodesError:
+            return None
+        if result.get("error"):
+            return None
+        hit = (200, JSON, _dumps(result))
+        cache.put(ResponseCache.key("/search", query), hit)
+        return hit
+
+    return {"/fhir/CodeSystem/$lookup": lookup, "/search": search}
+
+
+def _small_int(raw: str, lo: int, hi: int) -> int | None:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        return None
+    n = int(raw)
+    return n if lo <= n <= hi else None
 
 
 def _base(request: Request) -> str:

@@ -351,27 +351,35 @@ def _gap(book: Any, system: str, info: ReleaseInfo, date: str | None) -> str | N
 
 
 def _lookup_properties(rec: Any, wanted: set[str]) -> list[dict[str, Any]]:
+    """The ``property`` parameters of a $lookup (the hot path of the service: plain appends)."""
     props: list[dict[str, Any]] = []
+    add = props.append
 
-    def prop(code: str, value: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> None:
-        if code in wanted:
-            props.append({"name": "property", "part": [{"name": "code", "valueCode": code}, value]
-                          + (extra or [])})
+    def prop(code: str, value: dict[str, Any]) -> None:
+        add({"name": "property", "part": [{"name": "code", "valueCode": code}, value]})
 
-    if rec.ancestors:
+    if rec.ancestors and "parent" in wanted:
         prop("parent", {"name": "value", "valueCode": rec.ancestors[-1]["code"]})
-    for child in rec.children:
-        prop("child", {"name": "value", "valueCode": child["code"]})
+    if "child" in wanted:
+        for child in rec.children:
+            add({"name": "property", "part": [{"name": "code", "valueCode": "child"},
+                                              {"name": "value", "valueCode": child["code"]}]})
     inactive = (rec.attrs or {}).get("status") == "discontinued"
     if rec.billable is not None:
-        prop("billable", {"name": "value", "valueBoolean": bool(rec.billable) and not inactive})
-        prop("notSelectable", {"name": "value", "valueBoolean": not rec.billable and not inactive})
-    prop("inactive", {"name": "value", "valueBoolean": inactive})
-    prop("kind", {"name": "value", "valueCode": rec.kind})
-    for note in rec.notes[:200]:
-        text = str(note.get("text", ""))
-        if text:
-            prop("note", {"name": "value", "valueString": f"{note.get('kind', 'note')}: {text}"})
+        if "billable" in wanted:
+            prop("billable", {"name": "value", "valueBoolean": bool(rec.billable) and not inactive})
+        if "notSelectable" in wanted:
+            prop("notSelectable", {"name": "value", "valueBoolean": not rec.billable and not inactive})
+    if "inactive" in wanted:
+        prop("inactive", {"name": "value", "valueBoolean": inactive})
+    if "kind" in wanted:
+        prop("kind", {"name": "value", "valueCode": rec.kind})
+    if "note" in wanted:
+        for note in rec.notes[:200]:
+            text = note.get("text")
+            if text:
+                add({"name": "property", "part": [{"name": "code", "valueCode": "note"},
+                                                  {"name": "value", "valueString": f"{note.get('kind', 'note')}: {text}"}]})
     return props
 
 

@@ -74,6 +74,17 @@ async def send_error(send: Send, path: str, status: int, message: str, code: str
     await send({"type": "http.response.body", "body": body})
 
 
+async def send_response(send: Send, hit: tuple[int, bytes, bytes]) -> None:
+    """Send a finished ``(status, content type, body)`` response."""
+    status, ctype, body = hit
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+FastRoute = Callable[[bytes], Awaitable["tuple[int, bytes, bytes] | None"]]
+
+
 class ResponseCache:
     """LRU of finished responses ``(status, content type, body)`` of idempotent reads, bounded in bytes.
 
@@ -174,10 +185,14 @@ class CancelToken:
 class Guard:
     """Size caps (414/413), API key (401), per-request timeout (503) around the app."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, cache: ResponseCache | None = None) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, cache: ResponseCache | None = None,
+                 fast: dict[str, FastRoute] | None = None) -> None:
         self.app = app
         self.settings = settings
         self.cache = cache
+        #: GET paths answered without the framework's routing when their query is well-formed
+        #: (a handler returns None to hand the request to the app, which then gives the error)
+        self.fast = fast or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -207,10 +222,7 @@ class Guard:
         if self.cache is not None and scope.get("method") == "GET":
             hit = self.cache.get(ResponseCache.key(path, query))
             if hit is not None:  # answered before any routing: the fast path for repeated reads
-                status, ctype, body = hit
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await send_response(send, hit)
                 return
         await self._run(scope, receive, send, path)
 
@@ -234,10 +246,17 @@ class Guard:
                 started = True
             await send(msg)
 
+        fast = self.fast.get(path) if scope.get("method") == "GET" else None
         try:
             # anyio's cancel scope (not asyncio.timeout, which is Python 3.11+): the work of the
             # request is cancelled at the deadline, and threads it started are told to stop.
             with anyio.fail_after(s.timeout):
+                if fast is not None:
+                    hit = await fast(scope.get("query_string", b""))
+                    if hit is not None:
+                        started = True
+                        await send_response(send, hit)
+                        return
                 await self.app(scope, capped_receive, tracked_send)
         except TimeoutError:
             log.warning("timeout after %.1fs: %s %s", s.timeout, scope.get("method"), path)
