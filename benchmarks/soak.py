@@ -14,8 +14,9 @@ at most 60). Each request is drawn from a seeded mix:
 
 It prints the status-code counts per kind of request, the number of 5xx answers to client
 mistakes (target 0), dropped connections, latency p50/p99, the server's RSS at start, after
-the first minute's warm-up (caches fill to their bounds) and at the end (target: end within
-20% of the warmed-up figure), and whether the server log has any traceback.
+the warm-up (``--warmup`` s of wrk over every code's $lookup and over /search, then 20 s of
+the mix: the bounded caches fill) and at the end (target: end within 20% of the warmed-up
+figure), and whether the server log has any traceback.
 
 Usage: python benchmarks/soak.py [--home DIR] [--minutes 10] [--concurrency 16] [--seed 9]
 Traffic goes to 127.0.0.1 only; the run stops by itself.
@@ -158,6 +159,7 @@ async def run(base: str, mix: list[tuple[float, str, Callable[[], Req]]], n_ok: 
     weights = [w for w, _, _ in mix]
     status: dict[str, Counter[int]] = defaultdict(Counter)
     lat: list[float] = []
+    by_kind: dict[str, list[float]] = defaultdict(list)
     dropped = Counter()
     client_kinds = {label for _, label, _ in mix[n_ok:]}
     deadline = time.monotonic() + seconds
@@ -178,20 +180,44 @@ async def run(base: str, mix: list[tuple[float, str, Callable[[], Req]]], n_ok: 
                     dropped[f"{label}: {type(exc).__name__}"] += 1
                     continue
                 lat.append(time.perf_counter() - t)
+                by_kind[label].append(lat[-1])
                 if time.monotonic() >= next_tick:
                     next_tick += 30
                     tick(deadline - time.monotonic())
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     lat.sort()
-    return {"status": status, "lat": lat, "dropped": dropped, "client_kinds": client_kinds}
+    return {"status": status, "lat": lat, "dropped": dropped, "client_kinds": client_kinds, "by_kind": by_kind}
+
+
+def warm_with_wrk(base: str, codes: list[str], words: list[str], seconds: float) -> None:
+    """Fill the server's bounded caches before the RSS baseline: $lookup over every code and
+    /search, driven by wrk (benchmarks/server.py installs it) for ``seconds``; skipped without wrk."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if not wrk:
+        print("  (wrk not found: warm-up with the Python mix only)")
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from server import run_wrk
+
+    tmp = Path(tempfile.mkdtemp(prefix="medcodes-soak-"))
+    sys_q = urllib.parse.quote(ICD10CM, safe="")
+    (tmp / "lookup.txt").write_text("".join(f"/fhir/CodeSystem/$lookup?system={sys_q}&code={c}\n" for c in codes))
+    (tmp / "search.txt").write_text("".join(f"/search?q={urllib.parse.quote(a + ' ' + b)}\n"
+                                            for a, b in zip(words, words[7:] + words[:7])))
+    for name in ("lookup.txt", "search.txt"):
+        r = run_wrk(wrk, base, tmp / name, max(5.0, seconds / 2), 16)
+        print(f"  warm-up {name[:-4]}: {r['requests']:,} requests ({r['rps']:.0f}/s) by wrk", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", default=os.environ.get("MEDCODES_HOME"))
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--warmup", type=float, default=60.0, help="seconds of the same mix before the RSS baseline")
+    ap.add_argument("--warmup", type=float, default=60.0,
+                    help="seconds of wrk load over every code and /search before the RSS baseline (caches fill)")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seed", type=int, default=9)
     args = ap.parse_args()
@@ -224,7 +250,8 @@ def main() -> None:
         print(f"soak: {minutes:g} min after a {args.warmup:g} s warm-up, {args.concurrency} keep-alive clients, "
               f"seed {args.seed}; {len(codes):,} billable ICD-10-CM codes rotating; server {base} (1 worker, "
               f"defaults); RSS at start {rss_start:.0f} MB", flush=True)
-        asyncio.run(run(base, mix, n_ok, args.warmup, args.concurrency, rng, lambda left: None))
+        warm_with_wrk(base, codes, words, args.warmup)
+        asyncio.run(run(base, mix, n_ok, 20, args.concurrency, rng, lambda left: None))
         rss_warm = rss_mb(proc.pid)
         print(f"after warm-up: RSS {rss_warm:.0f} MB", flush=True)
         samples: list[float] = []
@@ -247,10 +274,12 @@ def main() -> None:
 
     total = sum(sum(c.values()) for c in res["status"].values())
     print(f"\n{total:,} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s)")
-    print(f"{'kind':26} {'count':>8}  status codes")
+    print(f"{'kind':26} {'count':>8} {'p50 ms':>8}  status codes")
     for label in [lb for _, lb, _ in mix]:
         c = res["status"].get(label, Counter())
-        print(f"{label:26} {sum(c.values()):8,}  " + ", ".join(f"{k}: {v:,}" for k, v in sorted(c.items())))
+        kl = sorted(res["by_kind"].get(label, [])) or [float("nan")]
+        print(f"{label:26} {sum(c.values()):8,} {1000 * kl[len(kl) // 2]:8.1f}  "
+              + ", ".join(f"{k}: {v:,}" for k, v in sorted(c.items())))
     all_codes: Counter[int] = Counter()
     for c in res["status"].values():
         all_codes.update(c)
