@@ -76,17 +76,23 @@ class Books:
         self._local = threading.local()
         self._all: list[Codebook] = []
         self._lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medcodes-worker")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=WORKER_PREFIX)
         self.search_ready: set[Any] = set()  # dates whose search engine is loaded: searched on the loop
 
     def get(self) -> Codebook:
         book = getattr(self._local, "book", None)
         if book is None:
             book = Codebook.open(self.home)
+            if threading.current_thread().name.startswith(WORKER_PREFIX):
+                _watch_cancel(book, self._local)
             self._local.book = book
             with self._lock:
                 self._all.append(book)
         return book
+
+    def run_as(self, token: CancelToken | None) -> None:
+        """The request the current worker thread works for (its SQLite statements watch ``token``)."""
+        self._local.token = token
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -98,6 +104,27 @@ class Books:
 
 JSON = b"application/json"
 FHIR = FHIR_JSON.encode()
+WORKER_PREFIX = "medcodes-worker"
+
+
+def _watch_cancel(book: Codebook, local: threading.local) -> None:
+    """Every release a worker thread's Codebook opens stops its statement (``interrupted``) once the
+    token of the request that thread is working for is cancelled (see :meth:`Books.run_as`)."""
+    store = book.store
+    opened = store.open
+
+    def stop() -> bool:
+        token = getattr(local, "token", None)
+        return token is not None and token.cancelled
+
+    def open_watched(system: str, release: str) -> Any:
+        db = opened(system, release)
+        if getattr(db, "_watched", False) is False:
+            db.conn.set_progress_handler(stop, 5000)
+            db._watched = True
+        return db
+
+    store.open = open_watched  # type: ignore[method-assign]
 
 
 #: JSON nesting deeper than this is refused before any reader walks it (claims are a few levels deep)
@@ -269,47 +296,32 @@ def _check_system(system: str | None) -> str | None:
     return system
 
 
-async def _in_thread(books: Books, fn: Callable[..., Any], cancellable: bool = False) -> Any:
-    """Run ``fn(book)`` in a worker thread with that thread's Codebook.
+async def _in_thread(books: Books, fn: Callable[[Codebook], Any]) -> Any:
+    """Run ``fn(book)`` on a worker thread with that thread's Codebook.
 
-    On timeout the request is answered at once (503) and the thread is told to stop:
-    with ``cancellable=True`` ``fn(book, token)`` gets the :class:`CancelToken` (its SQLite
-    statements watch it), and every connection the thread's Codebook has open watches it too.
+    On timeout the request is answered at once (503), its work is dropped if it has not
+    started, and otherwise stopped: the thread's SQLite statements watch the request's
+    :class:`CancelToken` (``Cancelled`` is raised in the thread, nobody waits for it).
     """
     token = CancelToken()
-    running: list[Codebook] = []
 
     def work() -> Any:
-        book = books.get()
-        conns = [db.conn for db in _open_dbs(book)]
-        for conn in conns:
-            token.watch(conn)
-        running.append(book)
+        books.run_as(token)
         try:
-            return fn(book, token) if cancellable else fn(book)
+            return fn(books.get())
         except sqlite3.OperationalError as exc:
             if token.cancelled and "interrupt" in str(exc):
                 raise Cancelled() from None
             raise
         finally:
-            running.clear()
-            for conn in conns:
-                token.unwatch(conn)
+            books.run_as(None)
 
     try:
         # a cancelled await abandons the thread's work (and drops it if not yet started)
         return await asyncio.get_running_loop().run_in_executor(books.pool, work)
     except BaseException:
         token.cancel()  # a timeout (cancellation) or an error: the thread stops at its next check
-        for book in list(running):  # and a statement on a release opened during the work stops now
-            for db in _open_dbs(book):
-                db.conn.interrupt()
         raise
-
-
-def _open_dbs(book: Codebook) -> list[Any]:
-    """The release databases a Codebook has open (Store keeps them by (system, release))."""
-    return list(getattr(book.store, "_open", {}).values())
 
 
 # ====================================================================== REST
@@ -606,8 +618,7 @@ def _fhir_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
     async def expand(request: Request) -> Response:
         params = await _fhir_params(request, await request.body() if request.method == "POST" else b"")
         fhir.check_expand(params)  # refuse a filter too costly to run before taking a thread
-        return fhir_response(await _in_thread(books, lambda b, token: fhir.expand(b, params, token),
-                                              cancellable=True))
+        return fhir_response(await _in_thread(books, lambda b: fhir.expand(b, params)))
 
     async def translate(request: Request) -> Response:
         mapping = _optional("mapping")

@@ -493,12 +493,8 @@ def check_expand(p: Params) -> None:
         raise FhirError(400, "too-costly", f"$expand: filter has {len(words)} words; at most {MAX_FILTER_WORDS}")
 
 
-def expand(book: Any, p: Params, cancel: Any = None) -> dict[str, Any]:
-    """ValueSet/$expand of an implicit all-codes value set, with ``filter``, ``count`` and ``offset``.
-
-    ``cancel`` (a :class:`~medcodes.server.limits.CancelToken`) stops the SQL when its request
-    has timed out.
-    """
+def expand(book: Any, p: Params) -> dict[str, Any]:
+    """ValueSet/$expand of an implicit all-codes value set, with ``filter``, ``count`` and ``offset``."""
     check_expand(p)
     if p.all("valueSet"):
         raise FhirError(400, "not-supported", "$expand: only the implicit value sets (url=<system>?fhir_vs) "
@@ -515,15 +511,9 @@ def expand(book: Any, p: Params, cancel: Any = None) -> dict[str, Any]:
     active_only = p.bool("activeOnly", False)
     db = _db(book, info)
     where, args = _expand_where(text, active_only)
-    if cancel is not None:
-        cancel.watch(db.conn)
-    try:
-        total = db.conn.execute(f"SELECT COUNT(*) FROM concept WHERE {where}", args).fetchone()[0]
-        rows = db.conn.execute(f"SELECT key, code, title, billable, attrs FROM concept WHERE {where} "
-                               "ORDER BY seq LIMIT ? OFFSET ?", [*args, count, offset]).fetchall()
-    finally:
-        if cancel is not None:
-            cancel.unwatch(db.conn)
+    total = db.conn.execute(f"SELECT COUNT(*) FROM concept WHERE {where}", args).fetchone()[0]
+    rows = db.conn.execute(f"SELECT key, code, title, billable, attrs FROM concept WHERE {where} "
+                           "ORDER BY seq LIMIT ? OFFSET ?", [*args, count, offset]).fetchall()
     canon = SYSTEM_URIS[system]
     contains = []
     for row in rows:

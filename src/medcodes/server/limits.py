@@ -155,8 +155,8 @@ class Cancelled(Exception):
 class CancelToken:
     """Set when a request's time is up, so the thread still working on it can stop.
 
-    SQLite work checks it through a progress handler (:meth:`watch`); pure Python loops
-    may poll :meth:`check`.
+    The worker threads' SQLite connections check it through a progress handler; pure
+    Python loops may poll :meth:`check`.
     """
 
     def __init__(self) -> None:
@@ -172,14 +172,6 @@ class CancelToken:
     def check(self) -> None:
         if self._event.is_set():
             raise Cancelled()
-
-    def watch(self, conn: Any, every: int = 2000) -> None:
-        """Make ``conn`` (sqlite3) abort its statement once cancelled (OperationalError: interrupted)."""
-        conn.set_progress_handler(self._event.is_set, every)
-
-    @staticmethod
-    def unwatch(conn: Any) -> None:
-        conn.set_progress_handler(None, 0)
 
 
 class Guard:
