@@ -79,9 +79,11 @@ class Mention:
         return (min(a for a, _b in self.used), max(b for _a, b in self.used)) if self.used else self.span
 
     @property
-    def depth(self) -> int:
-        """How far down the index the mention went (ties between equal readings go deeper)."""
-        return len(self.path.terms) if self.path is not None else 2
+    def depth(self) -> tuple[int, int]:
+        """Ties between equal readings: a direct entry before one reached through a ``see``, then deeper."""
+        if self.path is None:
+            return (1, 2)
+        return (0 if self.path.see else 1, len(self.path.terms))
 
 
 class Coder:
@@ -299,12 +301,43 @@ class Coder:
     def _decide(self, text: str, sents: list[Sentence], mentions: list[Mention], setting: str, out: Coding,
                 date: _dt.date | None) -> None:
         inpatient = setting == "inpatient"
-        kept: list[Mention] = []
+        unresolved = object()
+        memo: dict[int, Any] = {}
+
+        def res(m: Mention) -> Refined | None:
+            got = memo.get(id(m), unresolved)
+            if got is unresolved:
+                got = memo[id(m)] = self._resolve(m, sents[m.sent])
+                m.refined = got
+            return got
+
+        # a mention whose words all went into another's (combination) code is not coded again;
+        # only the mentions no other one covers are resolved against the Tabular
+        by_sent: dict[int, list[Mention]] = {}
         for m in mentions:
-            why = self._context_reason(m, inpatient)
-            m.refined = self._resolve(m, sents[m.sent])
-            if m.refined is None:
+            by_sent.setdefault(m.sent, []).append(m)
+        final: list[Mention] = []
+        for m in mentions:
+            host = None
+            if m.book != "eindex":
+                host = next((o for o in by_sent[m.sent] if o is not m and o.system == m.system and o.book != "eindex"
+                             and (m.used < o.used or (m.used == o.used and (o.depth, -o.order) > (m.depth, -m.order)))
+                             # a negated/historical phrase covers only what is itself not coded
+                             and (self._context_reason(o, inpatient) is None or self._context_reason(m, inpatient) is not None)
+                             and res(o) is not None), None)
+            if host is None:
+                if res(m) is not None:
+                    final.append(m)
                 continue
+            if m.system != "icd10cm" or _overlap(m.span, host.span) or res(m) is None or m.refined.code == host.refined.code:
+                continue              # a fragment of the same phrase: nothing to report
+            if self._context_reason(host, inpatient) is None:
+                out.not_coded.append(Skipped(text[m.span[0]:m.span[1]], m.span,
+                                             f"part of combination code {host.refined.code} (guideline I.B.9)",
+                                             m.refined.code))
+        kept: list[Mention] = []
+        for m in final:
+            why = self._context_reason(m, inpatient)
             if why:
                 out.not_coded.append(Skipped(text[m.full[0]:m.full[1]], m.full, why, m.refined.code))
                 if m.ctx.family and not m.ctx.negated:
@@ -313,20 +346,7 @@ class Coder:
                         kept.append(fam)
                 continue
             kept.append(m)
-        # a mention whose words all went into another's combination code is not coded again
-        final: list[Mention] = []
-        for m in kept:
-            host = next((o for o in kept if o is not m and o.system == m.system and o.sent == m.sent
-                         and o.book != "eindex" and (m.used < o.used or (m.used == o.used and (o.depth, -o.order) > (m.depth, -m.order)))
-                         and o.refined.code != m.refined.code), None)
-            if host is not None and m.system == "icd10cm" and m.book != "eindex":
-                if _overlap(m.span, host.span):
-                    continue          # a fragment of the same phrase: nothing to report
-                out.not_coded.append(Skipped(text[m.span[0]:m.span[1]], m.span,
-                                             f"part of combination code {host.refined.code} (guideline I.B.9)",
-                                             m.refined.code))
-                continue
-            final.append(m)
+        final = kept
         # external causes only beside an injury or poisoning of the same sentence
         injured = {m.sent for m in final if m.refined.key[:1] in ("S", "T")}
         final = [m for m in final if m.book != "eindex" or m.sent in injured]

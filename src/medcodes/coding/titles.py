@@ -50,8 +50,8 @@ class TitleIndex:
         every = set(sent.bag)          # words inside a without-phrase count for "without" titles
         if cover >= 0.999:
             cands = {r for s in every for r in self.by_rarest.get(s, ())}
-        else:
-            cands = {r for s in pos if s not in SOFT for r in self.postings.get(s, ())}
+        else:      # a partial match must still hold one of the title's specific words
+            cands = {r for s in pos if s not in SOFT and self.idf.get(s, 0.0) >= 2.5 for r in self.postings.get(s, ())}
         out = []
         whole = cover >= 0.999
         for r in cands:
