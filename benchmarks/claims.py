@@ -1,32 +1,27 @@
-"""Claim checker throughput: in-process claims/s and batch mode lines/s, each against a naive Python loop.
+"""Claim checker throughput on realistic claims: per claim in process, batch lines/s, memory at scale, Spark.
 
-    python benchmarks/claims.py [--home DIR] [--claims N] [--lines N]
+    python benchmarks/claims.py [--home DIR] [--claims N] [--lines N] [--scale N] [--spark N]
 
-1. In process: N simple professional claims (1-3 ICD-10-CM diagnoses, 1-3 lines
-   with a HCPCS code, sometimes a modifier, units, a diagnosis pointer; codes
-   from a working set of the installed releases) through
-   ``medcodes.claims.check`` (target >= 20,000 claims/s). The caches are warmed
-   on a separate set of claims over the same codes, so the timed claims are
-   unseen combinations of seen codes. Against a naive per-claim loop over the
-   same claims that asks the Codebook (``cb.validate``) for every code, with a
-   per-code memo (what a user would write).
-2. Batch: a Parquet file of N claim lines in the documented CSV layout (one row
-   per service line, claim columns repeated) through
-   ``medcodes.claims.batch.check_lines`` with Polars on one thread
-   (POLARS_MAX_THREADS=1; target >= 200,000 lines/s), warm (tables and code
-   facts already read by a first small file) and cold (a new Checker). Against
-   a naive per-line Python loop over the same file's rows calling ``cb.validate``
-   with a per-code memo.
+The workload is benchmarks/claimgen.py (SYNTHETIC, seeded): diagnoses Zipf-like over all billable
+ICD-10-CM codes, line codes over all HCPCS codes, dates over FY2025-FY2026 (three ICD-10-CM
+releases), 1-4 diagnoses and 1-3 lines per claim, some modifiers. The old low-cardinality
+workload (every 10th code of the first few thousand, one date) is the second row of each table.
 
-3. NCCI on: the same kinds of claims dated 2026-05-01, inside the installed NCCI
-   2026 Q2 quarter, with line codes from the HCPCS codes of the practitioner MUE
-   table (add-on codes among them, sometimes without their primary; units 1-3),
-   per claim and in batch mode, each against the same run with NCCI off (a
-   Checker given an empty set of edits).
+1. In process: ``medcodes.claims.check`` over N claims (target >= 20,000 claims/s), caches warmed
+   on a different set of claims of the same distribution; against a naive loop calling
+   ``cb.validate`` for every code.
+2. Batch: ``medcodes.claims.batch.check_file`` (streaming, Polars on ONE thread) over N lines
+   (target >= 300,000 lines/s per core), code tables already loaded; against a naive per-line loop.
+3. --scale N: ``medcodes check --batch IN --out OUT.parquet`` in a child process on N realistic lines
+   (target: peak memory < 1 GB at 10,000,000 lines), wall time and peak RSS of the child.
+NCCI: claims dated 2026-05-01 inside the installed NCCI 2026 Q2 quarter, line codes from the practitioner
+MUE table (add-on codes among them), per claim and in batch mode, against the same run with NCCI off.
+4. --spark N: the same N lines through ``medcodes check --batch --engine spark`` on local[2], against
+   the single-machine batch on the same file: lines/s and peak memory (summed over the driver JVM,
+   the Python workers and the CLI) of each.
 
-Prints wall-clock figures (what the target is judged on), CPU-time figures (the
-same run, less the other processes sharing the machine) and the ratios to the
-naive loop measured in the same run. Needs an installed store (MEDCODES_HOME or --home).
+Prints wall-clock figures (what the targets are judged on), CPU figures (the same run less
+the other processes sharing the machine) and the ratios to the baselines of the same run.
 """
 
 from __future__ import annotations
@@ -35,8 +30,10 @@ import argparse
 import datetime as dt
 import os
 import random
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,43 +42,58 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")   # one core
 
 import polars as pl  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+import claimgen  # noqa: E402
+
 from medcodes import Codebook  # noqa: E402
 from medcodes.claims import Claim, check  # noqa: E402
-from medcodes.claims.batch import check_lines  # noqa: E402
+from medcodes.claims.batch import check_file, check_lines  # noqa: E402
 from medcodes.claims.check import Checker  # noqa: E402
 from medcodes.claims.ncci import NcciEdits  # noqa: E402
-from medcodes.claims.readers import CSV_COLUMNS  # noqa: E402
+from medcodes.claims.readers import CSV_COLUMNS, claims_from_rows  # noqa: E402
 
-DOS = dt.date(2020, 5, 1)       # HCPCS 2020-04 in effect; ICD-10-CM: nearest installed release
+DOS = dt.date(2020, 5, 1)       # the low-cardinality workload's one date
 
 
-def _codes(cb: Codebook) -> tuple[list[str], list[str], list[str]]:
-    """A working set: a practice sees the same few hundred codes (every 10th billable code, in order)."""
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """fn(), wall seconds, CPU seconds."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+# ====================================================================== workloads
+def realistic_frame(cb: Codebook, n_lines: int, seed: int) -> pl.DataFrame:
+    return claimgen.generate(cb, n_lines, seed=seed)
+
+
+def lowcard_frame(cb: Codebook, n_lines: int, seed: int) -> pl.DataFrame:
+    """The old workload: every 10th of the first 4,000 billable codes / 2,000 HCPCS codes, one date."""
+    rnd = random.Random(seed)
     icd = cb.db("icd10cm", DOS).conn
     dx = [r[0] for r in icd.execute("SELECT code FROM concept WHERE billable=1 ORDER BY seq LIMIT 4000")][::10]
     hc = cb.db("hcpcs", DOS).conn
-    lines = [r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='code' AND billable=1 ORDER BY seq "
+    codes = [r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='code' AND billable=1 ORDER BY seq "
                                       "LIMIT 2000")][::10]
     mods = [r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='modifier' ORDER BY seq LIMIT 50")]
-    return dx, lines, mods
+    rows: list[list[Any]] = []
+    i = 0
+    while len(rows) < n_lines:
+        nd = rnd.randint(1, 3)
+        head = [f"L{seed}-{i}", "professional", rnd.choice("FM"), "1950-06-01", DOS.isoformat(),
+                ";".join(rnd.sample(dx, nd)), ""]
+        for _ in range(rnd.randint(1, 3)):
+            rows.append(head + [rnd.choice(codes), rnd.choice(mods) if rnd.random() < .3 else "",
+                                rnd.choice(["1", "1", "1", "2"]), str(rnd.randint(1, nd)), "", ""])
+        i += 1
+    return pl.DataFrame(rows[:n_lines], schema=list(CSV_COLUMNS), orient="row")
 
 
-def _simple_claim(rnd: random.Random, i: int, dx: list[str], lines: list[str], mods: list[str]) -> dict[str, Any]:
-    nd = rnd.randint(1, 3)
-    return {"id": f"B{i}", "type": "professional", "service_date": DOS.isoformat(),
-            "patient": {"sex": rnd.choice("FM"), "birth_date": "1950-06-01"},
-            "diagnoses": rnd.sample(dx, nd),
-            "lines": [{"code": rnd.choice(lines), "modifiers": [rnd.choice(mods)] if rnd.random() < .3 else [],
-                       "units": rnd.choice([1, 1, 1, 2]), "diagnosis_pointers": [rnd.randint(1, nd)]}
-                      for _ in range(rnd.randint(1, 3))]}
+def as_claims(frame: pl.DataFrame) -> list[Claim]:
+    return claims_from_rows(frame.iter_rows(named=True), "benchmark")
 
 
-def make_claims(cb: Codebook, n: int, seed: int = 7) -> list[Claim]:
-    rnd = random.Random(seed)
-    dx, lines, mods = _codes(cb)
-    return [Claim.from_dict(_simple_claim(rnd, i, dx, lines, mods)) for i in range(n)]
-
-
+# ====================================================================== 1. in process
 def naive_claims(cb: Codebook, claims: list[Claim]) -> int:
     """The naive loop a user would write: cb.validate per code, memoised per (system, code, date)."""
     errors = 0
@@ -101,50 +113,23 @@ def naive_claims(cb: Codebook, claims: list[Claim]) -> int:
     return errors
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """fn(), wall seconds, CPU seconds."""
-    w, c = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w, time.process_time() - c
-
-
-def bench_in_process(cb: Codebook, n: int) -> None:
-    for c in make_claims(cb, 3000, seed=1):
-        check(cb, c)                         # warm the per-code caches (first sight of each code)
-    claims = make_claims(cb, n)
+def bench_in_process(cb: Codebook, n: int, make: Callable[[int, int], pl.DataFrame], name: str) -> None:
+    for c in as_claims(make(n * 2, 1)):
+        check(cb, c)                          # warm: a different set of claims, same distribution
+    claims = as_claims(make(n * 2, 2))
     nerr, wall, cpu = _timed(lambda: sum(not check(cb, c).ok for c in claims))
-    k = min(n, 2000)
+    k = min(len(claims), 2000)
     _e, nwall, _c = _timed(lambda: naive_claims(cb, claims[:k]))
-    fast, slow = n / wall, k / nwall
-    print(f"in process: {fast:,.0f} claims/s wall ({n / cpu:,.0f}/s CPU) with medcodes.claims.check over {n:,} "
-          f"simple claims ({nerr} with errors); naive loop (cb.validate memoised per code, the first {k:,} of the "
-          f"same claims) {slow:,.0f} claims/s; "
-          f"ratio {fast / slow:.1f}x (target >= 20,000 claims/s: {'met' if fast >= 20000 else 'NOT met'})")
+    fast, slow = len(claims) / wall, k / nwall
+    print(f"  {name:16} {fast:10,.0f} claims/s wall ({len(claims) / cpu:,.0f}/s CPU) over {len(claims):,} claims "
+          f"({nerr:,} with errors); naive cb.validate loop {slow:,.0f}/s; ratio {fast / slow:.1f}x; "
+          f"target >= 20,000/s {'met' if fast >= 20000 else 'NOT met'}")
 
 
-def make_lines(cb: Codebook, n: int, path: Path, seed: int = 11) -> None:
-    """A claim-lines table (CSV layout, claim columns repeated) of ``n`` lines, 1-3 lines per claim."""
-    rnd = random.Random(seed)
-    dx, lines, mods = _codes(cb)
-    dx = dx + ["E11.6", "E11.99", "S52.501"]       # a header, an invalid code, a code missing its 7th character
-    lines = lines + ["G9999", "D0120"]
-    rows: list[list[Any]] = []
-    i = 0
-    while len(rows) < n:
-        c = _simple_claim(rnd, i, dx, lines, mods)
-        i += 1
-        head = [c["id"], "professional", c["patient"]["sex"], c["patient"]["birth_date"], DOS.isoformat(),
-                ";".join(c["diagnoses"]), ""]
-        for ln in c["lines"]:
-            rows.append(head + [ln["code"], ";".join(ln["modifiers"]), rnd.choice([1, 1, 1, 2, 0]),
-                                ";".join(map(str, ln["diagnosis_pointers"])), "", None])
-    df = pl.DataFrame(rows[:n], schema=list(CSV_COLUMNS), orient="row", infer_schema_length=None)
-    df.with_columns(pl.col("units").cast(pl.String), pl.col("charge").cast(pl.String)).write_parquet(path)
-
-
-def naive_lines(cb: Codebook, path: Path, limit: int) -> int:
-    """The per-line Python loop over the first ``limit`` rows: every diagnosis and line code through
-    cb.validate, memoised per (system, code, date), units checked."""
+# ====================================================================== 2. batch
+def naive_lines(cb: Codebook, frame: pl.DataFrame) -> int:
+    """The per-line Python loop: every diagnosis and line code through cb.validate, memoised per
+    (system, code, date), units checked."""
     found = 0
     memo: dict[tuple[str, str, str], bool] = {}
 
@@ -154,7 +139,7 @@ def naive_lines(cb: Codebook, path: Path, limit: int) -> int:
             memo[k] = cb.validate(code, system=system, date=dt.date.fromisoformat(day)).valid
         return memo[k]
 
-    for r in pl.read_parquet(path).head(limit).iter_rows(named=True):
+    for r in frame.iter_rows(named=True):
         for d in (r["diagnoses"] or "").split(";"):
             found += not valid(d, "icd10cm", r["service_date"])
         found += not valid(r["line_code"], "hcpcs", r["service_date"])
@@ -162,24 +147,43 @@ def naive_lines(cb: Codebook, path: Path, limit: int) -> int:
     return found
 
 
-def bench_batch(cb: Codebook, n: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "claim_lines.parquet"
-        make_lines(cb, n, path)
-        small = Path(tmp) / "small.parquet"
-        make_lines(cb, 5000, small, seed=3)
-        cold, cwall, _c = _timed(lambda: check_lines(cb, small, Checker(cb)))        # a new Checker: all cold
-        check_lines(cb, small)                      # warm: release tables and code facts read once
-        found, wall, cpu = _timed(lambda: check_lines(cb, path))
-        k = min(n, 50_000)                          # the same rows, the first k of them
-        _f, nwall, _c = _timed(lambda: naive_lines(cb, path, k))
-    fast, slow = n / wall, k / nwall
-    by_rule = dict(found.group_by("rule").len().sort("rule").iter_rows())
-    print(f"batch: {fast:,.0f} lines/s wall ({n / cpu:,.0f}/s CPU) with medcodes.claims.batch.check_lines "
-          f"(Polars, 1 thread) over {n:,} Parquet claim lines, {found.height:,} findings {by_rule}; "
-          f"cold start (new Checker, 5,000 lines) {cwall:.2f}s; naive per-line Python loop (cb.validate "
-          f"memoised per code, first {k:,} lines of the same file) {slow:,.0f} lines/s; "
-          f"ratio {fast / slow:.0f}x (target >= 200,000 lines/s: {'met' if fast >= 200000 else 'NOT met'})")
+def bench_batch(cb: Codebook, n: int, make: Callable[[int, int], pl.DataFrame], name: str, tmp: Path) -> None:
+    path = tmp / f"{name}.parquet"
+    make(n, 3).write_parquet(path)
+    warm = tmp / f"{name}-warm.parquet"
+    make(20000, 4).write_parquet(warm)
+    check_file(cb, warm)                       # the code tables of the releases in effect, loaded once
+    totals, wall, cpu = _timed(lambda: check_file(cb, path, tmp / f"{name}-findings.parquet"))
+    small = make(3000, 5)
+    _f, nwall, _c = _timed(lambda: naive_lines(cb, small))
+    fast, slow = n / wall, 3000 / nwall
+    s = totals.summary()
+    print(f"  {name:16} {fast:10,.0f} lines/s wall ({n / cpu:,.0f}/s CPU, 1 thread) over {n:,} lines, "
+          f"{sum(s['findings'].values()):,} findings; naive per-line loop {slow:,.0f}/s; ratio {fast / slow:.0f}x; "
+          f"target >= 300,000 lines/s per core: {'met' if fast >= 300000 else 'NOT met'} on wall, "
+          f"{'met' if n / cpu >= 300000 else 'NOT met'} on CPU")
+
+
+# ====================================================================== NCCI on (claims/ncci.py)
+def _codes(cb: Codebook) -> tuple[list[str], list[str], list[str]]:
+    """A working set: a practice sees the same few hundred codes (every 10th billable code, in order)."""
+    icd = cb.db("icd10cm", DOS).conn
+    dx = [r[0] for r in icd.execute("SELECT code FROM concept WHERE billable=1 ORDER BY seq LIMIT 4000")][::10]
+    hc = cb.db("hcpcs", DOS).conn
+    lines = [r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='code' AND billable=1 ORDER BY seq "
+                                      "LIMIT 2000")][::10]
+    mods = [r[0] for r in hc.execute("SELECT code FROM concept WHERE kind='modifier' ORDER BY seq LIMIT 50")]
+    return dx, lines, mods
+
+
+def _simple_claim(rnd: random.Random, i: int, dx: list[str], lines: list[str], mods: list[str]) -> dict[str, Any]:
+    nd = rnd.randint(1, 3)
+    return {"id": f"B{i}", "type": "professional", "service_date": DOS.isoformat(),
+            "patient": {"sex": rnd.choice("FM"), "birth_date": "1950-06-01"},
+            "diagnoses": rnd.sample(dx, nd),
+            "lines": [{"code": rnd.choice(lines), "modifiers": [rnd.choice(mods)] if rnd.random() < .3 else [],
+                       "units": rnd.choice([1, 1, 1, 2]), "diagnosis_pointers": [rnd.randint(1, nd)]}
+                      for _ in range(rnd.randint(1, 3))]}
 
 
 NCCI_DOS = dt.date(2026, 5, 1)   # NCCI 2026 Q2 and HCPCS 2026 in effect
@@ -246,16 +250,93 @@ def bench_ncci(cb: Codebook, n_claims: int, n_lines: int) -> None:
           f"{bowall / bwall:.2f}")
 
 
+
+# ====================================================================== 3/4. child processes: wall and peak memory
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                parts = fh.read().rsplit(")", 1)[1].split()
+            kids.setdefault(int(parts[1]), []).append(int(d))
+            rss[int(d)] = int(parts[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += kids.get(p, [])
+    return total
+
+
+def run_child(args: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS of the process tree in MB, CPU seconds of the tree)."""
+    before = os.times()
+    t = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0]
+
+    def poll() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.25)
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    _out, err = proc.communicate()
+    th.join()
+    wall = time.perf_counter() - t
+    after = os.times()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(args)} failed: {err.decode()[-500:]}")
+    return wall, peak[0] / 2 ** 20, (after.children_user - before.children_user) + (
+        after.children_system - before.children_system)
+
+
+def bench_scale(cb: Codebook, n: int, tmp: Path, spark: bool) -> None:
+    path = tmp / "scale.parquet"
+    claimgen.write(cb, n, parquet=path, seed=9)
+    cli = [sys.executable, "-m", "medcodes.cli", "check", "--batch", str(path)]
+    wall, mb, cpu = run_child(cli + ["--out", str(tmp / "scale-findings.parquet")])
+    print(f"  single machine  {n / wall:10,.0f} lines/s wall ({n / cpu:,.0f}/s CPU) over {n:,} lines in "
+          f"{wall:,.0f}s; peak memory {mb:,.0f} MB (target < 1,024 MB at 10M: {'met' if mb < 1024 else 'NOT met'})")
+    if spark:
+        swall, smb, scpu = run_child(cli + ["--engine", "spark", "--out", str(tmp / "spark-findings.parquet")])
+        same = pl.read_parquet(tmp / "spark-findings.parquet").height == pl.read_parquet(
+            tmp / "scale-findings.parquet").height
+        print(f"  spark local[2]  {n / swall:10,.0f} lines/s wall ({n / scpu:,.0f}/s CPU of the Python side) over "
+              f"{n:,} lines in {swall:,.0f}s; peak memory {smb:,.0f} MB (JVM + Python workers + CLI); "
+              f"ratio to single machine {n / swall / (n / wall):.2f}x; same number of findings: {same}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--home", default=None)
-    ap.add_argument("--claims", type=int, default=50_000)
+    ap.add_argument("--claims", type=int, default=20_000)
     ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--scale", type=int, default=0, help="lines for the memory run (e.g. 10000000)")
+    ap.add_argument("--spark", action="store_true", help="also run --scale lines on Spark local[2]")
     args = ap.parse_args(argv)
+    if args.home:
+        os.environ["MEDCODES_HOME"] = args.home
     cb = Codebook.open(home=args.home, embedded=False)
-    bench_in_process(cb, args.claims)
-    bench_batch(cb, args.lines)
-    bench_ncci(cb, args.claims, args.lines)
+    print("measured on a shared 2-core machine under load; wall figures are what targets are judged on")
+    print("1. per claim, in process (medcodes.claims.check)")
+    bench_in_process(cb, args.claims, lambda n, s: realistic_frame(cb, n, s), "realistic")
+    bench_in_process(cb, args.claims, lambda n, s: lowcard_frame(cb, n, s), "low-cardinality")
+    with tempfile.TemporaryDirectory() as tmp:
+        print("2. batch, streaming, one Polars thread (medcodes.claims.batch.check_file)")
+        bench_batch(cb, args.lines, lambda n, s: realistic_frame(cb, n, s), "realistic", Path(tmp))
+        bench_batch(cb, args.lines, lambda n, s: lowcard_frame(cb, n, s), "low-cardinality", Path(tmp))
+        print("NCCI on (2026 Q2 quarter) against NCCI off, low-cardinality claims")
+        bench_ncci(cb, args.claims, min(args.lines, 200_000))
+        if args.scale:
+            print(f"3. medcodes check --batch at scale ({args.scale:,} realistic lines)")
+            bench_scale(cb, args.scale, Path(tmp), args.spark)
     return 0
 
 

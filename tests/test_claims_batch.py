@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from medcodes.claims import check
-from medcodes.claims.batch import BATCH_RULES, check_lines, check_table
+from medcodes.claims.batch import BATCH_RULES, check_lines, check_table, summary
 from medcodes.claims.model import ClaimFormatError
 from medcodes.claims.readers import CSV_COLUMNS, CSV_OPTIONAL_COLUMNS, read_csv
 
@@ -35,6 +35,10 @@ LINE_SPECIAL = ["G9999", "D0120", "3074F", "99213", "0DTJ4ZZ", "ABC", "G9572", "
                 "J3490", "A4335"]   # NOC codes (NOC codes_JAN2026.xlsx): a warning without description or NDC
 MOD_SPECIAL = ["Z9", "50", "LT", "RT", "59", "X"]
 DATES = [D_HCPCS, D_ICD, dt.date(2019, 6, 1), dt.date(2015, 12, 1), dt.date(2016, 6, 1), dt.date(2015, 1, 25)]
+
+
+# rules that only fire when a code system has no release installed (test_partial_stores)
+NEED_MISSING_SYSTEM = {"dx-unchecked", "pcs-unchecked", "line-hcpcs-unchecked", "modifier-unchecked"}
 
 
 def _every(conn: Any, sql: str, step: int) -> list[str]:
@@ -91,8 +95,9 @@ def test_batch_agrees_with_the_per_claim_checker(book: Any, tmp_path: Path) -> N
     got = batch(check_lines(book, path))
     assert got - want == Counter() and want - got == Counter()
     # every rule batch mode covers is exercised by this table (the NCCI edits of the 2026 Q2 quarter:
-    # by tests/test_ncci.py::test_batch_applies_the_same_ncci_edits; here lines get ncci-unchecked)
-    assert {k[1] for k in want} == set(BATCH_RULES) - {"ncci-mue", "ncci-add-on", "ncci-ptp"}
+    # by tests/test_ncci.py::test_batch_applies_the_same_ncci_edits; here lines get ncci-unchecked); the
+    # "unchecked" rules need a store without a system (test_partial_stores_...)
+    assert {k[1] for k in want} == set(BATCH_RULES) - {"ncci-mue", "ncci-add-on", "ncci-ptp"} - NEED_MISSING_SYSTEM
     assert sum(want.values()) > 4000
 
 
@@ -191,3 +196,109 @@ def test_medcodes_check_batch_through_the_main_cli(book: Any, tmp_path: Path) ->
                          capture_output=True, text=True)
     assert res.returncode == 1, res.stderr
     assert json.loads(res.stdout)["rules"] == {"dx-header (error)": 1}
+
+
+# ---------------------------------------------------------------------- realistic lines, streaming, one rule set
+def _claimgen() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claimgen", Path(__file__).parents[1] / "benchmarks" / "claimgen.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+@pytest.fixture(scope="module")
+def realistic(book: Any, tmp_path_factory: Any) -> Path:
+    """SYNTHETIC claim lines from benchmarks/claimgen.py: Zipf over all FY2026 billable ICD-10-CM codes and all
+    HCPCS codes, dates over FY2025-FY2026 (three ICD-10-CM releases)."""
+    path = tmp_path_factory.mktemp("realistic") / "realistic_synthetic.parquet"
+    _claimgen().write(book, 6000, parquet=path, seed=3)
+    return path
+
+
+def test_realistic_lines_batch_equals_per_claim(book: Any, realistic: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "realistic_synthetic.csv"
+    pl.read_parquet(realistic).write_csv(csv_path)
+    want = per_claim(book, csv_path)
+    got = batch(check_lines(book, realistic))
+    assert got - want == Counter() and want - got == Counter()
+    rules = {k[1] for k in want}
+    # a realistic file meets codes new in FY2026 on FY2025 dates ("not yet valid"), terminated HCPCS codes, sex
+    # and age facts...
+    assert {"dx-not-valid-on-date", "hcpcs-terminated", "dx-sex-conflict", "dx-excludes1"} <= rules
+    days = pl.read_parquet(realistic)["service_date"].str.to_date()
+    assert {book.release_covering("icd10cm", d)[0].release for d in (days.min(), days.max())} >= {"2025", "2026-04"}
+
+
+def test_streaming_in_small_chunks_gives_the_same_findings(book: Any, realistic: Path, tmp_path: Path) -> None:
+    from medcodes.claims.batch import check_file
+
+    whole = check_table(book, realistic)
+    out = tmp_path / "findings.parquet"
+    seen: list[int] = []
+    totals = check_file(book, realistic, out, chunk_rows=700, progress=seen.append)
+    assert len(seen) > 5 and sum(seen) == pl.read_parquet(realistic).height     # many chunks, every row once
+    written = pl.read_parquet(out)
+    assert written.sort(pl.all()).equals(whole.findings.sort(pl.all()))
+    assert totals.claims == whole.claims and totals.lines == whole.lines
+    assert totals.summary()["rules"] == summary(whole.findings)["rules"]
+    csv_out = tmp_path / "findings.csv"
+    check_file(book, realistic, csv_out, chunk_rows=1000)
+    assert pl.read_csv(csv_out, infer_schema=False).height == whole.findings.height
+
+
+def test_a_failed_stream_leaves_no_findings_file(book: Any, tmp_path: Path) -> None:
+    from medcodes.claims.batch import check_file
+
+    bad = tmp_path / "bad_synthetic.csv"
+    bad.write_text("claim_id,service_date,diagnoses,line_code,units\nA,2026-01-15,I10,G0444,1\n"
+                   "B,2026-01-15,I10,G0444,lots\n")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(ClaimFormatError, match=r"bad_synthetic.csv: row 3: units"):
+        check_file(book, bad, out, chunk_rows=1)
+    assert not out.exists() and not list(tmp_path.glob(".out.parquet*"))
+
+
+def test_every_rule_is_defined_once_for_both_engines() -> None:
+    import importlib
+
+    from medcodes.claims import rules
+
+    check_mod = importlib.import_module("medcodes.claims.check")
+
+    # the per-claim checker and batch mode read the same Rule objects
+    assert set(BATCH_RULES) == {r.id for r in rules.TABLE_RULES} | set(rules.NCCI_RULES)
+    assert set(rules.RULES) == set(BATCH_RULES) | set(rules.CLAIM_RULES)
+    assert check_mod.BY_SCOPE is rules.BY_SCOPE
+    src = (Path(check_mod.__file__).read_text() + Path(check_mod.__file__).with_name("batch.py").read_text())
+    for rule_id in {r.id for r in rules.TABLE_RULES}:   # no table rule's id is spelled out in either engine
+        assert f'"{rule_id}"' not in src, rule_id
+
+
+@pytest.mark.parametrize("systems", [("hcpcs",), ("icd10cm", "icd10pcs")])
+def test_partial_stores_say_what_was_not_checked_in_both_modes(book: Any, tmp_path: Path, systems: tuple) -> None:
+    """A store with some code systems only: the codes of the others are named as unchecked, per claim and in batch."""
+    from medcodes import Codebook
+
+    real = Path(book.store.home)
+    home = tmp_path / "partial"
+    (home / "store").mkdir(parents=True)
+    for system in systems:
+        (home / "store" / system).symlink_to(real / "store" / system)
+    if (real / "facts").is_dir():
+        (home / "facts").symlink_to(real / "facts")
+    path = tmp_path / "claim_lines_synthetic.csv"
+    make_table(book, 300, seed=17).write_csv(path)
+    part = Codebook.open(home=home, embedded=False)
+    try:
+        want = per_claim(part, path)
+        got = batch(check_lines(part, path))
+    finally:
+        part.close()
+    assert got - want == Counter() and want - got == Counter()
+    said = {k[1] for k in want}
+    if "hcpcs" in systems:
+        assert {"dx-unchecked", "pcs-unchecked"} <= said and not said & {"line-hcpcs-unchecked", "modifier-unchecked"}
+    else:
+        assert {"line-hcpcs-unchecked", "modifier-unchecked"} <= said and not said & {"dx-unchecked", "pcs-unchecked"}

@@ -133,20 +133,21 @@ def _stop_on_sigterm() -> None:
 
 
 def _prepare_search(ctx: click.Context, say: Callable[[str], None]) -> None:
-    """Compile the search index for the releases now in effect, so the first search is instant.
+    """Compile the search index for the releases now in effect, so the first search is instant, and the
+    claim checker's per-release columnar facts (batch mode joins them).
 
-    Nothing to do (and nothing said) when it is already compiled: a no-op re-pull stays one.
+    Nothing to do (and nothing said) when both are already compiled: a no-op re-pull stays one.
     """
+    from .claims.codefacts import prepare as prepare_facts
     from .codebook import Codebook
     from .search import prepare
     from .search.api import prepared
 
     with Codebook.open(ctx.obj.get("home")) as book:
-        if any(i.system in ("icd10cm", "icd10pcs", "hcpcs") for i in book.releases()):
-            if prepared(book):
-                return
+        if any(i.system in ("icd10cm", "icd10pcs", "hcpcs") for i in book.releases()) and not prepared(book):
             say("compiling the search index")
             prepare(book)
+        prepare_facts(book, say)
 
 
 def _pull_official(store: Any, system: str | None, release: str | None, force: bool, quiet: bool) -> Any:

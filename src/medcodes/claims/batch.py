@@ -6,64 +6,42 @@
 The input is the CSV layout the CSV reader documents (one row per service
 line, the claim columns repeated on every line of the claim; list cells
 separated by ``;``), as CSV or Parquet (where list columns may also be real
-lists). Nothing is read row by row in Python: the per-release code tables
-(ICD-10-CM validity and billable flags, HCPCS codes with their add and
-termination dates, HCPCS modifiers, ICD-10-PCS codes) are pulled from the
-store once, per release in effect on each date of service, and joined against
-the exploded diagnoses, lines and modifiers.
+lists). :func:`check_file` streams a file of any size in chunks of whole
+claims and writes the findings as it goes (``medcodes check --batch IN --out
+OUT``); :func:`check_lines` checks a table in memory.
 
-What a diagnosis code *means* (its notes, sex and age facts, Excludes1/2
-references) is derived once per distinct code and release by the same
-:class:`~medcodes.claims.check.Checker` the per-claim checker uses, and
-turned into tables (flags, and Excludes prefixes/ranges that are matched
-against every pair of diagnoses of a claim by a join). The few distinct
-diagnosis codes that are not billable codes of their release (headers,
-invalid, deleted, 7th character, another code set) are classified by the
-Checker's own per-code rule, so both modes give the same verdict.
-
-Rules covered (:data:`BATCH_RULES`): the validity, header, 7th character,
-placeholder, code-set, duplicate, external-cause/manifestation-first,
-Excludes1/Excludes2, sex and age rules on diagnoses; ICD-10-PCS validity and
-PCS-on-professional; every line rule (code validity, CDT, CPT shape and
-Category II charge, HCPCS add/termination dates, modifiers, LT/RT with 50,
-units, diagnosis pointers); the NCCI MUE, add-on code and PTP edits of the
-quarter in effect on each line's date (:func:`_ncci_findings`: the per-claim
-rule of :mod:`medcodes.claims.ncci`, run on each claim's lines). Not covered
-(use ``medcodes check`` per claim): code first, use additional code, code also.
-Claim contents are never logged.
+The rules are the ones the per-claim checker runs, defined once in
+:mod:`medcodes.claims.rules`: here each scope's rows (diagnoses, pairs of
+diagnoses, procedures, lines, modifiers, pointers, claims) are built as
+tables and each rule's condition and texts are evaluated as Polars
+expressions. What a code is comes from the per-release columnar facts
+(:mod:`medcodes.claims.codefacts`, precompiled at pull time) by joins; the
+few distinct diagnosis keys a release does not list (invalid, deleted, 7th
+character...) are classified by the same function the per-claim checker uses,
+once per key. A rule whose conditions on a code's facts cannot hold for a
+code never sees that code's rows (a bit per rule, computed on the facts
+table). The NCCI MUE, add-on code and PTP edits -- rules of a whole claim -- run
+as :func:`medcodes.claims.ncci.findings` (the per-claim rule) on the claims
+Polars finds may have such a finding. Rules covered: :data:`BATCH_RULES`; per
+claim only: code first, use additional code, code also. Claim contents are
+never logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import polars as pl
 
-from .check import (BILATERAL, GUIDELINES, ICD10_START, SEX_EDIT_REMOVED, Checker, _first_listed, checker,
-                    hcpcs_gap_finding, noc_message, noc_source)
-from .facts import DxFacts
-from .model import SETTINGS, Claim, ClaimFormatError, Diagnosis, Finding, Line
+from .check import Checker, checker
+from .codefacts import DX_SCHEMA, DxTables, code_table, hcpcs_table, pcs_table
+from .model import SETTINGS, Claim, ClaimFormatError, Finding, Line
 from .ncci import findings as ncci_findings
 from .ncci import gap_finding
-
-#: the NCCI rules (claims/ncci.py), applied in batch mode by :func:`_ncci_findings`
-NCCI_RULES = ("ncci-mue", "ncci-add-on", "ncci-ptp", "ncci-unchecked")
-
-#: rules batch mode applies (the rest need the per-claim checker)
-BATCH_RULES = (
-    "dx-invalid", "dx-not-valid-on-date", "dx-header", "dx-7th-character", "dx-placeholder",
-    "dx-wrong-code-set", "icd9-after-icd10", "icd10-before-icd10", "dx-release-gap", "dx-duplicate",
-    "dx-external-cause-first", "dx-manifestation-first", "dx-unacceptable-principal", "dx-excludes1", "dx-excludes2",
-    "dx-sex-conflict", "dx-age-conflict",
-    "pcs-on-professional", "pcs-invalid", "line-code-invalid", "line-cdt", "line-cpt-category-ii-charge",
-    "line-cpt-unchecked", "hcpcs-terminated", "hcpcs-not-yet-effective", "hcpcs-noc-unspecified",
-    "hcpcs-release-gap", "modifier-invalid",
-    "modifier-bilateral-conflict", "line-units", "line-diagnosis-pointer",
-) + NCCI_RULES
+from .rules import BATCH_RULES, BY_SCOPE, ICD10_START, NCCI_RULES, SCOPES, Rule
 
 FINDINGS_SCHEMA = {"claim_id": pl.String, "line": pl.Int64, "rule": pl.String, "severity": pl.String,
                    "location": pl.String, "codes": pl.String, "message": pl.String, "source": pl.String}
@@ -79,7 +57,8 @@ _HCPCS, _PCS, _MOD = r"^[A-V]\d{4}$", r"^[0-9A-HJ-NP-Z]{7}$", r"^[0-9A-Z]{2}$"
 
 
 # ====================================================================== reading
-def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str | None = None,
+               row0: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The table as (claims, lines): one typed row per claim (its first row) and per service line.
 
     ``claims``: c (claim ordinal), row, claim_id, claim_type, sex, birth_date, service_date,
@@ -89,7 +68,7 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     refuse raises :class:`ClaimFormatError` naming the file, the row and the column.
     """
     if isinstance(path_or_frame, pl.DataFrame):
-        df, where = path_or_frame, "lines table"
+        df, where = path_or_frame, where or "lines table"
     else:
         p = Path(path_or_frame)
         where = p.name
@@ -104,7 +83,7 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame) -> tuple[pl
     if missing:
         raise ClaimFormatError(f"{where}: missing column(s) {', '.join(sorted(missing))}")
     df = df.with_columns(pl.lit(v, pl.String).alias(c) for c, v in _DEFAULTS.items() if c not in df.columns)
-    df = df.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+    df = df.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + row0).alias("row"),
                          _text("claim_id").fill_null("").alias("claim_id"))
     # the lines of a claim are usually together: then the claims are the runs of claim_id, else its first rows
     starts = (pl.col("claim_id") != pl.col("claim_id").shift()).fill_null(True)
@@ -212,79 +191,149 @@ def _reject(df: pl.DataFrame, where: str, checks: list[tuple[pl.Expr, str]]) -> 
         raise ClaimFormatError(f"{where}: row {row + 2}: {msg}")   # +2: the header is row 1
 
 
-# ====================================================================== release tables
+# ====================================================================== the code tables batch mode joins
+_SHIFT = 1 << 31    # two ids as one Int64, for fast hashing
+_MISSING = "\x00"   # a release id for "no release of the system installed"
+
+
 class _Tables:
-    """The per-release code tables and per-code facts batch mode joins against (built once per Checker)."""
+    """Releases by date, the precompiled ICD-10-CM facts and the HCPCS/PCS tables (one per Checker)."""
 
     def __init__(self, ck: Checker) -> None:
         self.ck = ck
         self.cb = ck.cb
-        self._code_tables: dict[tuple[str, str], pl.DataFrame] = {}
-        self._known: dict[tuple[str, str], dict[str, tuple[Any, ...] | None]] = {}
+        self._rels: dict[tuple[str, Any], tuple[Any, ...] | None] = {}
+        self._dx_releases: set[str] = set()
+        self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
+        self._letters = pl.DataFrame(schema={"owner": pl.Int64, "letter": pl.String})
+        self._limits = pl.DataFrame()
+        self._secondaries = pl.DataFrame()
+        self._hcpcs: dict[str, pl.DataFrame] = {}
+        self._pcs: dict[str, pl.DataFrame] = {}
+        self._cpt: dict[tuple[str, Any], str | None] = {}
+        self._codes: dict[tuple[str, str], pl.DataFrame] = {}
+        self._cpt_mod: dict[tuple[str, Any], bool] = {}
 
-    def releases(self, dates: pl.Series, system: str) -> pl.DataFrame:
-        """date -> release, label, covers, probe for ``system`` (one row per distinct date)."""
+    # ---------------------------------------------------------------- releases
+    def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
+        """day -> release, label, covers, probe for ``system`` (one row per distinct date)."""
         rows = []
         for day in dates.drop_nulls().unique().to_list():
-            r = self.ck.rel(system, day)
-            if r is not None:
-                rows.append((day, r.release, r.label, r.covers, r.probe))
-        return pl.DataFrame(rows, schema={"day": pl.Date, "release": pl.String, "label": pl.String,
-                                          "covers": pl.Boolean, "probe": pl.Date}, orient="row")
+            k = (system, day)
+            if k not in self._rels:
+                r = self.ck.rel(system, day)
+                self._rels[k] = None if r is None else (r.release, r.label, r.covers, r.probe)
+            got = self._rels[k]
+            if got is not None:
+                rows.append((day, *got))
+        return pl.DataFrame(rows, orient="row", schema={
+            "day": pl.Date, f"{prefix}release": pl.String, f"{prefix}label": pl.String,
+            f"{prefix}covers": pl.Boolean, f"{prefix}probe": pl.Date})
 
-    def table(self, system: str, release: str) -> pl.DataFrame:
-        """One SQL scan of the release: key, code, kind, billable, title (and HCPCS add/termination dates)."""
-        ck = (system, release)
-        got = self._code_tables.get(ck)
-        if got is None:
-            conn = self.cb.store.open(system, release).conn
-            if system == "hcpcs":
-                sql = ("SELECT key, code, kind, billable, title, json_extract(attrs, '$.code_added_date'), "
-                       "json_extract(attrs, '$.termination_date'), json_extract(attrs, '$.noc'), "
-                       "EXISTS (SELECT 1 FROM json_each(attrs, '$.pricing_indicator') WHERE value = '51') "
-                       "FROM concept")
-            else:
-                sql = "SELECT key, code, kind, billable, title, NULL, NULL, NULL, 0 FROM concept"
-            got = pl.DataFrame(conn.execute(sql).fetchall(), orient="row", infer_schema_length=None, schema={
-                "key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64, "title": pl.String,
-                "added": pl.String, "ended": pl.String, "noc": pl.String, "drug": pl.Int64})
-            got = got.with_columns(pl.col("added").str.slice(0, 10).str.to_date(strict=False),
-                                   pl.col("ended").str.slice(0, 10).str.to_date(strict=False),
-                                   pl.lit(release).alias("release"))
-            self._code_tables[ck] = got
-        return got
+    # ---------------------------------------------------------------- ICD-10-CM facts
+    def dx(self, releases: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(codes, prefixes, ranges) of every release asked: their precompiled tables (loaded once)."""
+        for release in releases:
+            if release not in self._dx_releases:
+                self._dx_releases.add(release)
+                self._add(self.ck.dx_tables(self.cb.store.find("icd10cm", release)))
+        return self._dx_frames()
 
-    def rows(self, system: str, wanted: pl.DataFrame) -> pl.DataFrame:
-        """The store rows (release, key, code, kind, billable, title) of the distinct (release, key) pairs asked.
+    def dx_missing(self, missing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Add keys no table lists (invalid, deleted, 7th character...): the same classification, once each."""
+        self._add(DxTables.from_codes([self.ck.dx_code(r, k) for r, k in missing.iter_rows()]))
+        return self._dx_frames()
 
-        Read by primary key and remembered per release, so a code is read from the store once.
-        """
-        out = []
-        for (release,), part in wanted.select("release", "key").unique().drop_nulls().group_by(
-                "release", maintain_order=True):
-            known = self._known.setdefault((system, release), {})
-            missing = [k for k in part["key"].to_list() if k not in known]
-            conn = self.cb.store.open(system, release).conn
-            for i in range(0, len(missing), 900):
-                chunk = missing[i:i + 900]
-                for k in chunk:
-                    known[k] = None
-                for row in conn.execute("SELECT key, code, kind, billable, title FROM concept WHERE key IN "
-                                        f"({','.join('?' * len(chunk))})", chunk):
-                    known[row[0]] = tuple(row)
-            out.extend((release, *known[k]) for k in part["key"].to_list() if known[k] is not None)
-        return pl.DataFrame(out, orient="row", schema={"release": pl.String, "key": pl.String, "code": pl.String,
-                                                      "kind": pl.String, "billable": pl.Int64, "title": pl.String})
+    def _dx_frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        if self._dx is None:
+            empty = DxTables.from_codes([])
+            self._add(empty)
+        assert self._dx is not None
+        return self._dx
 
-    def tables(self, system: str, releases: list[str]) -> pl.DataFrame:
-        frames = [self.table(system, r) for r in releases]
-        return pl.concat(frames) if frames else self.table_schema()
+    def _add(self, t: DxTables) -> None:
+        """Number a table's codes (``fid``), mark which rules each may fire (``cand`` bits) and which own
+        Excludes references, and append it to what is loaded (shared buffers, no copy of the rest)."""
+        offset = self._dx[0].height if self._dx is not None else 0
+        codes = t.codes.with_row_index("fid", offset=offset).with_columns(pl.col("fid").cast(pl.Int64))
+        bits = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+                for n, r in enumerate(BY_SCOPE["dx"])]
+        fid = codes.select("release", pl.col("key").alias("owner"), pl.col("fid").alias("owner_fid"))
+        prefixes = t.prefixes.join(fid, on=["release", "owner"]).select(
+            pl.col("owner_fid").alias("owner"), "kind", "prefix", "plen", "note", "cite")
+        ranges = t.ranges.join(fid, on=["release", "owner"]).select(
+            pl.col("owner_fid").alias("owner"), "kind", "ord", "lo", "hi", "nlo", "nhi", "note", "cite")
+        limits = t.limits.join(fid, on=["release", "owner"]).select(
+            pl.col("owner_fid").alias("fid"), "n", "unit", "lo", "hi", "lseverity", "ltext", "lsource")
+        secondaries = t.secondaries.join(fid, on=["release", "owner"]).select(
+            pl.col("owner_fid").alias("fid"), "n", "why")
+        owners = pl.concat([prefixes["owner"], ranges["owner"]]).unique().implode()
+        codes = codes.with_columns(pl.sum_horizontal(bits).alias("cand"), pl.col("fid").is_in(owners).alias("owner"))
+        # (owner, first letter) any of its references can match: most pairs are ruled out by one join
+        span = [(o, chr(ch)) for o, lo, hi in ranges.select("owner", "lo", "hi").iter_rows()
+                for ch in range(ord(lo[0]), ord(hi[0]) + 1)]
+        letters = pl.concat([prefixes.select("owner", pl.col("prefix").str.slice(0, 1).alias("letter")),
+                             pl.DataFrame(span, schema={"owner": pl.Int64, "letter": pl.String}, orient="row")]
+                            ).unique()
+        if self._dx is not None:
+            old_codes, old_prefixes, old_ranges = self._dx
+            codes = pl.concat([old_codes, codes], rechunk=False)
+            prefixes = pl.concat([old_prefixes, prefixes], rechunk=False)
+            ranges = pl.concat([old_ranges, ranges], rechunk=False)
+            letters = pl.concat([self._letters, letters], rechunk=False)
+            limits = pl.concat([self._limits, limits], rechunk=False)
+            secondaries = pl.concat([self._secondaries, secondaries], rechunk=False)
+        self._dx = (codes, prefixes, ranges)
+        self._letters, self._limits, self._secondaries = letters, limits, secondaries
 
-    @staticmethod
-    def table_schema() -> pl.DataFrame:
-        return pl.DataFrame(schema={"key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64,
-                                    "title": pl.String, "added": pl.Date, "ended": pl.Date, "noc": pl.String,
-                                    "drug": pl.Int64, "release": pl.String})
+    # ---------------------------------------------------------------- HCPCS / PCS / CPT
+    def hcpcs(self, releases: list[str]) -> pl.DataFrame:
+        for r in releases:
+            if r not in self._hcpcs:
+                self._hcpcs[r] = hcpcs_table(self.cb, r)
+        frames = [self._hcpcs[r] for r in releases]
+        return pl.concat(frames) if frames else hcpcs_table_schema()
+
+    def pcs(self, releases: list[str]) -> pl.DataFrame:
+        for r in releases:
+            if r not in self._pcs:
+                self._pcs[r] = pcs_table(self.cb, r)
+        frames = [self._pcs[r] for r in releases]
+        return pl.concat(frames) if frames else pl.DataFrame(schema={"key": pl.String, "billable": pl.Int64,
+                                                                    "title": pl.String, "release": pl.String})
+
+    def code_table(self, system: str, release: str) -> pl.DataFrame:
+        k = (system, release)
+        if k not in self._codes:
+            self._codes[k] = code_table(self.cb, system, release)
+        return self._codes[k]
+
+    def cpt_reason(self, key: str, day: Any) -> str | None:
+        k = (key, day)
+        if k not in self._cpt:
+            v = self.cb.validate(key, system="cpt", date=day)
+            self._cpt[k] = v.reason if v.status == "invalid" else None   # "unknown" is not an error
+        return self._cpt[k]
+
+    def cpt_modifier(self, mod: str, day: Any) -> bool:
+        k = (mod, day)
+        if k not in self._cpt_mod:
+            self._cpt_mod[k] = self.cb.validate(mod, system="cpt", date=day).exists
+        return self._cpt_mod[k]
+
+
+def hcpcs_table_schema() -> pl.DataFrame:
+    return pl.DataFrame(schema={"key": pl.String, "code": pl.String, "kind": pl.String, "billable": pl.Int64,
+                                "title": pl.String, "added": pl.Date, "ended": pl.Date, "noc_source": pl.String,
+                                "drug": pl.Boolean, "release": pl.String})
+
+
+def all_parts(rule: Rule) -> pl.Expr:
+    """The rule's conditions on the code's facts alone, as one Polars expression."""
+    expr = pl.lit(True)
+    for p in rule.fact_parts:
+        expr = expr & p.pl()
+    return expr.fill_null(False)
 
 
 def _norm(expr: pl.Expr) -> pl.Expr:
@@ -293,24 +342,54 @@ def _norm(expr: pl.Expr) -> pl.Expr:
         " ", "", literal=True)
 
 
-def _findings(df: pl.DataFrame | pl.LazyFrame, section: int) -> pl.DataFrame:
-    """Select the finding columns (plus sort keys) from a frame that has them."""
-    lf = df.lazy() if isinstance(df, pl.DataFrame) else df
-    return lf.select("c", pl.lit(section, pl.Int32).alias("section"), pl.col("pos").cast(pl.Int64),
-                     pl.col("sub").cast(pl.Int64), "claim_id", pl.col("line").cast(pl.Int64), "rule", "severity",
-                     "location", "codes", "message", "source").collect()
+# ====================================================================== running the rules
+_OUT = {"c": pl.Int64, "order": pl.Int64, "at": pl.Int64, "claim_id": pl.String, "line": pl.Int64,
+        "rule": pl.String, "severity": pl.String, "location": pl.String, "codes": pl.String, "message": pl.String,
+        "source": pl.String}
+_LINE_SCOPES = ("line", "modifier", "pointer")
 
 
-def _rows(found: list[tuple[Any, ...]], section: int) -> pl.DataFrame:
-    return pl.DataFrame(found, schema={"c": pl.Int64, "pos": pl.Int64, "sub": pl.Int64, "claim_id": pl.String,
-                                       "line": pl.Int64, "rule": pl.String, "severity": pl.String,
-                                       "location": pl.String, "codes": pl.String, "message": pl.String,
-                                       "source": pl.String}, orient="row").select(
-        "c", pl.lit(section, pl.Int32).alias("section"), "pos", "sub", "claim_id", "line", "rule", "severity",
-        "location", "codes", "message", "source")
+def _codes_expr(rule: Rule) -> pl.Expr:
+    if not rule.codes:
+        return pl.lit("", pl.String)
+    return pl.concat_str([c.pl().cast(pl.String) for c in rule.codes], separator=";")
 
 
-# ====================================================================== entry point
+def _apply(rule: Rule, frame: pl.DataFrame, at: pl.Expr) -> pl.DataFrame | None:
+    """The findings of one rule over a frame of its scope's rows (which carry ``c`` and ``claim_id``)."""
+    if not frame.height:
+        return None
+    hits = frame.filter(rule.when.pl())
+    if not hits.height:
+        return None
+    return hits.select(
+        pl.col("c").cast(pl.Int64), pl.lit(rule.order, pl.Int64).alias("order"), at.cast(pl.Int64).alias("at"),
+        "claim_id", (pl.col("line") if rule.scope in _LINE_SCOPES else pl.lit(None)).cast(pl.Int64).alias("line"),
+        pl.lit(rule.id, pl.String).alias("rule"), rule.severity.pl().cast(pl.String).alias("severity"),
+        rule.location.pl().alias("location"), _codes_expr(rule).alias("codes"),
+        rule.message.pl().alias("message"), rule.source.pl().cast(pl.String).alias("source"))
+
+
+def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | None = None,
+         on: str = "fid") -> list[pl.DataFrame]:
+    """Every rule of ``scope``. With ``facts``: a rule with conditions on the code's facts only sees the rows
+    whose ``cand`` bit says they may hold, and gets the fact columns it reads joined on ``on``."""
+    out = []
+    for n, rule in enumerate(BY_SCOPE[scope]):
+        sub = frame
+        if facts is not None:
+            if rule.fact_parts:
+                sub = sub.filter((pl.col("cand") & (1 << n)) != 0)
+            need = [c for c in rule.cols if c in facts.columns and c not in sub.columns]
+            if need and sub.height:
+                sub = sub.join(facts.select(on, *need), on=on, how="left")
+        got = _apply(rule, sub, at)
+        if got is not None:
+            out.append(got)
+    return out
+
+
+# ====================================================================== entry points
 def check_lines(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
                 ck: Checker | None = None) -> pl.DataFrame:
     """Findings for every claim of a claim-lines table (CSV or Parquet file, or a DataFrame).
@@ -332,525 +411,456 @@ class BatchResult:
         return {"claims": self.claims, "lines": self.lines, **summary(self.findings)}
 
 
+def tables(ck: Checker) -> _Tables:
+    tabs = ck._batch_tables
+    if tabs is None:
+        tabs = ck._batch_tables = _Tables(ck)
+    return tabs
+
+
 def check_table(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
                 ck: Checker | None = None) -> BatchResult:
     """:func:`check_lines`, also saying how many claims and lines were read."""
     ck = ck or checker(cb)
-    tabs = ck._batch_tables
-    if tabs is None:
-        tabs = ck._batch_tables = _Tables(ck)
     claims, lines = read_lines(path_or_frame)
-    return BatchResult(claims.height, lines.height, _check(tabs, claims, lines))
+    return BatchResult(claims.height, lines.height, check_frames(tables(ck), claims, lines))
 
 
-def _check(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+# ====================================================================== streaming
+CHUNK_ROWS = 200_000
+
+
+def _frames(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The file as frames of about ``chunk_rows`` rows (Arrow record batches / CSV batches)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=chunk_rows):
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+    else:
+        lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+        yield from lf.collect_batches(chunk_size=chunk_rows)
+
+
+def total_rows(path: str | os.PathLike[str]) -> int | None:
+    """Rows of a Parquet file (from its footer); None for CSV (the progress bar then counts bytes)."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(str(p)).metadata.num_rows
+    return None
+
+
+def whole_claims(frames: Iterable[pl.DataFrame], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, int]]:
+    """Regroup frames of rows into (frame of whole claims of about ``chunk_rows`` rows, index of its first row).
+
+    The rows of the last claim of a frame are held back and put before the next one, so the lines
+    of one claim must be adjacent (as writers of claim lines produce them).
+    """
+    carry: list[pl.DataFrame] = []
+    held = 0
+    row0 = 0
+    for df in frames:
+        if not df.height:
+            continue
+        if "claim_id" not in df.columns:
+            raise ClaimFormatError("missing column(s) claim_id")
+        carry.append(df)
+        held += df.height
+        if held < chunk_rows:
+            continue
+        df = pl.concat(carry, how="diagonal_relaxed") if len(carry) > 1 else carry[0]
+        last = df["claim_id"][-1]
+        other = (df["claim_id"] != last).fill_null(True).arg_true()
+        cut = int(other[-1]) + 1 if other.len() else 0      # the last claim's rows start here
+        if cut == 0:      # one claim fills the frame: keep reading
+            carry, held = [df], df.height
+            continue
+        yield df.slice(0, cut), row0
+        row0 += cut
+        carry = [df.slice(cut)]
+        held = carry[0].height
+    if held:
+        yield (pl.concat(carry, how="diagonal_relaxed") if len(carry) > 1 else carry[0]), row0
+
+
+def chunks(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, int]]:
+    """The file as (frame of whole claims, index of its first row), about ``chunk_rows`` rows each."""
+    p = Path(path)
+    try:
+        yield from whole_claims(_frames(p, chunk_rows), chunk_rows)
+    except ClaimFormatError as exc:
+        raise ClaimFormatError(f"{p.name}: {exc}") from exc
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ClaimFormatError(f"{p.name}: not a readable claim-lines table ({str(exc).splitlines()[0]})") from exc
+
+
+class _Writer:
+    """Findings written as they come: Parquet (one row group per chunk) or CSV."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.kind = out, out.suffix.lower()
+        if self.kind not in (".parquet", ".pq", ".csv"):
+            raise ClaimFormatError(f"{out}: the findings file must end in .parquet or .csv")
+        self._pq: Any = None
+        self._fh: Any = None
+        self._tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+
+    def write(self, findings: pl.DataFrame) -> None:
+        if self.kind == ".csv":
+            if self._fh is None:
+                self._fh = open(self._tmp, "wb")
+                findings.write_csv(self._fh)
+            else:
+                findings.write_csv(self._fh, include_header=False)
+            return
+        import pyarrow.parquet as pq
+
+        table = findings.to_arrow()
+        if self._pq is None:
+            self._pq = pq.ParquetWriter(str(self._tmp), table.schema)
+        self._pq.write_table(table)
+
+    def close(self, ok: bool) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        if self._fh is not None:
+            self._fh.close()
+        if ok:
+            if not self._tmp.exists():   # no chunk at all: an empty table with the columns
+                self.write(pl.DataFrame(schema=FINDINGS_SCHEMA))
+                self.close(False)
+            os.replace(self._tmp, self.out)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
+class Totals:
+    """Counts over a stream of chunks: claims, lines, claims with errors, findings by severity and rule."""
+
+    def __init__(self) -> None:
+        self.claims = self.lines = self.claims_with_errors = 0
+        self.by_rule: dict[tuple[str, str], int] = {}
+
+    def add(self, claims: int, lines: int, findings: pl.DataFrame) -> None:
+        self.claims += claims
+        self.lines += lines
+        self.claims_with_errors += findings.filter(pl.col("severity") == "error")["claim_id"].n_unique()
+        for r, sev, n in findings.group_by("rule", "severity").len().iter_rows():
+            self.by_rule[r, sev] = self.by_rule.get((r, sev), 0) + n
+
+    def summary(self) -> dict[str, Any]:
+        by_sev: dict[str, int] = {}
+        for (_r, sev), n in self.by_rule.items():
+            by_sev[sev] = by_sev.get(sev, 0) + n
+        return {"claims": self.claims, "lines": self.lines, "claims_with_errors": self.claims_with_errors,
+                "findings": dict(sorted(by_sev.items())),
+                "rules": {f"{r} ({s})": n for (r, s), n in sorted(self.by_rule.items())}}
+
+
+def check_file(cb: Any, path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+               chunk_rows: int = CHUNK_ROWS, progress: Callable[[int], None] | None = None,
+               ck: Checker | None = None) -> Totals:
+    """Check a claim-lines file of any size in chunks of whole claims; write the findings to ``out``.
+
+    Memory is bounded by the chunk size (plus the code tables), not by the file: each chunk is
+    read, checked and written before the next is read. ``progress(rows)`` is called after each
+    chunk. Returns the :class:`Totals` (a failed run leaves no partial ``out`` file).
+    """
+    ck = ck or checker(cb)
+    tabs = tables(ck)
+    totals = Totals()
+    writer = _Writer(Path(out)) if out is not None else None
+    name = Path(path).name
+    ok = False
+    try:
+        for frame, row0 in chunks(path, chunk_rows):
+            claims, lines = read_lines(frame, where=name, row0=row0)
+            found = check_frames(tabs, claims, lines)
+            totals.add(claims.height, lines.height, found)
+            if writer is not None and found.height:
+                writer.write(found)
+            if progress is not None:
+                progress(frame.height)
+        ok = True
+    finally:
+        if writer is not None:
+            writer.close(ok)
+    return totals
+
+
+def check_frames(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """The findings of claims and lines as :func:`read_lines` returns them."""
     lines = (lines.join(claims.select("c", "claim_type", pl.col("service_date").alias("claim_date"),
                                       pl.col("diagnoses").list.len().alias("ndx")), on="c", how="left")
              .with_columns(pl.coalesce("line_date", "claim_date").alias("day")))
-    parts = [_diagnosis_findings(tabs, claims), _procedure_findings(tabs, claims), _line_findings(tabs, lines),
-             _ncci_findings(tabs, claims, lines)]
-    out = pl.concat([p for p in parts if p.height], how="vertical") if any(p.height for p in parts) else None
-    if out is None:
+    parts = _diagnosis_findings(tabs, claims) + _procedure_findings(tabs, claims)
+    line_parts, has_cpt = _line_findings(tabs, lines)
+    parts += line_parts + _claim_findings(tabs, claims, has_cpt)
+    ncci = _ncci_findings(tabs, claims, lines)
+    if ncci.height:
+        parts.append(ncci)
+    if not parts:
         return pl.DataFrame(schema=FINDINGS_SCHEMA)
-    return out.sort("c", "section", "pos", "sub", maintain_order=True).select(list(FINDINGS_SCHEMA))
+    return pl.concat(parts).sort("c", "order", "at", maintain_order=True).select(list(FINDINGS_SCHEMA))
 
 
 # ====================================================================== diagnoses
-def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> pl.DataFrame:
-    """Every diagnosis rule batch mode covers. Codes are classified once per distinct (date, code)."""
-    dx = (claims.select("c", "service_date", "diagnoses")
+def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFrame]:
+    dx = (claims.select("c", "claim_id", "service_date", "diagnoses")
           .with_columns(pl.int_ranges(pl.col("diagnoses").list.len(), dtype=pl.Int64).alias("pos"))
-          .explode("diagnoses", "pos").drop_nulls("diagnoses").rename({"diagnoses": "raw"}))
+          .explode("diagnoses", "pos").drop_nulls("diagnoses")
+          .with_columns(pl.col("diagnoses").str.strip_chars().alias("raw"), _norm(pl.col("diagnoses")).alias("key"))
+          .drop("diagnoses"))
     if not dx.height:
-        return _rows([], 0)
-    codes, facts = _distinct_codes(tabs, dx.select("service_date", "raw").unique())
-    dx = dx.join(codes.select("service_date", "raw", "uid", "kk", "kid"), on=["service_date", "raw"], how="left")
-    # dx-duplicate: the same key earlier on the claim (rows are in claim and position order)
-    dx = dx.with_columns(~(pl.col("c") * _SHIFT + pl.col("kk")).is_first_distinct().alias("dup"))
-    cid = claims.select("c", "claim_id")
-    out = [_findings(dx.filter("dup").join(cid, on="c").with_columns(
-        pl.col("raw").str.strip_chars().alias("codes"), pl.lit(0).alias("sub"), pl.lit(None).alias("line"),
-        pl.lit("dx-duplicate").alias("rule"), pl.lit("warning").alias("severity"),
-        pl.format("diagnoses[{}]", "pos").alias("location"),
-        pl.format("{} is listed twice; list each diagnosis once.", pl.col("raw").str.strip_chars()).alias("message"),
-        pl.lit("ICD-10-CM Official Guidelines, Section I.B.12 (code each condition once)").alias("source")), 0)]
-    dx = dx.filter(~pl.col("dup"))
-    odd = codes.filter(pl.col("found").list.len() > 0).select("uid", "found").explode("found").unnest("found")
-    if odd.height:
-        out.append(_findings(dx.join(odd, on="uid").join(cid, on="c").with_columns(
-            pl.lit(None).alias("line"), pl.format("diagnoses[{}]", "pos").alias("location")), 0))
-    # the diagnoses that carry facts (billable codes and headers) go on to the claim-level rules
-    dx = dx.filter(pl.col("kid").is_not_null()).select("c", "pos", "kid")
-    out.append(_first_listed_findings(dx, claims, facts))
-    out.append(_excludes_findings(dx, cid, facts))
-    out.append(_patient_findings(dx, claims, facts))
-    return pl.concat([o for o in out if o.height]) if any(o.height for o in out) else _rows([], 0)
+        return []
+    out: list[pl.DataFrame] = []
+    # the same key earlier on the claim: a duplicate (rows are in claim and position order); only claims
+    # whose list has fewer distinct keys than entries can have one
+    twice = claims.filter(_norm_list(pl.col("diagnoses")).list.n_unique() < pl.col("diagnoses").list.len())["c"]
+    if twice.len():
+        sub = dx.filter(pl.col("c").is_in(twice.implode()))
+        dups = sub.filter(~pl.struct("c", "key").is_first_distinct())
+        out += _run("dx-repeat", dups, pl.col("pos"))
+        dx = dx.join(dups.select("c", "pos"), on=["c", "pos"], how="anti")
+    rel = tabs.releases(dx["service_date"], "icd10cm")
+    dx = dx.join(rel.rename({"day": "service_date"}), on="service_date", how="left")
+    none = dx.filter(pl.col("release").is_null())
+    if none.height:   # no ICD-10-CM release installed: each diagnosis is said to be unchecked
+        out += _run("dx", none.join(claims.select("c", "claim_type", "sex"), on="c").with_columns(
+            pl.lit(None, pl.Int64).alias("age"), pl.lit(None, pl.Int64).alias("days"),
+            *(pl.lit(None, dtype).alias(name) for name, dtype in DX_SCHEMA.items() if name not in ("release", "key", "status", "shape10")),
+            pl.lit("unchecked").alias("status"), pl.col("service_date").alias("day"),
+            pl.col("key").str.contains(r"^[A-Z]\d[0-9A-Z]{1,5}$").alias("shape10")), pl.col("pos"))
+        dx = dx.filter(pl.col("release").is_not_null())
+    codes, prefixes, ranges = tabs.dx(rel["release"].unique().to_list())
+    cols = ["release", "key", "fid", "cand", "has_facts", "owner"]
+    dx = dx.join(codes.select(cols), on=["release", "key"], how="left")
+    missing = dx.filter(pl.col("fid").is_null())
+    if missing.height:    # keys the releases do not list: classified once each, then joined
+        codes, prefixes, ranges = tabs.dx_missing(missing.select("release", "key").unique())
+        dx = pl.concat([dx.filter(pl.col("fid").is_not_null()),
+                        missing.drop(cols[2:]).join(codes.select(cols), on=["release", "key"], how="left")])
+    # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
+    early = set(SCOPES["dx"][1]) - {"claim_type", "sex", "age", "days"}
+    facts_cols = set(SCOPES["dx"][0])
+    masks = []
+    for n, rule in enumerate(BY_SCOPE["dx"]):
+        parts = [p for p in (rule.when.parts or [rule.when]) if p.cols and p.cols <= early and not p.cols <= facts_cols]
+        if parts:
+            ok = pl.lit(True)
+            for p in parts:
+                ok = ok & p.pl()
+            masks.append(pl.when(ok.fill_null(False)).then(pl.lit(0, pl.Int64)).otherwise(pl.lit(1 << n, pl.Int64)))
+    dx = dx.with_columns(pl.col("service_date").alias("day"))
+    if masks:
+        dx = dx.with_columns((pl.col("cand") - (pl.col("cand") & pl.sum_horizontal(masks))).alias("cand"))
+    # the one-diagnosis rules: only rows whose code's facts allow some rule get the claim's columns
+    cand = dx.filter(pl.col("cand") != 0).join(claims.select("c", "claim_type", "sex", "birth_date"), on="c")
+    cand = cand.with_columns(
+        (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
+         - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
+        (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"))
+    out += _run("dx", cand, pl.col("pos"), codes.drop("release", "key", "cand", "has_facts", "owner"))
+    facts_dx = dx.filter(pl.col("has_facts") & (pl.col("service_date") >= ICD10_START))
+    out += _limit_findings(tabs, facts_dx, claims, codes)
+    out += _excludes_findings(facts_dx.select("c", "claim_id", "pos", "fid", "owner"),
+                              codes, prefixes, ranges, tabs._letters)
+    return out
 
 
-_SHIFT = 1 << 31    # (c, kk) and (kid, kid_b) pairs as one Int64, for fast hashing
-
-_FOUND = pl.Struct({"sub": pl.Int64, "rule": pl.String, "severity": pl.String, "codes": pl.String,
-                    "message": pl.String, "source": pl.String})
-
-
-class _Facts:
-    """DxFacts of the distinct codes of a batch, as join tables keyed by ``kid`` (one per release and code)."""
-
-    def __init__(self, facts: list[DxFacts]) -> None:
-        self.facts = facts
-        rows, prefixes, ranges, limits = [], [], [], []
-        for kid, f in enumerate(facts):
-            rows.append((kid, f.code, f.title, f.sex, f.sex_source, f.about_patient,
-                         bool(f.secondary_only or f.manifestation or f.supplementary or f.secondary_guideline)))
-            for n, lim in enumerate(f.age_limits):
-                limits.append((kid, n, lim.unit, lim.lo, lim.hi, lim.severity, lim.text, lim.source))
-            for kind, idx in ((1, f.ex1), (2, f.ex2)):
-                if idx is None:
-                    continue
-                for prefix, note in idx._prefix.items():
-                    prefixes.append((kid, kind, prefix, len(prefix), note.text, note.cite()))
-                for n, (lo, hi, nlo, nhi, note) in enumerate(idx._ranges):
-                    ranges.append((kid, kind, n, lo, hi, nlo, nhi, note.text, note.cite()))
-        self.frame = pl.DataFrame(rows, orient="row", schema={
-            "kid": pl.Int64, "fcode": pl.String, "title": pl.String, "fsex": pl.String, "sex_source": pl.String,
-            "about_patient": pl.Boolean, "first_rules": pl.Boolean})
-        self.limits = pl.DataFrame(limits, orient="row", schema={
-            "kid": pl.Int64, "n": pl.Int64, "unit": pl.String, "lo": pl.Int64, "hi": pl.Int64, "lseverity": pl.String,
-            "ltext": pl.String, "lsource": pl.String})
-        self.prefixes = pl.DataFrame(prefixes, orient="row", schema={
-            "owner": pl.Int64, "kind": pl.Int64, "prefix": pl.String, "plen": pl.Int64, "note": pl.String,
-            "cite": pl.String})
-        self.ranges = pl.DataFrame(ranges, orient="row", schema={
-            "owner": pl.Int64, "kind": pl.Int64, "ord": pl.Int64, "lo": pl.String, "hi": pl.String, "nlo": pl.Int64,
-            "nhi": pl.Int64, "note": pl.String, "cite": pl.String})
-        self.owners = set(self.prefixes["owner"].to_list()) | set(self.ranges["owner"].to_list())
+def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes: pl.DataFrame) -> list[pl.DataFrame]:
+    """A code's stated age ranges against the patient's age, and (first-listed) its secondary-only guideline
+    statements: one row per range / statement, joined from the release's tables."""
+    out: list[pl.DataFrame] = []
+    if tabs._limits.height:
+        a = dx.join(tabs._limits, on="fid").join(claims.select("c", "birth_date"), on="c")
+        if a.height:
+            a = a.join(codes.select("fid", "code"), on="fid").with_columns(
+                pl.col("service_date").alias("day"),
+                (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
+                 - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
+                (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"))
+            out += _run("dx-age", a, pl.col("pos") * 100 + pl.col("n"))
+    if tabs._secondaries.height:
+        f = dx.filter(pl.col("pos") == 0).join(tabs._secondaries, on="fid")
+        if f.height:
+            out += _run("dx-secondary", f.join(codes.select("fid", "code"), on="fid"), pl.col("n"))
+    return out
 
 
-def _distinct_codes(tabs: _Tables, u: pl.DataFrame) -> tuple[pl.DataFrame, _Facts]:
-    """Each distinct (date, code): its key (``kk``), release, the findings of the per-code rules, and ``kid``.
-
-    Billable codes of the release in effect are found by a join with the release's table; the rest
-    (headers, invalid, deleted, 7th character, other code sets, ICD-9) by the Checker's own rule.
-    ``kid`` numbers the (release, code) pairs whose facts the claim-level rules use.
-    """
-    ck = tabs.ck
-    u = u.with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int64), _norm(pl.col("raw")).alias("key"))
-    u = u.with_columns(pl.col("key").rank("dense").cast(pl.Int64).alias("kk"))
-    rel = tabs.releases(u["service_date"], "icd10cm")
-    u = u.join(rel.select(pl.col("day").alias("service_date"), "release", "covers"), on="service_date", how="left")
-    valid = (tabs.rows("icd10cm", u)
-             .filter((pl.col("billable") == 1) & pl.col("kind").is_in(["code", "category", "header", "diagnosis"]))
-             .select("release", "key", pl.lit(True).alias("ok")))
-    # a date no release covers (or before ICD-10) goes through the Checker's rule, as per claim
-    u = (u.join(valid, on=["release", "key"], how="left")
-         .with_columns((pl.col("ok").fill_null(False) & pl.col("covers").fill_null(False)
-                        & (pl.col("service_date") >= ICD10_START)).alias("ok")).drop("covers"))
-    found_col: list[list[dict[str, Any]]] = []
-    fact_of: list[tuple[str, str] | None] = []
-    for raw, day, release, key, ok in u.select("raw", "service_date", "release", "key", "ok").iter_rows():
-        found: list[Finding] = []
-        if ok:
-            fact_of.append((release, key))
-        else:
-            state = ck._dx_rules(Claim("", "professional", day, diagnoses=[Diagnosis(raw)]), 0, found.append)
-            fact_of.append((release, state.facts.key) if state is not None and state.facts is not None else None)
-        found_col.append([{"sub": n, "rule": f.rule, "severity": f.severity, "codes": ";".join(f.codes),
-                           "message": f.message, "source": f.source} for n, f in enumerate(found)])
-    kids: dict[tuple[str, str], int] = {}
-    facts: list[DxFacts] = []
-    kid_col: list[int | None] = []
-    for (day, fk) in zip(u["service_date"].to_list(), fact_of):
-        if fk is None:
-            kid_col.append(None)
-            continue
-        if fk not in kids:
-            r = ck.rel("icd10cm", day)
-            st = ck._dx_state(fk[1], fk[1], r.probe, r)   # cached per (release, key): the per-claim checker's facts
-            kids[fk] = len(facts)
-            facts.append(st.facts)
-        kid_col.append(kids[fk])
-    u = u.with_columns(pl.Series("found", found_col, dtype=pl.List(_FOUND)), pl.Series("kid", kid_col, dtype=pl.Int64))
-    return u, _Facts(facts)
-
-
-def _first_listed_findings(dx: pl.DataFrame, claims: pl.DataFrame, facts: _Facts) -> pl.DataFrame:
-    """External cause / manifestation code as the first-listed diagnosis (built per code and claim type)."""
-    kids = facts.frame.filter("first_rules")["kid"]
-    first = (dx.filter((pl.col("pos") == 0) & pl.col("kid").is_in(kids.implode()))
-             .join(claims.select("c", "claim_id", "claim_type"), on="c"))
-    found = []
-    for c, cid, kid, ctype in first.select("c", "claim_id", "kid", "claim_type").iter_rows():
-        for n, f in enumerate(_first_listed(facts.facts[kid], ctype)):
-            found.append((c, 0, n, cid, None, f.rule, f.severity, f.location, ";".join(f.codes), f.message, f.source))
-    return _rows(found, 1)
-
-
-def _excludes_findings(dx: pl.DataFrame, cid: pl.DataFrame, facts: _Facts) -> pl.DataFrame:
-    """Excludes1 (error) / Excludes2 (info) between two diagnoses, by joining their notes' references.
-
-    Pairs are matched once per distinct (code, code): the other code's prefixes are joined with the
-    owner's Excludes prefixes (shortest first), then its ranges, as :meth:`RefIndex.first` does.
-    """
-    pairs = (dx.join(dx, on="c", suffix="_b")
-             .filter((pl.col("pos") < pl.col("pos_b")) & (pl.col("kid") != pl.col("kid_b"))))
-    owners = list(facts.owners)
-    pairs = pairs.filter(pl.col("kid").is_in(owners) | pl.col("kid_b").is_in(owners))
-    if not pairs.height:
-        return _rows([], 2)
-    keyf = facts.frame.select("kid", pl.col("fcode").str.replace_all(".", "", literal=True).alias("key"), "fcode")
-    pairs = pairs.with_columns((pl.col("kid") * _SHIFT + pl.col("kid_b")).alias("pk"))
-    uniq = pairs.select(pl.col("pk").unique()).select(
-        "pk", (pl.col("pk") // _SHIFT).alias("kid"), (pl.col("pk") % _SHIFT).alias("kid_b"))
-    directed = pl.concat([
-        uniq.select("kid", "kid_b", pl.lit(0).alias("dir"), pl.col("kid").alias("owner"), pl.col("kid_b").alias("o")),
-        uniq.select("kid", "kid_b", pl.lit(1).alias("dir"), pl.col("kid_b").alias("owner"), pl.col("kid").alias("o")),
-    ]).filter(pl.col("owner").is_in(owners)).join(keyf.select(pl.col("kid").alias("o"), pl.col("key").alias("other")),
-                                                  on="o")
-    pre = (directed.with_columns(pl.int_ranges(3, pl.col("other").str.len_chars() + 1, dtype=pl.Int64).alias("plen"))
-           .explode("plen").with_columns(pl.col("other").str.slice(0, pl.col("plen")).alias("prefix"))
-           .join(facts.prefixes, on=["owner", "prefix", "plen"])
-           .with_columns(pl.lit(0).alias("is_range"), pl.col("plen").alias("rank")))
-    rng = (directed.join(facts.ranges, on="owner")
-           .filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
-                   & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
-           .with_columns(pl.lit(1).alias("is_range"), pl.col("ord").alias("rank")))
-    cols = ["kid", "kid_b", "dir", "kind", "is_range", "rank", "note", "cite"]
-    best = (pl.concat([pre.select(cols), rng.select(cols)]).sort("kind", "dir", "is_range", "rank")
-            .group_by("kid", "kid_b").first()
-            .join(keyf.select("kid", "fcode"), on="kid")
-            .join(keyf.select(pl.col("kid").alias("kid_b"), pl.col("fcode").alias("fcode_b")), on="kid_b"))
-    owner = pl.when(pl.col("dir") == 0).then("fcode").otherwise("fcode_b")
-    other = pl.when(pl.col("dir") == 0).then("fcode_b").otherwise("fcode")
-    e1 = pl.col("kind") == 1
-    best = best.select(
-        (pl.col("kid") * _SHIFT + pl.col("kid_b")).alias("pk"),
-        pl.when(e1).then(pl.lit("dx-excludes1")).otherwise(pl.lit("dx-excludes2")).alias("rule"),
-        pl.when(e1).then(pl.lit("error")).otherwise(pl.lit("info")).alias("severity"),
-        pl.concat_str("fcode", "fcode_b", separator=";").alias("codes"),
-        pl.when(e1).then(pl.format("{} and {} are never coded together: {} has an Excludes1 note for {}. Keep the "
-                                   "one the record supports.", owner, other, owner, "note"))
-        .otherwise(pl.format("{} has an Excludes2 note for {}: {} is a different condition; coding both is fine "
-                             "when the patient has both.", owner, "note", other)).alias("message"),
-        pl.when(e1).then(pl.format("{}; {}, Section I.A.12.a", "cite", pl.lit(GUIDELINES)))
-        .otherwise(pl.format("{}; {}, Section I.A.12.b", "cite", pl.lit(GUIDELINES))).alias("source"))
-    return _findings(pairs.join(best, on="pk").join(cid, on="c").with_columns(
-        (pl.col("pos") * 1000 + pl.col("pos_b")).alias("sub"), pl.lit(None).alias("line"),
-        pl.format("diagnoses[{}]", "pos_b").alias("location")), 2)
+def _norm_list(expr: pl.Expr) -> pl.Expr:
+    return expr.list.eval(_norm(pl.element()))
 
 
 def _month_day(col: str) -> pl.Expr:
     return pl.col(col).dt.month().cast(pl.Int32) * 100 + pl.col(col).dt.day().cast(pl.Int32)
 
 
-def _patient_findings(dx: pl.DataFrame, claims: pl.DataFrame, facts: _Facts) -> pl.DataFrame:
-    """Sex and age conflicts the classification states, against the patient's sex and age on the date.
+def _excludes_findings(dx: pl.DataFrame, codes: pl.DataFrame, prefixes: pl.DataFrame,
+                       ranges: pl.DataFrame, letters: pl.DataFrame) -> list[pl.DataFrame]:
+    """Excludes1 / Excludes2 between two diagnoses of a claim, by joining their notes' references.
 
-    The same rule as :func:`medcodes.claims.check._patient`: the sex finding of
-    :func:`~medcodes.claims.check.sex_finding` and one finding per violated
-    :class:`~medcodes.claims.facts.AgeLimit` (the code's age limits as a table).
+    Pairs are matched once per distinct (code, code): the other code's prefixes are joined with the
+    owner's Excludes prefixes (shortest first), then its ranges, in the order
+    :func:`medcodes.claims.check.excludes_between` tries them.
     """
-    about = facts.frame.filter("about_patient")
-    p = (dx.join(about, on="kid").join(claims.select("c", "claim_id", "sex", "birth_date", "service_date"), on="c")
-         ).with_columns(
-        (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
-         - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)
-         ).cast(pl.Int64).alias("age"),
-        (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"),
-        pl.format("diagnoses[{}]", "pos").alias("location"), pl.lit(None).alias("line"),
-        pl.col("fcode").alias("codes"))
-    if not p.height:
-        return _rows([], 3)
-    sex = _findings(p.filter(pl.col("fsex").is_not_null() & pl.col("sex").is_in(["F", "M"])
-                             & (pl.col("fsex") != pl.col("sex"))).with_columns(
-        (pl.col("pos") * 100).alias("sub"), pl.lit("dx-sex-conflict").alias("rule"),
-        pl.lit("warning").alias("severity"),
-        pl.format("{} ({}) applies to {} patients; this patient is recorded as {}. {}.", "fcode", "title",
-                  pl.when(pl.col("fsex") == "F").then(pl.lit("female")).otherwise(pl.lit("male")),
-                  pl.when(pl.col("sex") == "F").then(pl.lit("female")).otherwise(pl.lit("male")),
-                  pl.lit(SEX_EDIT_REMOVED)).alias("message"),
-        pl.format("{}; {}", "sex_source", pl.lit(SEX_EDIT_REMOVED)).alias("source")), 3)
-    a = p.filter(pl.col("age").is_not_null()).join(facts.limits, on="kid")
-    value = pl.when(pl.col("unit") == "y").then(pl.col("age")).otherwise(pl.col("days"))
-    bad = (pl.col("lo").is_not_null() & (value < pl.col("lo"))) | (pl.col("hi").is_not_null() & (value > pl.col("hi")))
-    age_text = pl.when(pl.col("age") < 1).then(pl.format("{} days old", "days")).otherwise(
-        pl.format("{} years old", "age"))
-    ages = _findings(a.filter(bad).with_columns(
-        (pl.col("pos") * 100 + 1 + pl.col("n")).alias("sub"), pl.lit("dx-age-conflict").alias("rule"),
-        pl.col("lseverity").alias("severity"), pl.format("{} {}; the patient is {}.", "fcode", "ltext", age_text
-                                                          ).alias("message"),
-        pl.col("lsource").alias("source")), 3)
-    return pl.concat([sex, ages])
+    owners_only = dx.filter("owner")
+    if not owners_only.height:
+        return []
+    pairs = (dx.join(dx, on="c", suffix="_b")
+             .filter((pl.col("pos") < pl.col("pos_b")) & (pl.col("fid") != pl.col("fid_b"))
+                     & (pl.col("owner") | pl.col("owner_b"))))
+    if not pairs.height:
+        return []
+    keyf = codes.select("fid", "key", "code")
+    pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
+    uniq = pairs.select(pl.col("pk").unique()).select(
+        "pk", (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
+    owners = codes.filter("owner")["fid"].implode()
+    directed = pl.concat([
+        uniq.select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
+        uniq.select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
+    ]).filter(pl.col("owner").is_in(owners)).join(keyf.select(pl.col("fid").alias("o"), pl.col("key").alias("other")),
+                                                  on="o")
+    directed = directed.with_columns(pl.col("other").str.slice(0, 1).alias("letter")).join(
+        letters, on=["owner", "letter"], how="semi")
+    # a facts key equal on both sides is no pair (the same code reached through two spellings)
+    pre = (directed.with_columns(pl.int_ranges(3, pl.col("other").str.len_chars() + 1, dtype=pl.Int64).alias("plen"))
+           .explode("plen").with_columns(pl.col("other").str.slice(0, pl.col("plen")).alias("prefix"))
+           .join(prefixes.drop("plen"), on=["owner", "prefix"])
+           .with_columns(pl.lit(0).alias("is_range"), pl.col("plen").alias("rank")))
+    rng = (directed.join(ranges, on="owner")
+           .filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
+                   & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
+           .with_columns(pl.lit(1).alias("is_range"), pl.col("ord").alias("rank")))
+    cols = ["fid", "fid_b", "dir", "kind", "is_range", "rank", "note", "cite"]
+    best = (pl.concat([pre.select(cols), rng.select(cols)]).sort("kind", "dir", "is_range", "rank")
+            .group_by("fid", "fid_b").first()
+            .join(keyf.select("fid", pl.col("code").alias("code_a"), pl.col("key").alias("key_a")), on="fid")
+            .join(keyf.select(pl.col("fid").alias("fid_b"), pl.col("code").alias("code_b"),
+                              pl.col("key").alias("key_b")), on="fid_b")
+            .filter(pl.col("key_a") != pl.col("key_b"))
+            .select((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"), "code_a", "code_b",
+                    pl.col("kind").alias("e_kind"), pl.col("dir").alias("e_dir"), pl.col("note").alias("e_note"),
+                    pl.col("cite").alias("e_cite")))
+    rows = pairs.select("c", "claim_id", "pos", "pos_b", "pk").join(best, on="pk")
+    return _run("dx-pair", rows, pl.col("pos") * 1000 + pl.col("pos_b"))
 
 
-# ====================================================================== procedures
-def _procedure_findings(tabs: _Tables, claims: pl.DataFrame) -> pl.DataFrame:
-    with_procs = claims.filter(pl.col("procedures").list.len() > 0)
-    if not with_procs.height:
-        return _rows([], 4)
-    out = [_findings(with_procs.filter(pl.col("claim_type") == "professional").with_columns(
-        pl.lit(-1).alias("pos"), pl.lit(0).alias("sub"), pl.lit(None).alias("line"),
-        pl.lit("pcs-on-professional").alias("rule"), pl.lit("error").alias("severity"),
-        pl.lit("procedures").alias("location"), pl.col("procedures").list.join(";").alias("codes"),
-        pl.lit("ICD-10-PCS procedure codes belong on institutional (inpatient) claims; a professional claim reports "
-               "CPT/HCPCS codes on its service lines.").alias("message"),
-        pl.lit("ICD-10-PCS Official Guidelines (inpatient procedures); HIPAA code sets 45 CFR 162.1002"
-               ).alias("source")), 4)]
-    pr = (with_procs.select("c", "claim_id", "service_date", "procedures")
-          .with_columns(pl.int_ranges(pl.col("procedures").list.len()).alias("pos"))
-          .explode("procedures", "pos").rename({"procedures": "raw"})
-          .with_columns(pl.col("pos").cast(pl.Int64), _norm(pl.col("raw")).alias("key")))
-    rel = tabs.releases(pr["service_date"], "icd10pcs")
-    pr = pr.join(rel.rename({"day": "service_date"}), on="service_date")
-    tab = tabs.rows("icd10pcs", pr).select("release", "key", "billable", "title")
-    pr = (pr.join(tab, on=["release", "key"], how="left")
-          .filter(pl.col("billable").is_null() | (pl.col("billable") == 0)))
-    header = pl.col("billable") == 0
-    msg = pl.when(header).then(pl.format("{} is an ICD-10-PCS table ({}), not a complete 7-character procedure code.",
-                                         "raw", "title")
-                               ).otherwise(pl.format("{} is not a valid ICD-10-PCS code in {}.", "raw", "label"))
-    gap = pl.when(pl.col("covers")).then(pl.lit("")).otherwise(
-        pl.format(" No installed ICD-10-PCS release covers {}.", pl.col("service_date").dt.to_string("%Y-%m-%d")))
-    out.append(_findings(pr.with_columns(
-        pl.lit(0).alias("sub"), pl.lit(None).alias("line"), pl.lit("pcs-invalid").alias("rule"),
-        pl.when("covers").then(pl.lit("error")).otherwise(pl.lit("warning")).alias("severity"),
-        pl.format("procedures[{}]", "pos").alias("location"), pl.col("raw").alias("codes"),
-        pl.concat_str(msg, gap).alias("message"), pl.format("{} (order file)", "label").alias("source")), 4))
-    return pl.concat(out)
+# ====================================================================== procedures and the claim
+def _procedure_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFrame]:
+    pr = claims.filter(pl.col("procedures").list.len() > 0)
+    if not pr.height:
+        return []
+    pr = (pr.select("c", "claim_id", "service_date", "procedures")
+          .with_columns(pl.int_ranges(pl.col("procedures").list.len(), dtype=pl.Int64).alias("pos"))
+          .explode("procedures", "pos").rename({"procedures": "raw", "service_date": "day"})
+          .with_columns(_norm(pl.col("raw")).alias("key"), pl.lit(None, pl.String).alias("system")))
+    rel = tabs.releases(pr["day"], "icd10pcs")
+    pr = pr.join(rel, on="day", how="left")
+    tab = tabs.pcs(rel["release"].unique().to_list()).select("release", "key", "billable", pl.col("title").alias("p_title"))
+    pr = pr.join(tab, on=["release", "key"], how="left").with_columns(
+        pl.when(pl.col("release").is_null()).then(pl.lit("unchecked"))
+        .when(pl.col("billable") == 1).then(pl.lit("ok")).when(pl.col("billable") == 0).then(pl.lit("header"))
+        .otherwise(pl.lit("invalid")).alias("p_status"),
+        pl.col("p_title").fill_null(""))
+    return _run("procedure", pr, pl.col("pos"))
+
+
+def _claim_findings(tabs: _Tables, claims: pl.DataFrame, has_cpt: pl.DataFrame) -> list[pl.DataFrame]:
+    cl = claims.select("c", "claim_id", "claim_type", "procedures",
+                       pl.col("procedures").list.len().alias("nproc"))
+    cl = cl.join(has_cpt, on="c", how="left").with_columns(
+        pl.col("has_cpt_line").fill_null(False), pl.lit(tabs.ck.cpt_installed()).alias("cpt_installed"))
+    return _run("claim", cl, pl.lit(0))
 
 
 # ====================================================================== lines
-def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> pl.DataFrame:
+_SHAPE = (pl.when(pl.col("key").str.contains(r"^\d{4}F$")).then(pl.lit("cpt2"))
+          .when(pl.col("key").str.contains(r"^\d{5}$") | pl.col("key").str.contains(r"^\d{4}T$")).then(pl.lit("cpt"))
+          .when(pl.col("key").str.contains(r"^[A-V]\d{4}$") & pl.col("key").str.starts_with("D")).then(pl.lit("cdt"))
+          .when(pl.col("key").str.contains(r"^[A-V]\d{4}$")).then(pl.lit("hcpcs"))
+          .when(pl.col("key").str.contains(r"^[0-9A-HJ-NP-Z]{7}$")).then(pl.lit("pcs"))
+          .otherwise(pl.lit("other")))   # check.line_shape, as an expression
+
+
+def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFrame], pl.DataFrame]:
+    empty = pl.DataFrame(schema={"c": pl.Int64, "has_cpt_line": pl.Boolean})
     if not lines.height:
-        return _rows([], 5)
-    ck = tabs.ck
-    cpt = ck.cpt_installed()
-    # each distinct (date, code) is classified once, then joined back to its lines
-    u = lines.select("day", "code").unique().with_columns(_norm(pl.col("code")).alias("key"))
-    key = pl.col("key")
-    shape = (pl.when(key.str.contains(_CPT_II)).then(pl.lit("cpt2"))
-             .when(key.str.contains(_CPT_I) | key.str.contains(_CPT_III)).then(pl.lit("cpt"))
-             .when(key.str.contains(_HCPCS) & key.str.starts_with("D")).then(pl.lit("cdt"))
-             .when(key.str.contains(_HCPCS)).then(pl.lit("hcpcs"))
-             .when(key.str.contains(_PCS)).then(pl.lit("pcs"))
-             .otherwise(pl.lit("other")))
-    u = u.with_columns(shape.alias("shape"))
-    hrel = tabs.releases(u["day"], "hcpcs").rename({"day": "day", "release": "h_release", "label": "h_label",
-                                                    "covers": "h_covers", "probe": "h_probe"})
-    u = u.join(hrel, on="day", how="left")
-    hreleases = hrel["h_release"].unique().to_list()
-    htab = tabs.tables("hcpcs", hreleases)
+        return [], empty
+    cpt = tabs.ck.cpt_installed()
+    lines = lines.with_columns(_norm(pl.col("code")).alias("key"))
+    # the releases in effect on each date (one row per distinct date), then each distinct (releases, code) gets
+    # its facts once and joins back to its lines; a licensed CPT file is asked per (code, date)
+    days = lines["day"]
+    hrel = tabs.releases(days, "hcpcs", prefix="h_").drop("h_probe")
+    prel = tabs.releases(days, "icd10pcs", prefix="p_").select("day", "p_release")
+    on_day = hrel.join(prel, on="day", how="full", coalesce=True).rename(
+        {"h_release": "dh_release", "h_label": "dh_label", "h_covers": "dh_covers", "p_release": "dp_release"})
+    lines = lines.join(on_day, on="day", how="left")
+    ukey = ["key", "dh_release", "dh_label", "dh_covers", "dp_release"] + (["day"] if cpt else [])
+    u = lines.select(ukey).unique().with_columns(_SHAPE.alias("shape"))
+    htab = tabs.hcpcs(hrel["h_release"].unique().to_list())
     codes_tab = htab.filter(pl.col("kind") != "modifier").select(
-        pl.col("release").alias("h_release"), "key", pl.col("code").alias("h_code"), pl.col("title").alias("h_title"),
-        pl.col("billable").alias("h_billable"), "added", "ended", "noc", "drug", pl.lit(True).alias("h_found"))
-    u = u.join(codes_tab, on=["h_release", "key"], how="left")
-    ln = lines.select("c", "claim_id", "claim_type", "line", "day", "code", "modifiers", "units", "pointers", "charge",
-                      "ndx", "described", pl.lit(None, pl.Int64).alias("pos")).join(u, on=["day", "code"], how="left")
-    out = [_line_code_findings(tabs, ln, cpt), _modifier_findings(tabs, ln, htab, cpt), _line_value_findings(ln)]
-    if not cpt:   # one info per claim with a CPT-shaped line
-        seen = ln.filter(pl.col("shape").is_in(["cpt", "cpt2"])).group_by("c", "claim_id").agg()
-        out.append(_findings(seen.with_columns(
-            pl.lit(None).alias("pos"), pl.lit(10 ** 9).alias("sub"), pl.lit(None).alias("line"),
-            pl.lit("line-cpt-unchecked").alias("rule"), pl.lit("info").alias("severity"),
-            pl.lit("lines").alias("location"), pl.lit("").alias("codes"),
-            pl.lit("CPT codes were checked by shape only: no licensed AMA CPT file is loaded "
-                   "(medcodes pull --cpt FILE).").alias("message"),
-            pl.lit("CPT is AMA copyright; not distributed with medcodes").alias("source")), 5))
-    return pl.concat([o for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
-
-
-def _py_format(df: pl.DataFrame, col: str, spec: str) -> pl.Expr:
-    """``format(value, spec)`` as Python writes it (the per-claim messages), computed once per distinct value."""
-    values = [v for v in df[col].unique().to_list() if v is not None]
-    return pl.col(col).replace_strict({v: format(v, spec) for v in values}, default=None, return_dtype=pl.String)
-
-
-def _day_text(col: str) -> pl.Expr:
-    return pl.col(col).dt.to_string("%Y-%m-%d")
-
-
-def _line_code_findings(tabs: _Tables, ln: pl.DataFrame, cpt: bool) -> pl.DataFrame:
-    sub = pl.col("line") * 100
-    common = [pl.lit(None, pl.Int64).alias("pos")]
-    where = pl.format("lines[{}].code", "line")
-    out = []
-    # CPT Category II with a charge
-    out.append(ln.filter((pl.col("shape") == "cpt2") & pl.col("charge").is_not_null() & (pl.col("charge") > 0.01))
-               .with_columns(*common, sub.alias("sub"), pl.lit("line-cpt-category-ii-charge").alias("rule"),
-                             pl.lit("warning").alias("severity"),
-                             pl.format("lines[{}].charge", "line").alias("location"),
-                             pl.col("code").alias("codes"),
-                             pl.format("{} is a CPT Category II (performance measurement) code: report it with a $0.00 "
-                                       "charge (or $0.01 where a charge is required), not {}.", "code",
-                                       _py_format(ln, "charge", ".2f")).alias("message"),
-                             pl.lit("CMS MLN: Quality Data Codes / CPT Category II are tracking codes"
-                                    ).alias("source")))
-    if cpt:   # a licensed CPT file: its own validation, per distinct code and date
-        rows = []
-        for code, key, day in ln.filter(pl.col("shape") == "cpt").select("code", "key", "day").unique().iter_rows():
-            v = tabs.cb.validate(key, system="cpt", date=day)
-            if v.status == "invalid":  # "unknown" (no release covers the date) is not an error
-                rows.append((code, day, v.reason))
-        if rows:
-            bad = pl.DataFrame(rows, schema={"code": pl.String, "day": pl.Date, "reason": pl.String}, orient="row")
-            out.append(ln.join(bad, on=["code", "day"]).with_columns(
-                *common, sub.alias("sub"), pl.lit("line-code-invalid").alias("rule"), pl.lit("error").alias("severity"),
-                where.alias("location"), pl.col("code").alias("codes"), pl.col("reason").alias("message"),
-                pl.lit("CPT (AMA)").alias("source")))
-    out.append(ln.filter(pl.col("shape") == "cdt").with_columns(
-        *common, sub.alias("sub"), pl.lit("line-cdt").alias("rule"), pl.lit("error").alias("severity"),
-        where.alias("location"), pl.col("code").alias("codes"),
-        pl.format("{} is a CDT (dental) code maintained by the ADA; it is not in the CMS HCPCS file and does not "
-                  "belong on a medical claim.", "code").alias("message"),
-        pl.lit("CMS HCPCS Level II: D-codes are CDT (ADA)").alias("source")))
-    h = ln.filter((pl.col("shape") == "hcpcs") & pl.col("h_release").is_not_null())
-    out.append(_per_value(h.filter(~pl.col("h_covers") & pl.col("h_found").is_not_null()), ("h_code", "day", "h_label"),
-                          sub, lambda code, day, label: hcpcs_gap_finding("", code, day, label)))
-    gap = pl.when("h_covers").then(pl.lit("")).otherwise(pl.format(
-        " (no installed HCPCS release covers {}; checked against {})", _day_text("day"), "h_label"))
-    out.append(h.filter(pl.col("h_found").is_null()).with_columns(
-        *common, sub.alias("sub"), pl.lit("line-code-invalid").alias("rule"),
-        pl.when("h_covers").then(pl.lit("error")).otherwise(pl.lit("warning")).alias("severity"),
-        where.alias("location"), pl.col("code").alias("codes"),
-        pl.format("{} is not in the HCPCS Level II file{}.", "code", gap).alias("message"),
-        pl.col("h_label").alias("source")))
-    h = h.filter(pl.col("h_found").is_not_null())
-    out.append(h.filter(pl.col("added").is_not_null() & (pl.col("day") < pl.col("added"))).with_columns(
-        *common, (sub + 1).alias("sub"), pl.lit("hcpcs-not-yet-effective").alias("rule"),
-        pl.lit("error").alias("severity"), where.alias("location"), pl.col("h_code").alias("codes"),
-        pl.format("{} was added on {}, after the date of service {}.", "h_code", _day_text("added"),
-                  _day_text("day")).alias("message"),
-        pl.format("{}, Code Added Date", "h_label").alias("source")))
-    ended = pl.col("ended").is_not_null() & (pl.col("day") > pl.col("ended"))
-    out.append(h.filter(ended).with_columns(
-        *common, (sub + 2).alias("sub"), pl.lit("hcpcs-terminated").alias("rule"), pl.lit("error").alias("severity"),
-        where.alias("location"), pl.col("h_code").alias("codes"),
-        pl.format("{} ({}) was terminated on {}, before the date of service {}.", "h_code", "h_title",
-                  _day_text("ended"), _day_text("day")).alias("message"),
-        pl.format("{}, Termination Date", "h_label").alias("source")))
-    out.append(h.filter(~ended & (pl.col("h_billable") == 0) & pl.col("h_covers") & pl.col("ended").is_null())
-               .with_columns(*common, (sub + 2).alias("sub"), pl.lit("hcpcs-terminated").alias("rule"),
-                             pl.lit("error").alias("severity"), where.alias("location"),
-                             pl.col("h_code").alias("codes"),
-                             pl.format("{} is discontinued in {}.", "h_code", "h_label").alias("message"),
-                             pl.format("{}, Action Code", "h_label").alias("source")))
-    out.append(_per_value(h.filter(pl.col("noc").is_not_null() & ~pl.col("described")),
-                          ("h_code", "h_title", "drug", "noc", "h_label"), sub + 3,
-                          lambda code, title, drug, noc, label: Finding(
-                              "hcpcs-noc-unspecified", "warning", "", (code,), noc_message(code, title, bool(drug)),
-                              noc_source(json.loads(noc), label))))
-    # ICD-10-PCS shaped: a PCS code on a service line, or nothing at all
-    other = ln.filter(pl.col("shape").is_in(["pcs", "other"]))
-    if other.height:
-        prel = tabs.releases(other["day"], "icd10pcs")
-        other = other.join(prel.select("day", pl.col("release").alias("p_release")), on="day", how="left")
-        ptab = tabs.rows("icd10pcs", other.select(pl.col("p_release").alias("release"), "key")).select(
-            pl.col("release").alias("p_release"), "key", pl.lit(True).alias("p_found"))
-        other = other.join(ptab, on=["p_release", "key"], how="left")
-        is_pcs = (pl.col("shape") == "pcs") & pl.col("p_found").is_not_null()
-        out.append(other.with_columns(
-            *common, sub.alias("sub"),
-            pl.when(is_pcs).then(pl.lit("pcs-on-professional")).otherwise(pl.lit("line-code-invalid")).alias("rule"),
-            pl.lit("error").alias("severity"), where.alias("location"), pl.col("code").alias("codes"),
-            pl.when(is_pcs).then(pl.format(
-                "{} is an ICD-10-PCS procedure code: service lines take CPT/HCPCS codes; ICD-10-PCS goes in the "
-                "institutional claim's procedure fields.", "code"))
-            .otherwise(pl.format("{} is neither a CPT nor a HCPCS Level II code.", "code")).alias("message"),
-            pl.when(is_pcs).then(pl.lit("HIPAA code sets 45 CFR 162.1002"))
-            .otherwise(pl.lit("HCPCS (CMS) / CPT (AMA)")).alias("source")))
-    return pl.concat([_findings(o, 5) for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
-
-
-def _per_value(df: pl.DataFrame, cols: tuple[str, ...], sub: pl.Expr, make: Any) -> pl.DataFrame:
-    """Line-code findings whose text the per-claim rule writes (``make``), computed once per distinct value."""
-    if not df.height:
-        return df.clear()
-    made = [(*vals, *(lambda f: (f.rule, f.severity, ";".join(f.codes), f.message, f.source))(make(*vals)))
-            for vals in df.select(cols).unique().iter_rows()]
-    facts = pl.DataFrame(made, orient="row", schema={**{c: df.schema[c] for c in cols}, "rule": pl.String,
-                                                     "severity": pl.String, "codes": pl.String,
-                                                     "message": pl.String, "source": pl.String})
-    return df.join(facts, on=list(cols), how="left", nulls_equal=True).with_columns(
-        pl.lit(None, pl.Int64).alias("pos"), sub.alias("sub"), pl.format("lines[{}].code", "line").alias("location"))
-
-
-def _modifier_findings(tabs: _Tables, ln: pl.DataFrame, htab: pl.DataFrame, cpt: bool) -> pl.DataFrame:
-    with_mods = ln.filter(pl.col("modifiers").list.len() > 0).select(
-        "c", "claim_id", "line", "day", "code", "modifiers", "h_release", "h_label", "h_covers")
-    if not with_mods.height:
-        return _rows([], 5)
-    m = (with_mods.with_columns(pl.int_ranges(pl.col("modifiers").list.len()).alias("k"))
-         .explode("modifiers", "k").rename({"modifiers": "mod"}).with_columns(pl.col("k").cast(pl.Int64)))
-    mods_tab = htab.filter(pl.col("kind") == "modifier").select(pl.col("release").alias("h_release"),
-                                                                pl.col("key").alias("mod"), pl.lit(True).alias("m_ok"))
-    m = m.join(mods_tab, on=["h_release", "mod"], how="left")
-    shaped = pl.col("mod").str.contains(_MOD)
-    digits = pl.col("mod").str.contains(r"^\d+$")
-    loc = pl.format("lines[{}].modifiers[{}]", "line", "k")
-    common = [pl.lit(None, pl.Int64).alias("pos"), (pl.col("line") * 100 + 10 + pl.col("k")).alias("sub"),
-              pl.lit("modifier-invalid").alias("rule"), loc.alias("location"), pl.col("mod").alias("codes")]
-    out = [m.filter(~shaped).with_columns(
-        *common, pl.lit("error").alias("severity"),
-        pl.format("'{}' is not a modifier (modifiers are two letters or digits).", "mod").alias("message"),
-        pl.lit("HCPCS/CPT modifiers").alias("source"))]
-    out.append(m.filter(shaped & ~digits & pl.col("h_release").is_not_null() & pl.col("m_ok").is_null()).with_columns(
-        *common, pl.when("h_covers").then(pl.lit("error")).otherwise(pl.lit("warning")).alias("severity"),
-        pl.format("{} is not a HCPCS Level II modifier in {}.", "mod", "h_label").alias("message"),
-        pl.format("{} (modifier records)", "h_label").alias("source")))
-    if cpt:   # two-digit CPT modifiers against the licensee's file, per distinct modifier and date
-        rows = [(mod, day) for mod, day in m.filter(shaped & digits).select("mod", "day").unique().iter_rows()
-                if not tabs.cb.validate(mod, system="cpt", date=day).exists]
-        if rows:
-            bad = pl.DataFrame(rows, schema={"mod": pl.String, "day": pl.Date}, orient="row")
-            out.append(m.join(bad, on=["mod", "day"]).with_columns(
-                *common, pl.lit("error").alias("severity"), pl.format("{} is not a CPT modifier.", "mod")
-                .alias("message"), pl.lit("CPT Appendix A (AMA)").alias("source")))
-    # 50 with LT or RT on one line: reported at the first LT (else the first RT)
-    side = (with_mods.filter(pl.col("modifiers").list.contains(BILATERAL))
-            .with_columns(pl.when(pl.col("modifiers").list.contains("LT")).then(pl.lit("LT"))
-                          .when(pl.col("modifiers").list.contains("RT")).then(pl.lit("RT")).alias("side"))
-            .filter(pl.col("side").is_not_null()).drop("modifiers"))
-    if side.height:
-        at = (m.join(side.select("c", "line", "side"), on=["c", "line"])
-              .filter(pl.col("mod") == pl.col("side")).group_by("c", "line").agg(pl.col("k").min()))
-        side = side.join(at, on=["c", "line"])
-        out.append(side.with_columns(
-            pl.lit(None, pl.Int64).alias("pos"), (pl.col("line") * 100 + 50).alias("sub"),
-            pl.lit("modifier-bilateral-conflict").alias("rule"), pl.lit("error").alias("severity"),
-            pl.format("lines[{}].modifiers[{}]", "line", "k").alias("location"),
-            pl.concat_str("code", pl.lit(BILATERAL), "side", separator=";").alias("codes"),
-            pl.format("Modifier 50 (bilateral) already says both sides; do not add {} on the same line.", "side"
-                      ).alias("message"),
-            pl.lit("CPT Appendix A (modifier 50); HCPCS LT/RT modifiers").alias("source")))
-    return pl.concat([_findings(o, 5) for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
-
-
-def _line_value_findings(ln: pl.DataFrame) -> pl.DataFrame:
-    """Units positive; diagnosis pointers inside the claim's diagnoses (or present, on professional claims)."""
-    common = [pl.lit(None, pl.Int64).alias("pos"), pl.col("code").alias("codes")]
-    bad_units = ln.filter(pl.col("units") <= 0)
-    out = [bad_units.with_columns(
-        *common, (pl.col("line") * 100 + 60).alias("sub"), pl.lit("line-units").alias("rule"),
-        pl.lit("error").alias("severity"), pl.format("lines[{}].units", "line").alias("location"),
-        pl.format("Units must be a positive number (got {}).", _py_format(bad_units, "units", "g")).alias("message"),
-        pl.lit("837P SV104 / 837I SV205: service unit count").alias("source"))]
+        pl.col("release").alias("dh_release"), "key", pl.col("code").alias("h_code"), pl.col("title").alias("h_title"),
+        pl.col("billable").alias("h_billable"), "added", "ended", "noc_source", "drug", pl.lit(True).alias("h_found"))
+    hmask = pl.col("shape") == "hcpcs"
+    u = u.join(codes_tab, on=["dh_release", "key"], how="left").with_columns(
+        pl.col("dh_release").alias("h_release"), pl.col("dh_label").alias("h_label"),
+        pl.col("dh_covers").alias("h_covers")).with_columns(
+        *(pl.when(hmask).then(pl.col(c)).alias(c) for c in
+          ("h_release", "h_label", "h_covers", "h_code", "h_title", "h_billable", "added", "ended", "h_found",
+           "noc_source", "drug")))
+    ptab = tabs.pcs(prel["p_release"].drop_nulls().unique().to_list()).select(
+        pl.col("release").alias("dp_release"), "key", pl.lit(True).alias("p_hit"))
+    u = u.join(ptab, on=["dp_release", "key"], how="left").with_columns(
+        pl.when(pl.col("shape") == "pcs").then(pl.col("p_hit")).alias("p_found")).drop("p_hit")
+    reasons = [(k, d, tabs.cpt_reason(k, d)) for k, d in u.filter(pl.col("shape") == "cpt").select("key", "day")
+               .unique().iter_rows()] if cpt else []
+    u = u.join(pl.DataFrame(reasons, orient="row", schema={"key": pl.String, "day": pl.Date, "cpt_reason": pl.String}),
+               on=["key", "day"], how="left") if cpt else u.with_columns(pl.lit(None, pl.String).alias("cpt_reason"))
+    u = u.with_columns(pl.lit(cpt).alias("cpt_installed"))
+    bits = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+            for n, r in enumerate(BY_SCOPE["line"])]
+    u = u.with_columns(pl.sum_horizontal(bits).alias("cand")).with_row_index("uid").with_columns(
+        pl.col("uid").cast(pl.Int64))
+    ln = lines.join(u.select(*ukey, "uid", "cand", "shape"), on=ukey, how="left", nulls_equal=True).with_columns(
+        pl.col("pointers").list.len().alias("nptr"), pl.col("modifiers").alias("mods"))
+    u = u.drop(*[c for c in ukey if c != "day"], "cand", "shape").drop("day", strict=False)
+    out = _run("line", ln, pl.col("line") * 100, u, on="uid")
+    has_cpt = ln.filter(pl.col("shape").is_in(["cpt", "cpt2"])).select(pl.col("c").unique(), pl.lit(True)
+                                                                         .alias("has_cpt_line"))
+    # modifiers: their facts per distinct (day, modifier)
+    m = (ln.filter(pl.col("modifiers").list.len() > 0)
+         .select("c", "claim_id", "line", "day", "modifiers", "dh_release", "dh_label", "dh_covers")
+         .with_columns(pl.int_ranges(pl.col("modifiers").list.len(), dtype=pl.Int64).alias("k"))
+         .explode("modifiers", "k").rename({"modifiers": "mod"}))
+    if m.height:
+        mkey = ["mod", "dh_release", "dh_label", "dh_covers"] + (["day"] if cpt else [])
+        mu = m.select(mkey).unique().with_columns(pl.col("dh_release").alias("h_release"),
+                                                  pl.col("dh_label").alias("h_label"),
+                                                  pl.col("dh_covers").alias("h_covers"))
+        mods_tab = htab.filter(pl.col("kind") == "modifier").select(
+            pl.col("release").alias("h_release"), pl.col("key").alias("mod"), pl.lit(True).alias("m_ok"))
+        mu = mu.join(mods_tab, on=["h_release", "mod"], how="left")
+        okc = [(md, d, tabs.cpt_modifier(md, d)) for md, d in mu.filter(pl.col("mod").str.contains(r"^\d\d$"))
+               .select("mod", "day").unique().iter_rows()] if cpt else []
+        mu = (mu.join(pl.DataFrame(okc, orient="row", schema={"mod": pl.String, "day": pl.Date,
+                                                              "cpt_mod_ok": pl.Boolean}), on=["mod", "day"],
+                      how="left") if cpt else mu.with_columns(pl.lit(None, pl.Boolean).alias("cpt_mod_ok")))
+        mu = mu.with_columns(pl.lit(cpt).alias("cpt_installed"))
+        out += _run("modifier", m.join(mu, on=mkey, how="left", nulls_equal=True),
+                    pl.col("line") * 100 + 10 + pl.col("k"))
     p = (ln.filter(pl.col("pointers").list.len() > 0).select("c", "claim_id", "line", "code", "pointers", "ndx")
-         .with_columns(pl.int_ranges(pl.col("pointers").list.len()).alias("k")).explode("pointers", "k")
-         .filter((pl.col("pointers") < 1) | (pl.col("pointers") > pl.col("ndx"))))
-    out.append(p.with_columns(
-        *common, (pl.col("line") * 100 + 70 + pl.col("k")).alias("sub"), pl.lit("line-diagnosis-pointer").alias("rule"),
-        pl.lit("error").alias("severity"), pl.format("lines[{}].diagnosis_pointers[{}]", "line", "k").alias("location"),
-        pl.format("Diagnosis pointer {} points at no diagnosis (the claim lists {}).", "pointers", "ndx"
-                  ).alias("message"), pl.lit("CMS-1500 item 24E / 837P SV107").alias("source")))
-    out.append(ln.filter((pl.col("pointers").list.len() == 0) & (pl.col("ndx") > 0)
-                         & (pl.col("claim_type") == "professional")).with_columns(
-        *common, (pl.col("line") * 100 + 99).alias("sub"), pl.lit("line-diagnosis-pointer").alias("rule"),
-        pl.lit("warning").alias("severity"), pl.format("lines[{}].diagnosis_pointers", "line").alias("location"),
-        pl.lit("This line points at no diagnosis: link it to the diagnosis that makes the service medically "
-               "necessary.").alias("message"), pl.lit("CMS-1500 item 24E / 837P SV107").alias("source")))
-    return pl.concat([_findings(o, 5) for o in out if o.height]) if any(o.height for o in out) else _rows([], 5)
+         .with_columns(pl.int_ranges(pl.col("pointers").list.len(), dtype=pl.Int64).alias("k"))
+         .explode("pointers", "k").rename({"pointers": "p"}))
+    out += _run("pointer", p, pl.col("line") * 100 + 70 + pl.col("k"))
+    return out, has_cpt
 
 
-# ====================================================================== NCCI
+# ====================================================================== NCCI (a rule of the whole claim)
 def _setting_checks() -> list[tuple[pl.Expr, str]]:
     """A ``setting`` cell the claim's type does not allow (as :meth:`Claim.from_dict` refuses it)."""
     out = []
@@ -858,6 +868,9 @@ def _setting_checks() -> list[tuple[pl.Expr, str]]:
         bad = (pl.col("claim_type") == ctype) & pl.col("setting").is_not_null() & ~pl.col("setting").is_in(allowed)
         out.append((bad.alias(f"setting_{ctype}"), f"setting of {ctype} claims must be one of {', '.join(allowed)}"))
     return out
+
+
+_NCCI_ORDER = 10_000    # NCCI findings sort after the table rules' within a claim
 
 
 def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
@@ -869,8 +882,9 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     of whose lines (on a date a quarter covers) has a code of the edits (:meth:`NcciEdits.codes`) can
     only get the once-per-claim note about uncovered dates (:func:`medcodes.claims.ncci.gap_finding`).
     """
+    empty = pl.DataFrame(schema=_OUT)
     if not lines.height:
-        return _rows([], 6)
+        return empty
     edits_on = tabs.ck.ncci_on
     ln = (lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider")
           .join(claims.select("c", "claim_id", "claim_type", "setting", "provider", "service_date"), on="c",
@@ -878,7 +892,7 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
           .filter(~pl.col("setting").is_in(["inpatient", "other"]).fill_null(False))
           .with_columns(pl.coalesce("line_date", "service_date").alias("day"), _norm(pl.col("code")).alias("key")))
     if not ln.height:
-        return _rows([], 6)
+        return empty
     sets: dict[int, Any] = {}
     day_rows = []
     for day in ln["day"].unique().to_list():
@@ -892,7 +906,6 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     ln = ln.join(days, on="day", how="left")
     busy = ln.join(codes, on=["eid", "key"], how="semi").select("c").unique()
     found: list[tuple[Any, ...]] = []
-    # the claims that may have MUE, add-on code or PTP findings: the rule itself, claim by claim
     cur: int | None = None
     buf: list[Line] = []
     head: tuple[Any, ...] = ()
@@ -904,7 +917,8 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
         for pos, f in enumerate(got):
             at = f.location
             line = int(at[6:at.index("]")]) if at.startswith("lines[") else None
-            found.append((cur, pos, 0, cid, line, f.rule, f.severity, at, ";".join(f.codes), f.message, f.source))
+            found.append((cur, _NCCI_ORDER, pos, cid, line, f.rule, f.severity, at, ";".join(f.codes), f.message,
+                          f.source))
 
     rows = ln.join(busy, on="c", how="semi").sort("c", "line").select(
         "c", "code", "modifiers", "units", "line_date", "provider", "claim_id", "claim_type", "setting",
@@ -928,10 +942,9 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
                                                      "location": pl.String, "codes": pl.String,
                                                      "message": pl.String, "source": pl.String})
     gap_rows = gaps.join(text, on="k", how="left").select(
-        "c", pl.lit(6, pl.Int32).alias("section"), pl.lit(0, pl.Int64).alias("pos"), pl.lit(0, pl.Int64).alias("sub"),
-        "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule", "severity", "location", "codes", "message",
-        "source")
-    busy_rows = _rows(found, 6)
+        pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"), pl.lit(-1, pl.Int64).alias("at"),
+        "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule", "severity", "location", "codes", "message", "source")
+    busy_rows = pl.DataFrame(found, schema=_OUT, orient="row")
     return pl.concat([busy_rows, gap_rows]) if gap_rows.height else busy_rows
 
 
@@ -944,4 +957,5 @@ def summary(findings: pl.DataFrame) -> dict[str, Any]:
     return {"claims_with_errors": with_errors, "findings": by_sev, "rules": by_rule}
 
 
-__all__ = ["check_lines", "check_table", "read_lines", "summary", "BatchResult", "BATCH_RULES", "FINDINGS_SCHEMA"]
+__all__ = ["NCCI_RULES", "check_lines", "check_table", "check_file", "check_frames", "chunks", "read_lines", "summary", "Totals",
+           "BatchResult", "BATCH_RULES", "FINDINGS_SCHEMA"]

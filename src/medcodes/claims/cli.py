@@ -80,37 +80,60 @@ def _print_result(res: CheckResult) -> None:
         click.echo(f"        source: {f.source}")
 
 
-def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool, edits: NcciEdits | None = None) -> bool:
-    """Check claim-lines tables (CSV/Parquet) in batch mode; print a summary or write the findings. Any error?"""
-    import polars as pl
+def _estimate_rows(path: str) -> int:
+    """Rows of a claim-lines file: exact for Parquet (footer), estimated from the first 64 KB for CSV."""
+    from .batch import total_rows
 
-    from .batch import check_table
+    n = total_rows(path)
+    if n is not None:
+        return n
+    size = Path(path).stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    return max(1, round(size / max(1, len(head) / max(1, head.count(b"\n")))))
+
+
+def _batch(cb: Any, files: tuple[str, ...], out: str | None, as_json: bool, engine: str,
+           edits: NcciEdits | None = None) -> bool:
+    """Check claim-lines tables (CSV/Parquet) in batch mode, streaming; print a summary. Any error?"""
+    from .batch import Totals, check_file
     from .check import checker
 
     if out:
         _writable(out)  # before the work, not after it
-    ck = checker(cb, edits)
-    results = [check_table(cb, path, ck) for path in files]
-    findings = pl.concat([r.findings for r in results]) if results else pl.DataFrame()
-    claims, lines = sum(r.claims for r in results), sum(r.lines for r in results)
-    if out:
-        target = Path(out)
-        try:
-            if target.suffix.lower() in (".parquet", ".pq"):
-                findings.write_parquet(target)
-            else:
-                findings.write_csv(target)
-        except OSError as exc:
-            raise MedcodesError(f"--out {shown(out)}: cannot be written ({exc.strerror or type(exc).__name__})") from None
-    from .batch import summary
+    if out and len(files) > 1:
+        raise click.BadParameter("--out takes one input file at a time", param_hint="--out")
+    total = Totals()
+    for path in files:
+        if engine == "spark":
+            if edits is not None:
+                raise click.UsageError("--ncci FILE works with the local engine; on Spark the installed NCCI "
+                                       "quarters apply")
+            from ..spark import check_file as spark_check_file
 
-    s = {"claims": claims, "lines": lines, **summary(findings)}
+            got = spark_check_file(cb, path, out)
+        else:
+            show = sys.stderr.isatty()
+            try:
+                with open(os.devnull, "w") as devnull, click.progressbar(
+                        length=_estimate_rows(path) if show else 1, label=Path(path).name,
+                        file=sys.stderr if show else devnull, show_pos=True) as bar:
+                    got = check_file(cb, path, out, progress=bar.update, ck=checker(cb, edits))
+            except OSError as exc:
+                raise MedcodesError(f"--out {shown(out or '')}: cannot be written "
+                                    f"({exc.strerror or type(exc).__name__})") from None
+        total.claims += got.claims
+        total.lines += got.lines
+        total.claims_with_errors += got.claims_with_errors
+        for k, n in got.by_rule.items():
+            total.by_rule[k] = total.by_rule.get(k, 0) + n
+    s = total.summary()
     if out:
         s["written"] = str(out)
     if as_json:
         click.echo(json.dumps(s, indent=2))
     else:
-        click.echo(f"Batch: {claims} claims, {lines} service lines checked; claims with errors: "
+        click.echo(f"Batch: {s['claims']} claims, {s['lines']} service lines checked; claims with errors: "
                    f"{s['claims_with_errors']}")
         click.echo("Findings: " + (", ".join(f"{n} {sev}" for sev, n in s["findings"].items()) or "none"))
         for rule, n in s["rules"].items():
@@ -143,22 +166,26 @@ def _writable(out: str) -> None:
 @click.option("--batch", is_flag=True, help="Treat FILE as a claim-lines table (CSV or Parquet, one row per service "
               "line) and check it with vectorised joins; prints a summary (see docs/claims.md for the rules covered).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="With --batch: write the findings to this .parquet or .csv file.")
+              help="With --batch: write the findings to this .parquet or .csv file (streamed, chunk by chunk).")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="With --batch: run on this machine (Polars) or on a local Spark (pip install medcodes[spark]).")
 @click.option("--home", type=click.Path(file_okay=False), default=None, hidden=True)
 @click.pass_context
 def check_command(ctx: click.Context, files: tuple[str, ...], as_json: bool, ncci_files: tuple[str, ...],
-                  demo_rif: str | None, batch: bool, out: str | None, home: str | None) -> None:
+                  demo_rif: str | None, batch: bool, out: str | None, engine: str, home: str | None) -> None:
     """Check claims (JSON, CSV, FHIR R4 Claim, CMS RIF) for code errors before a payer does."""
     if not files and not demo_rif:
         raise click.UsageError("give claim files, or --demo-rif DIR")
     if out and not batch:
         raise click.UsageError("--out goes with --batch")
+    if engine != "local" and not batch:
+        raise click.UsageError("--engine goes with --batch")
     if batch and demo_rif:
         raise click.UsageError("--batch does not read RIF folders; check those per claim")
     cb = _codebook(ctx, home)
     edits = load_ncci(ncci_files) if ncci_files else None
     if batch:
-        sys.exit(1 if _batch(cb, files, out, as_json, edits) else 0)
+        sys.exit(1 if _batch(cb, files, out, as_json, engine, edits) else 0)
     if demo_rif:
         summary = rif_summary(cb, demo_rif, edits)
         if as_json:
