@@ -142,6 +142,8 @@ class Coder:
     def _diagnoses(self, i: int, sent: Sentence) -> list[Mention]:
         found: list[Mention] = []
         for book in ("index", "eindex"):
+            if book == "eindex" and not any(c[:1] in "STst" for m in found for c in m.raw):
+                continue              # external causes are read only beside an injury or poisoning
             for term, toks in self.lex.mains_in(book, sent):
                 path = self.lex.walk(book, term, toks, sent)
                 main = self.lex.books[book].stems.get(term.id, ())

@@ -99,6 +99,7 @@ def contexts(doc: Any, spans: list[tuple[int, int]]) -> list[Context]:
         if e is None:
             out.append(Context())
             continue
-        out.append(Context(bool(e._.is_negated), bool(e._.is_historical), bool(e._.is_family),
-                           bool(e._.is_hypothetical), bool(e._.is_uncertain)))
+        u = e._                              # one Underscore object, not five
+        out.append(Context(bool(u.is_negated), bool(u.is_historical), bool(u.is_family),
+                           bool(u.is_hypothetical), bool(u.is_uncertain)))
     return out
