@@ -25,7 +25,6 @@ Nothing here logs or stores the note.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -54,8 +53,6 @@ _DRUG_WORDS = frozenset({"poisoning", "overdose", "poison", "toxic", "adverse", 
 _NEOPLASM_WORDS = frozenset({"cancer", "carcinoma", "malignant", "malignancy", "neoplasm", "tumor", "adenocarcinoma",
                              "metastasis", "metastatic", "metastases"})
 _CODE_REF = re.compile(r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(-?)")
-_INTENT = (("self", "harm"), ("suicide",), ("assault",), ("undetermined",), ("adverse",), ("underdos",),
-           ("underdose",), ("underdosing",))
 
 
 @dataclass
@@ -101,7 +98,6 @@ class Coder:
         self._notes_cache: dict[str, list[dict[str, str]]] = {}
         self._excl_cache: dict[str, tuple[tuple[str, str], ...]] = {}
         self._lock = threading.Lock()
-        self.date: _dt.date | None = None
 
     # ------------------------------------------------------------------ entry point
     def code(self, text: str, setting: str = "outpatient", systems: Iterable[str] | None = None,

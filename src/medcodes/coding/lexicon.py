@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Iterator
 
 from ..search.build import SeeIndex, Term, load_terms
 from .text import Sentence, Token, term_forms, term_stems
@@ -143,9 +143,6 @@ class Lexicon:
             if see and b.see is not None:
                 target = b.see.find(see)
                 if target is not None and target is not last:
-                    root = target
-                    while root.parent is not None and root.parent in b.terms:
-                        root = b.terms[root.parent]
                     sub = self.walk(book, target, [], sent, depth + 1)
                     path = Path(book, terms + sub.terms, toks + sub.used, sub.codes, see=see, direct=len(best))
         return path
@@ -223,24 +220,6 @@ class Lexicon:
         """A table row's cells: column heading -> code (Neoplasm and Drug tables)."""
         return {heading: code for role, _c, heading, code in term.codes if role == "cell" and heading}
 
-    def best_row(self, book: str, sent: Sentence, exclude: set[int] | None = None) -> tuple[Term, list[Token]] | None:
-        """The table row (site or substance) that uses the most words of the sentence."""
-        b = self.books.get(book)
-        if b is None:
-            return None
-        best: tuple[Term, list[Token]] | None = None
-        best_w = 0
-        for term, toks in self.mains_in(book, sent):
-            if exclude and {t.stem for t in toks} <= set():
-                continue
-            rest = self._down(b, term, sent)
-            w = len(toks) + sum(len(ts) for _i, ts in rest)
-            if w > best_w:
-                node = b.terms[rest[-1][0]] if rest else term
-                while not self.cells(book, node) and node.parent is not None and node is not term:
-                    node = b.terms[node.parent]
-                best, best_w = (node, toks + [t for _i, ts in rest for t in ts]), w
-        return best
 
 
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$")
