@@ -27,9 +27,11 @@ from typing import Any, Callable
 
 from ..errors import MedcodesError, NotFound
 from ..model import normalize_key
-from .codefacts import DxCode, DxTables, classify_dx, dx_tables, hcpcs_noc
+from ..store import row_attrs
+from .codefacts import DxCode, DxTables, classify_dx, dx_tables, hcpcs_noc, read_dx_tables
 from .codefacts import _row as fact_row
 from .facts import DxFacts, GuidelineRules
+from .factindex import FactIndex
 from .model import CheckResult, Claim, Finding
 from . import ncci as _ncci
 from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_MODIFIERS: re-exported)
@@ -63,6 +65,19 @@ def line_shape(key: str) -> str:
     return "other"
 
 
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _HcpcsRecord:
+    """The fields of a HCPCS lookup record the line rules read."""
+
+    code: str
+    title: str
+    billable: bool | None
+    attrs: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Rel:
     """The release used for a system on a date, and whether it really covers that date."""
@@ -73,9 +88,21 @@ class Rel:
     probe: _dt.date      # a date inside the release: what the Codebook is asked with
 
 
-def candidates(scope: str, facts: dict[str, Any]) -> tuple[Rule, ...]:
-    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim)."""
-    return tuple(r for r in BY_SCOPE[scope] if r.may_fire(facts))
+Fn = Callable[[dict[str, Any]], "Finding | None"]
+_FNS: dict[str, tuple[Fn, ...]] = {}
+
+
+def scope_fns(scope: str) -> tuple[Fn, ...]:
+    """The rules of ``scope``, each as its compiled finding function (:meth:`Rule.compiled`), in order."""
+    got = _FNS.get(scope)
+    if got is None:
+        got = _FNS[scope] = tuple(r.compiled() for r in BY_SCOPE[scope])
+    return got
+
+
+def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
+    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled."""
+    return tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
 
 
 class Checker:
@@ -86,9 +113,11 @@ class Checker:
         self.edits = edits
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
         self._dx: dict[tuple[str, str], DxCode] = {}
-        self._dx_cands: dict[tuple[str, str], tuple[Rule, ...]] = {}
-        self._line: dict[tuple[str, _dt.date], tuple[dict[str, Any], tuple[Rule, ...]]] = {}
-        self._mod: dict[tuple[str, _dt.date], dict[str, Any]] = {}
+        self._dx_cands: dict[tuple[str, str], tuple[Fn, ...]] = {}
+        self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
+        self._shape: dict[str, str] = {}
+        self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...]]] = {}
+        self._mod: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
         self._icd9: dict[str, bool] = {}
@@ -155,13 +184,29 @@ class Checker:
                 self._icd9[key] = False
         return self._icd9[key]
 
+    def fact_index(self, release: str) -> FactIndex | None:
+        """The release's facts as ``medcodes pull`` precompiled them, read once (None: not compiled)."""
+        try:
+            return self._facts[release]
+        except KeyError:
+            pass
+        info = self.cb.store.find("icd10cm", release)
+        tables = read_dx_tables(self.cb, info) if info is not None else None
+        got = self._facts[release] = FactIndex(tables, info.label) if tables is not None else None
+        return got
+
     def dx_code(self, release: str, key: str) -> DxCode:
-        """What ``key`` is in ICD-10-CM ``release`` (:func:`~medcodes.claims.codefacts.classify_dx`, memoised)."""
+        """What ``key`` is in ICD-10-CM ``release``: the precompiled facts when the release holds the key, else
+        :func:`~medcodes.claims.codefacts.classify_dx` (the function that compiled them); memoised."""
         ck = (release, key)
         got = self._dx.get(ck)
         if got is None:
-            info = self.cb.store.find("icd10cm", release)
-            got = self._dx[ck] = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
+            index = self.fact_index(release)
+            got = index.get(key) if index is not None else None
+            if got is None:
+                info = self.cb.store.find("icd10cm", release)
+                got = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
+            self._dx[ck] = got
             self._dx_cands[ck] = candidates("dx", got.row)
             if len(self._dx) > 500_000:
                 self._dx.clear()
@@ -173,19 +218,34 @@ class Checker:
         guide = self.guidelines(info.effective_from)
         return dx_tables(self.cb, info, lambda key: classify_dx(self.cb, info, key, self.is_icd9, guide), progress)
 
-    def line_facts(self, key: str, day: _dt.date) -> tuple[dict[str, Any], tuple[Rule, ...]]:
-        """A service line code's facts on ``day`` (shape, HCPCS record, PCS, CPT) and the rules they allow."""
-        ck = (key, day)
+    def line_facts(self, key: str, day: _dt.date) -> tuple[dict[str, Any], tuple[Fn, ...]]:
+        """A service line code's facts on ``day`` (shape, HCPCS record, PCS, CPT) and the rules they allow.
+
+        Memoised per code and release in effect (CPT, when a licensed file is installed: per date)."""
+        shape = self._shape.get(key)
+        if shape is None:
+            shape = self._shape[key] = line_shape(key)
+            if len(self._shape) > 500_000:
+                self._shape.clear()
+        rel = None
+        if shape == "hcpcs":
+            rel = self.rel("hcpcs", day)
+        elif shape == "pcs":
+            rel = self.rel("icd10pcs", day)
+        if rel is not None:
+            ck: tuple[Any, ...] = (key, rel.release, rel.covers)
+        elif shape == "cpt" and self.cpt_installed():
+            ck = (key, day)
+        else:
+            ck = (key,)
         got = self._line.get(ck)
         if got is None:
-            f: dict[str, Any] = {"shape": line_shape(key), "h_release": None, "h_label": None, "h_covers": None,
+            f: dict[str, Any] = {"shape": shape, "h_release": None, "h_label": None, "h_covers": None,
                                  "h_found": None, "h_code": None, "h_title": None, "h_billable": None,
                                  "added": None, "ended": None, "noc_source": None, "drug": None,
                                  "p_found": None, "cpt_reason": None,
                                  "cpt_installed": self.cpt_installed()}
-            shape = f["shape"]
             if shape == "hcpcs":
-                rel = self.rel("hcpcs", day)
                 if rel is not None:
                     f.update(h_release=rel.release, h_label=rel.label, h_covers=rel.covers)
                     rec = self._hcpcs_record(key, rel.probe, rel)
@@ -196,7 +256,6 @@ class Checker:
                                  ended=_iso(rec.attrs.get("termination_date")))
                         f["noc_source"], f["drug"] = hcpcs_noc(rec.attrs)
             elif shape == "pcs":
-                rel = self.rel("icd10pcs", day)
                 if rel is not None and self._pcs_state(key, rel.probe, rel)[0] != "invalid":
                     f["p_found"] = True
             elif shape == "cpt" and self.cpt_installed():
@@ -209,7 +268,13 @@ class Checker:
         return got
 
     def modifier_facts(self, mod: str, day: _dt.date) -> dict[str, Any]:
-        ck = (mod, day)
+        """A modifier's facts on ``day``, memoised per modifier and HCPCS release (CPT modifiers: per date)."""
+        rel = None
+        if not mod.isdigit():
+            rel = self.rel("hcpcs", day)
+            ck: tuple[Any, ...] = (mod, rel.release, rel.covers) if rel is not None else (mod,)
+        else:
+            ck = (mod, day) if self.cpt_installed() else (mod,)
         got = self._mod.get(ck)
         if got is None:
             got = {"m_ok": None, "cpt_mod_ok": None, "h_release": None, "h_label": None, "h_covers": None,
@@ -218,23 +283,33 @@ class Checker:
                 if mod.isdigit():
                     if self.cpt_installed():
                         got["cpt_mod_ok"] = self.cb.validate(mod, system="cpt", date=day).exists
-                else:
-                    rel = self.rel("hcpcs", day)
-                    if rel is not None:
-                        got.update(h_release=rel.release, h_label=rel.label, h_covers=rel.covers)
-                        row = self.cb.db("hcpcs", rel.probe).get(mod)
-                        got["m_ok"] = True if row is not None and row["kind"] == "modifier" else None
+                elif rel is not None:
+                    got.update(h_release=rel.release, h_label=rel.label, h_covers=rel.covers)
+                    row = self.cb.db("hcpcs", rel.probe).get(mod)
+                    got["m_ok"] = True if row is not None and row["kind"] == "modifier" else None
             self._mod[ck] = got
+            if len(self._mod) > 500_000:
+                self._mod.clear()
         return got
 
     def _hcpcs_record(self, key: str, day: _dt.date, rel: Rel) -> Any:
+        """The HCPCS code's row in the release (code, title, billable, attrs), or None; memoised per release."""
         ck = (rel.release, key)
-        if ck not in self._hcpcs:
-            try:
-                self._hcpcs[ck] = self.cb.lookup(key, system="hcpcs", date=day, ncci=False)
-            except NotFound:
-                self._hcpcs[ck] = None
-        return self._hcpcs[ck]
+        got = self._hcpcs.get(ck, _MISSING)
+        if got is _MISSING:
+            row = self.cb.store.open("hcpcs", rel.release).get(key) if key.isalnum() else None
+            if row is not None:    # what cb.lookup's record says of it, without the rest of the record
+                got = _HcpcsRecord(row["code"], row["title"], None if row["billable"] is None else
+                                   bool(row["billable"]), row_attrs(row))
+            else:
+                try:
+                    got = self.cb.lookup(key, system="hcpcs", date=day, ncci=False)
+                except NotFound:
+                    got = None
+            self._hcpcs[ck] = got
+            if len(self._hcpcs) > 500_000:
+                self._hcpcs.clear()
+        return got
 
     def _pcs_state(self, key: str, day: _dt.date, rel: Rel) -> tuple[str, str]:
         ck = (rel.release, key)
@@ -260,7 +335,7 @@ class Checker:
                     self._pair_rules(valid, findings)
         has_cpt = self._line_rules(claim, findings) if claim.lines else False
         self._procedure_rules(claim, findings)
-        _fire(BY_SCOPE["claim"], {"claim_type": claim.type, "nproc": len(claim.procedures),
+        _fire(scope_fns("claim"), {"claim_type": claim.type, "nproc": len(claim.procedures),
                                    "procedures": [p.code for p in claim.procedures], "has_cpt_line": has_cpt,
                                    "cpt_installed": self.cpt_installed()}, findings)
         if claim.lines:   # NCCI MUE, add-on code and PTP edits (medcodes.claims.ncci): rules of a whole claim
@@ -333,23 +408,25 @@ class Checker:
         seen: set[str] = set()
         valid: list[tuple[int, DxFacts]] = []
         patient: tuple[Any, Any] | None = None
-        age_rules, secondary_rules = BY_SCOPE["dx-age"], BY_SCOPE["dx-secondary"]
+        age_rules, secondary_rules = scope_fns("dx-age"), scope_fns("dx-secondary")
         for i, dx in enumerate(claim.diagnoses):
             raw = dx.code.strip()
             key = normalize_key(dx.code)
             if key in seen:    # the same code earlier on the claim: reported once, as a duplicate
-                _fire(BY_SCOPE["dx-repeat"], {"pos": i, "raw": raw}, out)
+                _fire(scope_fns("dx-repeat"), {"pos": i, "raw": raw}, out)
                 continue
             seen.add(key)
             if dx.system == "icd9cm" or (rel is None and self.is_icd9(key)):
-                code, cands = None, BY_SCOPE["dx"]
+                code, cands = None, scope_fns("dx")
                 facts_row = _icd9_row(key)
             elif rel is None:   # no ICD-10-CM release installed: said, not checked
-                code, cands = None, BY_SCOPE["dx"]
+                code, cands = None, scope_fns("dx")
                 facts_row = _unchecked_row(key)
             else:
                 code = self.dx_code(rel.release, key)
-                cands = self._dx_cands.get((rel.release, key)) or candidates("dx", code.row)
+                cands = self._dx_cands.get((rel.release, key))
+                if cands is None:
+                    cands = candidates("dx", code.row)
                 facts_row = code.row
             if cands:
                 if patient is None:
@@ -379,7 +456,7 @@ class Checker:
     def _pair_rules(self, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
         """The Excludes note between each pair of diagnoses (memoised per release and pair of codes)."""
         pairs = self._pairs
-        rules = BY_SCOPE["dx-pair"]
+        rules = scope_fns("dx-pair")
         for a in range(len(valid) - 1):
             fi = valid[a][1]
             for b in range(a + 1, len(valid)):
@@ -397,7 +474,7 @@ class Checker:
                                   "e_dir": direction, "e_note": note, "e_cite": cite}, out)
 
     def _procedure_rules(self, claim: Claim, out: list[Finding]) -> None:
-        rules = BY_SCOPE["procedure"]
+        rules = scope_fns("procedure")
         for j, proc in enumerate(claim.procedures):
             day = proc.date or claim.service_date
             row = {"pos": j, "raw": proc.code, "system": proc.system, "day": day, "covers": None, "label": None,
@@ -415,7 +492,7 @@ class Checker:
         """Line, modifier and pointer rules on every line; whether a line has a CPT-shaped code."""
         ndx = len(claim.diagnoses)
         cpt_seen = False
-        mod_rules, ptr_rules = BY_SCOPE["modifier"], BY_SCOPE["pointer"]
+        mod_rules, ptr_rules = scope_fns("modifier"), scope_fns("pointer")
         for j, line in enumerate(claim.lines):
             day = line.date or claim.service_date
             key = normalize_key(line.code)
@@ -437,9 +514,9 @@ class Checker:
         return cpt_seen
 
 
-def _fire(rules: tuple[Rule, ...] | list[Rule], row: dict[str, Any], out: list[Finding]) -> None:
-    for r in rules:
-        f = r.finding(row)
+def _fire(fns: tuple[Fn, ...], row: dict[str, Any], out: list[Finding]) -> None:
+    for fn in fns:
+        f = fn(row)
         if f is not None:
             out.append(f)
 

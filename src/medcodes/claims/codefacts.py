@@ -63,6 +63,10 @@ LIMIT_SCHEMA = {"release": pl.String, "owner": pl.String, "n": pl.Int64, "unit":
 SECONDARY_SCHEMA = {"release": pl.String, "owner": pl.String, "n": pl.Int64, "why": pl.String}
 RANGE_SCHEMA = {"release": pl.String, "owner": pl.String, "kind": pl.Int64, "ord": pl.Int64, "lo": pl.String,
                 "hi": pl.String, "nlo": pl.Int64, "nhi": pl.Int64, "note": pl.String, "cite": pl.String}
+#: what only the per-claim checker reads (claims/factindex.py): the code's codeFirst / useAdditionalCode /
+#: codeAlso notes (facts.NoteRefs, in order) and the guidelines' principal-only statement (kind "principalOnly")
+NOTES_SCHEMA = {"release": pl.String, "owner": pl.String, "n": pl.Int64, "kind": pl.String, "text": pl.String,
+                "origin": pl.String, "level": pl.String, "conditional": pl.Boolean}
 
 
 @dataclass(slots=True)
@@ -206,19 +210,20 @@ def excludes_rows(release: str, owner: str, f: DxFacts) -> tuple[list[tuple[Any,
 @dataclass(slots=True)
 class DxTables:
     """A release's columnar facts: one row per code (:data:`DX_SCHEMA`), Excludes prefixes and ranges, age
-    limits and secondary-only guideline statements."""
+    limits, secondary-only guideline statements and the notes the per-claim sequencing rules read."""
 
     codes: pl.DataFrame
     prefixes: pl.DataFrame
     ranges: pl.DataFrame
     limits: pl.DataFrame
     secondaries: pl.DataFrame
+    notes: pl.DataFrame
 
-    PARTS = ("codes", "prefixes", "ranges", "limits", "secondaries")
+    PARTS = ("codes", "prefixes", "ranges", "limits", "secondaries", "notes")
 
     @staticmethod
     def from_codes(codes: list[DxCode]) -> "DxTables":
-        rows, prefixes, ranges, limits, secondaries = [], [], [], [], []
+        rows, prefixes, ranges, limits, secondaries, notes = [], [], [], [], [], []
         for c in codes:
             rows.append(c.row)
             f = c.facts
@@ -230,11 +235,16 @@ class DxTables:
                 limits += [(release, owner, n, x.unit, x.lo, x.hi, x.severity, x.text, x.source)
                            for n, x in enumerate(f.age_limits)]
                 secondaries += [(release, owner, n, why) for n, why in enumerate(f.secondary_guideline)]
+                notes += [(release, owner, n, x.kind, x.text, x.origin, x.level, x.conditional)
+                          for n, x in enumerate([*f.code_first, *f.use_additional, *f.code_also])]
+                if f.principal_only:
+                    notes.append((release, owner, -1, "principalOnly", f.principal_only, None, None, None))
         return DxTables(pl.DataFrame(rows, schema=DX_SCHEMA, orient="row") if rows else pl.DataFrame(schema=DX_SCHEMA),
                         pl.DataFrame(prefixes, schema=PREFIX_SCHEMA, orient="row"),
                         pl.DataFrame(ranges, schema=RANGE_SCHEMA, orient="row"),
                         pl.DataFrame(limits, schema=LIMIT_SCHEMA, orient="row"),
-                        pl.DataFrame(secondaries, schema=SECONDARY_SCHEMA, orient="row"))
+                        pl.DataFrame(secondaries, schema=SECONDARY_SCHEMA, orient="row"),
+                        pl.DataFrame(notes, schema=NOTES_SCHEMA, orient="row"))
 
     @staticmethod
     def concat(parts: list["DxTables"]) -> "DxTables":
@@ -272,18 +282,11 @@ def dx_tables(cb: Any, info: ReleaseInfo, classify: Callable[[str], DxCode],
 
     The caller keeps them (batch mode: one copy per Checker); nothing is cached here.
     """
-    base = facts_dir(cb) / f"icd10cm-{info.release}-{_digest(info, _guide_info(cb, info))}"
-    paths = [Path(f"{base}.{part}.parquet") for part in DxTables.PARTS]
+    paths = _paths(cb, info)
     with _lock:
-        if all(p.exists() for p in paths):
-            try:
-                got = DxTables(*(pl.read_parquet(p) for p in paths))
-                if "shape10" not in got.codes.columns:   # tables compiled before the column existed
-                    got.codes = got.codes.with_columns(pl.col("key").str.contains(_ICD10CM.pattern).alias("shape10"))
-                got.codes = got.codes.select(list(DX_SCHEMA))
-                return got
-            except (OSError, pl.exceptions.PolarsError):
-                pass
+        got = _read(paths)
+        if got is not None:
+            return got
         if progress is not None:
             progress(f"compiling claim facts for icd10cm {info.release}")
         got = compile_dx(cb, info, classify)
@@ -291,9 +294,33 @@ def dx_tables(cb: Any, info: ReleaseInfo, classify: Callable[[str], DxCode],
         return got
 
 
-def is_compiled(cb: Any, info: ReleaseInfo) -> bool:
+def _paths(cb: Any, info: ReleaseInfo) -> list[Path]:
     base = facts_dir(cb) / f"icd10cm-{info.release}-{_digest(info, _guide_info(cb, info))}"
-    return all(Path(f"{base}.{part}.parquet").exists() for part in DxTables.PARTS)
+    return [Path(f"{base}.{part}.parquet") for part in DxTables.PARTS]
+
+
+def _read(paths: list[Path]) -> DxTables | None:
+    if not all(p.exists() for p in paths):
+        return None
+    try:
+        got = DxTables(*(pl.read_parquet(p) for p in paths))
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    if "shape10" not in got.codes.columns:   # tables compiled before the column existed
+        got.codes = got.codes.with_columns(pl.col("key").str.contains(_ICD10CM.pattern).alias("shape10"))
+    got.codes = got.codes.select(list(DX_SCHEMA))
+    return got
+
+
+def read_dx_tables(cb: Any, info: ReleaseInfo) -> DxTables | None:
+    """The release's facts tables as ``medcodes pull`` compiled them, or None when they are not compiled
+    (nothing is compiled here: the per-claim checker then classifies the codes it meets one by one)."""
+    with _lock:
+        return _read(_paths(cb, info))
+
+
+def is_compiled(cb: Any, info: ReleaseInfo) -> bool:
+    return all(p.exists() for p in _paths(cb, info))
 
 
 def compile_dx(cb: Any, info: ReleaseInfo, classify: Callable[[str], DxCode]) -> DxTables:

@@ -24,7 +24,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expr import Expr, all_of, col, fmt, lit, num, when
+from .expr import Expr, Gen, all_of, col, compile_py, fmt, lit, num, when
 from .mce import EDITS as MCE_EDITS
 from .model import Finding
 
@@ -71,6 +71,8 @@ class Rule:
     order: int = 0
     fact_parts: list[Expr] = field(default_factory=list)   # conditions on the code's facts alone
     cols: frozenset[str] = frozenset()
+    _fn: Any = None      # finding() as one generated Python function (compiled on first use)
+    _may: Any = None     # may_fire() likewise
 
     def __post_init__(self) -> None:
         if isinstance(self.severity, str):
@@ -84,10 +86,35 @@ class Rule:
 
     def may_fire(self, facts: dict[str, Any]) -> bool:
         """Whether the conditions on the code's facts alone hold (the rest depends on the claim)."""
-        return all(p.py(facts) is True for p in self.fact_parts)
+        fn = self._may
+        if fn is None:
+            fn = self._may = compile_py(lambda g: "    return " + (" and ".join(
+                p.t(g) for p in self.fact_parts) or "True"), "may_fire")
+        return fn(facts)
+
+    def compiled(self) -> Any:
+        """:meth:`finding` as one Python function of a row (expr.compile_py: every node inlined)."""
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = compile_py(self._source, "finding")
+        return fn
+
+    def _source(self, g: Gen) -> str:
+        codes = []
+        for c in self.codes:
+            if c.spread:
+                codes.append(f"*{c.src(g)}")
+            else:
+                x = g.tmp()
+                codes.append(f"*(({x},) if ({x} := {c.src(g)}) is not None else ())")
+        return (f"    if not {self.when.t(g)}:\n        return None\n"
+                f"    return {g.const(Finding)}({g.const(self.id)}, {self.severity.src(g)}, "  # type: ignore[union-attr]
+                f"{self.location.src(g)}, ({', '.join(codes)}{',' if codes else ''}), {self.message.src(g)}, "
+                f"{self.source.src(g)})")  # type: ignore[union-attr]
 
     def finding(self, row: dict[str, Any]) -> Finding | None:
-        """The finding for one row, or None when the rule does not fire."""
+        """The finding for one row, or None when the rule does not fire (the row functions, node by node;
+        :meth:`compiled` is the same as one function)."""
         if self.when.py(row) is not True:
             return None
         codes: list[str] = []
