@@ -100,9 +100,29 @@ def scope_fns(scope: str) -> tuple[Fn, ...]:
     return got
 
 
+_FACT_COLS: dict[str, tuple[str, ...]] = {}
+_CANDIDATES: dict[tuple[Any, ...], tuple[Fn, ...]] = {}
+
+
 def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
-    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled."""
-    return tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
+    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled.
+
+    Computed once per distinct value of the fact columns those conditions read (most codes share one)."""
+    cols = _FACT_COLS.get(scope)
+    if cols is None:
+        cols = _FACT_COLS[scope] = tuple(sorted(set().union(*(p.cols for r in BY_SCOPE[scope]
+                                                                for p in r.fact_parts))))
+    ck = (scope, *[(v.__class__, v) for v in map(facts.__getitem__, cols)])
+    try:
+        got = _CANDIDATES.get(ck)
+    except TypeError:     # an unhashable fact value: not cached
+        return tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
+    if got is None:
+        got = tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
+        if len(_CANDIDATES) > 100_000:
+            _CANDIDATES.clear()
+        _CANDIDATES[ck] = got
+    return got
 
 
 class Checker:
@@ -408,10 +428,11 @@ class Checker:
         seen: set[str] = set()
         valid: list[tuple[int, DxFacts]] = []
         patient: tuple[Any, Any] | None = None
+        base: dict[str, Any] | None = None
         age_rules, secondary_rules = scope_fns("dx-age"), scope_fns("dx-secondary")
         for i, dx in enumerate(claim.diagnoses):
             raw = dx.code.strip()
-            key = normalize_key(dx.code)
+            key = _key(dx.code)
             if key in seen:    # the same code earlier on the claim: reported once, as a duplicate
                 _fire(scope_fns("dx-repeat"), {"pos": i, "raw": raw}, out)
                 continue
@@ -429,14 +450,18 @@ class Checker:
                     cands = candidates("dx", code.row)
                 facts_row = code.row
             if cands:
-                if patient is None:
-                    pat = claim.patient
-                    patient = (pat.age_on(day), pat.age_days_on(day))
-                row = {**facts_row, "pos": i, "raw": raw, "day": day, "claim_type": claim.type,
-                       "sex": claim.patient.sex, "age": patient[0], "days": patient[1],
-                       "probe": rel.probe if rel else day, "covers": rel.covers if rel else True,
-                       "label": rel.label if rel else ""}
-                _fire(cands, row, out)
+                if base is None:     # what every diagnosis row of the claim shares
+                    if patient is None:
+                        pat = claim.patient
+                        patient = (pat.age_on(day), pat.age_days_on(day))
+                    base = {"day": day, "claim_type": claim.type, "sex": claim.patient.sex, "age": patient[0],
+                            "days": patient[1], "probe": rel.probe if rel else day,
+                            "covers": rel.covers if rel else True, "label": rel.label if rel else ""}
+                row = {**facts_row, **base, "pos": i, "raw": raw}
+                for fn in cands:
+                    found = fn(row)
+                    if found is not None:
+                        out.append(found)
             if code is not None and code.facts is not None and day >= ICD10_START:
                 valid.append((i, code.facts))
                 f = code.facts
@@ -491,27 +516,35 @@ class Checker:
     def _line_rules(self, claim: Claim, out: list[Finding]) -> bool:
         """Line, modifier and pointer rules on every line; whether a line has a CPT-shaped code."""
         ndx = len(claim.diagnoses)
+        ctype = claim.type
         cpt_seen = False
         mod_rules, ptr_rules = scope_fns("modifier"), scope_fns("pointer")
         for j, line in enumerate(claim.lines):
             day = line.date or claim.service_date
-            key = normalize_key(line.code)
+            key = _key(line.code)
             if not key:
                 out.append(Finding("line-code-missing", "error", f"lines[{j}].code", (), "This service line has no "
                                    "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
                                    "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"))
                 continue
             facts, cands = self.line_facts(key, day)
-            cpt_seen |= facts["shape"] in ("cpt", "cpt2")
-            row = {**facts, "line": j, "code": line.code, "day": day, "claim_type": claim.type,
+            if not cpt_seen and facts["shape"] in ("cpt", "cpt2"):
+                cpt_seen = True
+            row = {**facts, "line": j, "code": line.code, "day": day, "claim_type": ctype,
                    "charge": line.charge, "units": line.units, "nptr": len(line.diagnosis_pointers), "ndx": ndx,
                    "mods": line.modifiers, "described": bool(line.description or line.ndc)}
-            _fire(cands, row, out)
+            for fn in cands:
+                found = fn(row)
+                if found is not None:
+                    out.append(found)
             for k, mod in enumerate(line.modifiers):
                 _fire(mod_rules, {**self.modifier_facts(mod, day), "line": j, "k": k, "mod": mod}, out)
             for k, p in enumerate(line.diagnosis_pointers):
                 _fire(ptr_rules, {"line": j, "k": k, "p": p, "ndx": ndx, "code": line.code}, out)
         return cpt_seen
+
+
+_key = _ncci._key     # normalize_key, remembered per raw code string
 
 
 def _fire(fns: tuple[Fn, ...], row: dict[str, Any], out: list[Finding]) -> None:

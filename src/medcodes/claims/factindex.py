@@ -14,14 +14,18 @@ those one by one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from .codefacts import DX_SCHEMA, DxCode, DxTables
-from .facts import AgeLimit, DxFacts, NoteRefs
+from .facts import _CONDITION, AgeLimit, DxFacts, NoteRefs
 from .refs import Ref, RefIndex, parse_refs
 
 _BUCKET = {"codeFirst": "code_first", "useAdditionalCode": "use_additional", "codeAlso": "code_also"}
 _NCOLS = len(DX_SCHEMA)
+_NONE: Any = ()     # an empty notes list, shared
+_SEQ_KEYS = ("groups", "tags", "code_first")    # what DxFacts caches of its sequencing notes (facts.py)
 
 
 class Note:
@@ -36,35 +40,80 @@ class Note:
         return self._cite
 
 
-def _lists(frame: pl.DataFrame, order: str, cols: list[str], prefix: str) -> pl.DataFrame:
-    """One row per owner, each column a list in ``order``; texts as categoricals (stored once)."""
-    return (frame.sort("owner", order, maintain_order=True)
-            .with_columns(pl.col(c).cast(pl.Categorical) for c in cols if frame.schema[c] == pl.String)
-            .group_by("owner", maintain_order=True)
-            .agg(pl.col(c).alias(f"{prefix}{c}") for c in cols)
-            .rename({"owner": "key"}))
+def _groups(frame: pl.DataFrame, order: str, cols: list[str]) -> tuple[pl.DataFrame, list[tuple[Any, ...]]]:
+    """Each owner's rows (in ``order``) as an id of the distinct list they form, and one example of each
+    distinct list (codes under one category share their inherited notes: a few thousand lists per release)."""
+    if frame.height == 0:
+        return pl.DataFrame(schema={"key": pl.String, "gid": pl.Int64}), []
+    text = pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00") for c in cols], separator="\x1e")
+    per = (frame.sort("owner", order, maintain_order=True)
+           .group_by("owner", maintain_order=True)
+           .agg(text.str.join("\x1f").alias("sig"), *[pl.col(c) for c in cols]))
+    per = per.with_columns(pl.col("sig").rank("dense").cast(pl.Int64).sub(1).alias("gid"))
+    first = per.unique("gid", keep="first").sort("gid")
+    examples = [tuple(zip(*row)) for row in first.select(cols).iter_rows()]
+    return per.select(pl.col("owner").alias("key"), "gid"), examples
 
 
 class FactIndex:
-    """A release's facts by key (:meth:`get`), from its :class:`DxTables`."""
+    """A release's facts by key (:meth:`get`), from its :class:`DxTables`.
+
+    What codes share -- their Excludes indexes, age limits, secondary-only statements and sequencing
+    notes, mostly inherited from a category, block or chapter -- is built once per distinct list and
+    shared; each code keeps its fact row and the ids of its lists."""
 
     def __init__(self, tables: DxTables, label: str) -> None:
         self.label = label
         wide = tables.codes.select(list(DX_SCHEMA))
-        parts = [
-            _lists(tables.prefixes, "kind", ["kind", "prefix", "note", "cite"], "p_"),
-            _lists(tables.ranges, "ord", ["kind", "lo", "hi", "note", "cite"], "r_"),
-            _lists(tables.limits, "n", ["unit", "lo", "hi", "lseverity", "ltext", "lsource"], "l_"),
-            _lists(tables.secondaries, "n", ["why"], "s_"),
-            _lists(tables.notes, "n", ["kind", "text", "origin", "level", "conditional"], "n_"),
-        ]
-        for p in parts:
-            wide = wide.join(p, on="key", how="left", maintain_order="left")
-        self._frame = wide.with_columns(pl.col(c).cast(pl.Categorical) for c in (
-            "release", "status", "extra", "secondary_only", "manifestation", "supplementary", "fsex", "sex_source"))
-        self._row = self._frame.row
-        self._at = {k: i for i, k in enumerate(self._frame.get_column("key").to_list())}
+        notes: dict[tuple[str, str], Note] = {}
+
+        def note(text: str, cite: str) -> Note:
+            got = notes.get((text, cite))
+            if got is None:
+                got = notes[(text, cite)] = Note(text, cite)
+            return got
+
+        def excludes(rows: tuple[Any, ...]) -> tuple[RefIndex | None, RefIndex | None]:
+            ex: dict[int, list[tuple[Ref, Note]]] = {1: [], 2: []}
+            for part, kind, lo, hi, text, cite in rows:
+                ex[kind].append((Ref(lo, hi or None, ""), note(text, cite)))
+            return RefIndex(ex[1]) or None, RefIndex(ex[2]) or None
+
+        both = pl.concat([
+            tables.prefixes.select("owner", pl.lit(0).alias("part"), "kind", pl.lit(0).cast(pl.Int64).alias("ord"),
+                                   pl.col("prefix").alias("lo"), pl.lit("").alias("hi"), "note", "cite"),
+            tables.ranges.select("owner", pl.lit(1).alias("part"), "kind", "ord", "lo", "hi", "note", "cite")])
+        both = both.with_columns((pl.col("part") * 1_000_000 + pl.col("ord")).alias("o"))
+        ex_ids, ex_lists = _groups(both, "o", ["part", "kind", "lo", "hi", "note", "cite"])
+        self._ex = [excludes(rows) for rows in ex_lists]
+        lim_ids, lim_lists = _groups(tables.limits, "n", ["unit", "lo", "hi", "lseverity", "ltext", "lsource"])
+        self._limits = [tuple(AgeLimit(*r) for r in rows) for rows in lim_lists]
+        sec_ids, sec_lists = _groups(tables.secondaries, "n", ["why"])
+        self._secondary = [tuple(r[0] for r in rows) for rows in sec_lists]
+        note_ids, note_lists = _groups(tables.notes, "n", ["kind", "text", "origin", "level", "conditional"])
+        self._notes = [self._note_lists(rows) for rows in note_lists]
+        # notes whose grouping does not depend on the code's title (facts.group_applies): grouped once
+        self._plain = {i for i, (a, b, c, _p) in enumerate(self._notes)
+                       if not any(_CONDITION.search(n.text) for n in (*a, *b, *c))}
+        self._seq: dict[int, dict[str, Any]] = {}
+        for name, ids in (("ex", ex_ids), ("lim", lim_ids), ("sec", sec_ids), ("notes", note_ids)):
+            wide = wide.join(ids.rename({"gid": name}), on="key", how="left", maintain_order="left")
+        self._frame = wide
+        self._row = wide.row
+        self._at = {k: i for i, k in enumerate(wide.get_column("key").to_list())}
         self._cols = tuple(DX_SCHEMA)
+
+    @staticmethod
+    def _note_lists(rows: tuple[Any, ...]) -> tuple[tuple[NoteRefs, ...], tuple[NoteRefs, ...], tuple[NoteRefs, ...],
+                                                   str | None]:
+        out: dict[str, list[NoteRefs]] = {"codeFirst": [], "useAdditionalCode": [], "codeAlso": []}
+        principal = None
+        for kind, text, origin, level, cond in rows:
+            if kind == "principalOnly":
+                principal = text
+            else:
+                out[kind].append(NoteRefs(kind, text, origin, level, parse_refs(text), cond))
+        return tuple(out["codeFirst"]), tuple(out["useAdditionalCode"]), tuple(out["codeAlso"]), principal
 
     def __len__(self) -> int:
         return len(self._at)
@@ -82,33 +131,28 @@ class FactIndex:
         row = dict(zip(self._cols, r[:_NCOLS]))
         if not row["has_facts"]:
             return DxCode(row, None)
-        (p_kind, p_prefix, p_note, p_cite, r_kind, r_lo, r_hi, r_note, r_cite, l_unit, l_lo, l_hi, l_sev,
-         l_text, l_src, s_why, n_kind, n_text, n_origin, n_level, n_cond) = r[_NCOLS:]
+        ex, lim, sec, notes = r[_NCOLS:]
+        # the lists are shared, read-only (nothing appends to a DxFacts' notes once it is built)
         f = DxFacts(row["code"], key, row["title"], row["status"] == "ok", row["release"], self.label,
+                    excludes1=_NONE, excludes2=_NONE, code_first=_NONE, use_additional=_NONE, code_also=_NONE,
                     secondary_only=row["secondary_only"], manifestation=row["manifestation"],
                     supplementary=row["supplementary"], sex=row["fsex"], sex_source=row["sex_source"] or "",
                     about_patient=bool(row["about_patient"]))
-        if n_kind:
-            for kind, text, origin, level, cond in zip(n_kind, n_text, n_origin, n_level, n_cond):
-                if kind == "principalOnly":
-                    f.principal_only = text
-                else:
-                    getattr(f, _BUCKET[kind]).append(NoteRefs(kind, text, origin, level, parse_refs(text), cond))
-        if l_unit:
-            f.age_limits = tuple(map(AgeLimit, l_unit, l_lo, l_hi, l_sev, l_text, l_src))
-        if s_why:
-            f.secondary_guideline = tuple(s_why)
-        if p_kind or r_kind:
-            ex: dict[int, list[tuple[Ref, Note]]] = {1: [], 2: []}
-            notes: dict[tuple[str, str], Note] = {}
-            for kind, prefix, text, cite in zip(p_kind or (), p_prefix or (), p_note or (), p_cite or ()):
-                note = notes.get((text, cite)) or notes.setdefault((text, cite), Note(text, cite))
-                ex[kind].append((Ref(prefix, None, ""), note))
-            for kind, lo, hi, text, cite in zip(r_kind or (), r_lo or (), r_hi or (), r_note or (), r_cite or ()):
-                note = notes.get((text, cite)) or notes.setdefault((text, cite), Note(text, cite))
-                ex[kind].append((Ref(lo, hi, ""), note))
-            f.ex1 = RefIndex(ex[1]) or None
-            f.ex2 = RefIndex(ex[2]) or None
+        if notes is not None:
+            f.code_first, f.use_additional, f.code_also, f.principal_only = self._notes[notes]  # type: ignore[assignment]
+            shared = self._seq.get(notes)
+            if shared is not None:     # the sequencing groups of another code with the same notes
+                f._index.update(shared)
+            elif notes in self._plain:
+                f.group_tags()
+                f.code_first_groups()
+                self._seq[notes] = {k: f._index[k] for k in _SEQ_KEYS}
+        if lim is not None:
+            f.age_limits = self._limits[lim]
+        if sec is not None:
+            f.secondary_guideline = self._secondary[sec]
+        if ex is not None:
+            f.ex1, f.ex2 = self._ex[ex]
         return DxCode(row, f)
 
 
