@@ -121,18 +121,26 @@ def _outcome(fn: Any, row: dict[str, Any]) -> Any:
 
 
 def _rows(book: Any, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every row the checker evaluates rules on, for the claims of ``paths``."""
     rows: list[dict[str, Any]] = []
-    real = check_mod._fire
+    seen: dict[int, dict[str, Any]] = {}    # the claim's rows, kept alive so their ids are not reused
 
-    def record(fns: Any, row: dict[str, Any], out: Any) -> None:
-        rows.append(dict(row))
-        real(fns, row, out)
-    monkeypatch.setattr(check_mod, "_fire", record)
+    def recording(fns: tuple[Any, ...]) -> tuple[Any, ...]:
+        def fn(row: dict[str, Any]) -> Any:
+            if id(row) not in seen:     # a row once, however many rules look at it
+                seen[id(row)] = row
+                rows.append(dict(row))
+            return None
+        return (fn, *fns)
+    real_scope, real_cands = check_mod.scope_fns, check_mod.candidates
+    monkeypatch.setattr(check_mod, "scope_fns", lambda scope: recording(real_scope(scope)))
+    monkeypatch.setattr(check_mod, "candidates", lambda scope, facts: recording(real_cands(scope, facts)))
     ck = Checker(book)
     for path in paths:
         for claim in read_csv(path):
+            seen.clear()
             ck.check(claim)
-    monkeypatch.setattr(check_mod, "_fire", real)
+    monkeypatch.undo()
     return rows
 
 

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import MedcodesError, NotFound
-from ..model import normalize_key
 from ..store import row_attrs
 from .codefacts import DxCode, DxTables, classify_dx, dx_tables, hcpcs_noc, read_dx_tables
 from .codefacts import _row as fact_row
 from .facts import DxFacts, GuidelineRules
 from .factindex import FactIndex
-from .model import CheckResult, Claim, Finding
+from .model import CheckResult, Claim, Finding, code_key
 from . import ncci as _ncci
 from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_MODIFIERS: re-exported)
 from .mce import available as mce_available
@@ -141,7 +140,6 @@ class Checker:
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
         self._icd9: dict[str, bool] = {}
-        self._pairs: dict[tuple[str, str, str], tuple[int, int, str, str] | None] = {}
         self._days: dict[_dt.date, dict[str, str]] = {}
         self._batch_tables: Any = None   # medcodes.claims.batch's release tables, built on first use
         self._ncci_days: dict[_dt.date, NcciEdits | None] = {}
@@ -479,20 +477,14 @@ class Checker:
         return valid
 
     def _pair_rules(self, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
-        """The Excludes note between each pair of diagnoses (memoised per release and pair of codes)."""
-        pairs = self._pairs
+        """The Excludes note between each pair of diagnoses (a few set and dictionary probes per pair)."""
         rules = scope_fns("dx-pair")
-        for a in range(len(valid) - 1):
+        n = len(valid)
+        for a in range(n - 1):
             fi = valid[a][1]
-            for b in range(a + 1, len(valid)):
+            for b in range(a + 1, n):
                 j, fj = valid[b]
-                ck = (fi.release, fi.key, fj.key)
-                if ck in pairs:
-                    hit = pairs[ck]
-                else:
-                    hit = pairs[ck] = excludes_between(fi, fj)
-                    if len(pairs) > 500_000:
-                        pairs.clear()
+                hit = excludes_between(fi, fj)
                 if hit is not None:
                     kind, direction, note, cite = hit
                     _fire(rules, {"pos_b": j, "code_a": fi.code, "code_b": fj.code, "e_kind": kind,
@@ -509,7 +501,7 @@ class Checker:
                 if rel is None:
                     row["p_status"] = "unchecked"
                 else:
-                    status, title = self._pcs_state(normalize_key(proc.code), rel.probe, rel)
+                    status, title = self._pcs_state(code_key(proc.code), rel.probe, rel)
                     row.update(covers=rel.covers, label=rel.label, p_status=status, p_title=title)
             _fire(rules, row, out)
 
@@ -544,7 +536,7 @@ class Checker:
         return cpt_seen
 
 
-_key = _ncci._key     # normalize_key, remembered per raw code string
+_key = code_key     # normalize_key, remembered per raw code string
 
 
 def _fire(fns: tuple[Fn, ...], row: dict[str, Any], out: list[Finding]) -> None:
@@ -565,14 +557,21 @@ def _unchecked_row(key: str) -> dict[str, Any]:
 def excludes_between(fi: DxFacts, fj: DxFacts) -> tuple[int, int, str, str] | None:
     """(kind 1/2, direction 0: fi's note / 1: fj's note, note text, citation) of the first Excludes note
     between two codes: Excludes1 before Excludes2, fi's notes before fj's."""
-    if fi.key == fj.key:
+    a, b = fi.key, fj.key
+    if a == b:
         return None
-    for kind, attr in ((1, "ex1"), (2, "ex2")):
-        for direction, (owner, other) in enumerate(((fi, fj), (fj, fi))):
-            idx = getattr(owner, attr)
-            note = idx.first(other.key) if idx is not None else None
-            if note is not None:
-                return kind, direction, note.text, note.cite()
+    idx = fi.ex1
+    if idx is not None and (note := idx.first(b)) is not None:
+        return 1, 0, note.text, note.cite()
+    idx = fj.ex1
+    if idx is not None and (note := idx.first(a)) is not None:
+        return 1, 1, note.text, note.cite()
+    idx = fi.ex2
+    if idx is not None and (note := idx.first(b)) is not None:
+        return 2, 0, note.text, note.cite()
+    idx = fj.ex2
+    if idx is not None and (note := idx.first(a)) is not None:
+        return 2, 1, note.text, note.cite()
     return None
 
 
@@ -678,7 +677,7 @@ def poa_findings(claim: Claim, exempt: frozenset[str], source: str, billable: se
     for i, d in enumerate(claim.diagnoses):
         if d.system == "icd9cm" or i not in billable:
             continue
-        key = normalize_key(d.code)
+        key = code_key(d.code)
         poa = (d.poa or "").strip().upper()
         if poa and poa not in POA_VALUES:
             out.append(Finding("dx-poa", "error", f"diagnoses[{i}].poa", (d.code.strip(),),

@@ -16,9 +16,8 @@ import weakref
 from typing import Any
 
 from ..errors import MedcodesError
-from ..model import normalize_key
 from .mce import engine, mce_input, version_for
-from .model import Claim
+from .model import Claim, code_key
 
 
 class GroupingError(MedcodesError):
@@ -88,11 +87,11 @@ def group(cb: Any, claim: Claim, what_if: bool = True) -> dict[str, Any]:
     res = _run(grouper, data, claim)
     drg = res.get("final_drg")
     row = tabs.drg(drg) or {}
-    pdx = normalize_key(claim.diagnoses[0].code)
+    pdx = code_key(claim.diagnoses[0].code)
     by_code = {o["code"]: o for o in res.get("sdx_output") or ()}
     secondary = []
     for i, d in enumerate(claim.diagnoses[1:], 1):
-        key = normalize_key(d.code)
+        key = code_key(d.code)
         level = tabs.level(key)
         coll = tabs.excluded_by(key, pdx) if level != "non-CC" else None
         out = by_code.get(key, {})

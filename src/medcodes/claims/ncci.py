@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..model import normalize_key
 from ..systems.ncci import (AOC_TYPES, CONTRACTOR_DEFINED, MAI, MODIFIER_INDICATORS, SETTINGS, AocEdit, Mue,
                             PtpEdit, kind_of, parse_aoc, parse_mue, parse_ptp, text_of)
-from .model import Claim, Finding
+from .model import Claim, Finding, code_key
 
 __all__ = ["NcciEdits", "load", "from_release", "findings", "setting_of", "Mue", "AocEdit", "PtpEdit",
            "MODIFIER_INDICATORS", "MAI", "NCCI_BYPASS_MODIFIERS"]
@@ -281,17 +280,7 @@ def findings(claim: Claim, edits_on: Callable[[_dt.date], NcciEdits | None],
         add(gap_finding(tuple(sorted(gaps))))
 
 
-_KEYS: dict[str, str] = {}
-
-
-def _key(code: str) -> str:
-    """normalize_key, remembered per raw code string (a stream of claims repeats the same codes)."""
-    k = _KEYS.get(code)
-    if k is None:
-        if len(_KEYS) > 200_000:
-            _KEYS.clear()
-        k = _KEYS[code] = normalize_key(code)
-    return k
+_key = code_key     # normalize_key, remembered per raw code string
 
 
 @functools.lru_cache(maxsize=4096)
