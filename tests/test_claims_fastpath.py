@@ -203,3 +203,34 @@ def test_facts_tables_carry_the_sequencing_notes(book: Any) -> None:
     # F02.80's category F02 says "Code first the underlying physiological condition, such as: ..."
     assert "codeFirst" in notes["kind"].to_list()
     assert t.notes.filter((pl.col("owner") == "Z3800") & (pl.col("kind") == "principalOnly")).height == 1
+
+
+# ---------------------------------------------------------------------- the MCE's code-only edits
+@pytest.mark.parametrize("key", ["S42309K", "S85169A", "S62116B"])
+def test_mce_unspecified_edit_depends_on_the_code_alone(key: str) -> None:
+    """S42.309K (unspecified arm), S85.169A (unspecified leg), S62.116B (unspecified wrist): the MCE's UNSPECIFIED
+    edit is the same at every age, sex and v43 version, so medcodes locates it once per code (mce.CODE_ONLY)."""
+    from medcodes.claims import mce
+
+    eng = mce.engine("mce")
+    seen = set()
+    for date, version in ((20251115, 430), (20260515, 431)):
+        for age in (0, 5, 10, 16, 30, 70, 100):
+            for sex in (0, 1, 2):
+                data = {"discharge_date": date, "version": version, "age": age, "sex": sex, "discharge_status": 1,
+                        "pdx": {"code": key}, "sdx": [], "procedures": []}
+                seen.add("UNSPECIFIED" in {e["name"] for e in eng.edit(data).get("edits", ())})
+    assert seen == {True}
+    assert "UNSPECIFIED" in mce.CODE_ONLY
+
+
+def test_mce_findings_locate_the_unspecified_code(book: Any) -> None:
+    from medcodes.claims import mce
+
+    for age_birth in ("1950-03-01", "2019-03-01"):
+        claim = check_mod.Claim.from_dict({
+            "id": "SYN-IP", "type": "institutional", "setting": "inpatient", "service_date": "2025-11-15",
+            "patient": {"sex": "M", "birth_date": age_birth},
+            "diagnoses": [{"code": "I10", "poa": "Y"}, {"code": "S85.169A", "poa": "Y"}]})
+        found = [f for f in mce.mce_findings(claim) if f.rule == "mce-unspecified"]
+        assert [(f.location, f.codes) for f in found] == [("diagnoses[1]", ("S85.169A",))]
