@@ -131,8 +131,7 @@ class Checker:
         self.cb = cb
         self.edits = edits
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
-        self._dx: dict[tuple[str, str], DxCode] = {}
-        self._dx_cands: dict[tuple[str, str], tuple[Fn, ...]] = {}
+        self._dx: dict[tuple[str, str], tuple[DxCode, tuple[Fn, ...]]] = {}
         self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
         self._shape: dict[str, str] = {}
         self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...]]] = {}
@@ -216,19 +215,21 @@ class Checker:
     def dx_code(self, release: str, key: str) -> DxCode:
         """What ``key`` is in ICD-10-CM ``release``: the precompiled facts when the release holds the key, else
         :func:`~medcodes.claims.codefacts.classify_dx` (the function that compiled them); memoised."""
+        return self._dx_entry(release, key)[0]
+
+    def _dx_entry(self, release: str, key: str) -> tuple[DxCode, tuple[Fn, ...]]:
+        """(:meth:`dx_code`, the dx rules its facts allow), memoised per release and key."""
         ck = (release, key)
         got = self._dx.get(ck)
         if got is None:
             index = self.fact_index(release)
-            got = index.get(key) if index is not None else None
-            if got is None:
+            code = index.get(key) if index is not None else None
+            if code is None:
                 info = self.cb.store.find("icd10cm", release)
-                got = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
-            self._dx[ck] = got
-            self._dx_cands[ck] = candidates("dx", got.row)
+                code = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
             if len(self._dx) > 500_000:
                 self._dx.clear()
-                self._dx_cands.clear()
+            got = self._dx[ck] = (code, candidates("dx", code.row))
         return got
 
     def dx_tables(self, info: Any, progress: Callable[[str], None] | None = None) -> DxTables:
@@ -442,10 +443,7 @@ class Checker:
                 code, cands = None, scope_fns("dx")
                 facts_row = _unchecked_row(key)
             else:
-                code = self.dx_code(rel.release, key)
-                cands = self._dx_cands.get((rel.release, key))
-                if cands is None:
-                    cands = candidates("dx", code.row)
+                code, cands = self._dx_entry(rel.release, key)
                 facts_row = code.row
             if cands:
                 if base is None:     # what every diagnosis row of the claim shares
