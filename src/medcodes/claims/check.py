@@ -37,6 +37,7 @@ from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_M
 from .mce import available as mce_available
 from .mce import mce_findings
 from .refs import any_match
+from .expr import compile_py
 from .rules import (BY_SCOPE, GUIDELINES, ICD10_START, RULE_SOURCES, RULES, SEX_EDIT_REMOVED,  # noqa: F401
                     Rule)  # (RULES, RULE_SOURCES: the public lists)
 
@@ -96,6 +97,32 @@ def scope_fns(scope: str) -> tuple[Fn, ...]:
     got = _FNS.get(scope)
     if got is None:
         got = _FNS[scope] = tuple(r.compiled() for r in BY_SCOPE[scope])
+    return got
+
+
+#: the diagnosis-row columns every diagnosis of a claim shares that some conditions read alone (the date, whether a
+#: release covers it, the claim type): the rules those conditions rule out are dropped once per claim context
+DX_CONTEXT = ("day", "covers", "claim_type")
+_CONTEXT_OK: dict[Fn, Callable[[dict[str, Any]], bool]] = {}
+_IN_CONTEXT: dict[tuple[Any, ...], tuple[Fn, ...]] = {}
+
+
+def in_context(cands: tuple[Fn, ...], day: _dt.date, covers: bool, claim_type: str) -> tuple[Fn, ...]:
+    """The dx rules of ``cands`` whose conditions on the claim context alone (:data:`DX_CONTEXT`) hold."""
+    ck = (cands, day, covers, claim_type)
+    got = _IN_CONTEXT.get(ck)
+    if got is None:
+        if not _CONTEXT_OK:
+            ctx = set(DX_CONTEXT)
+            for r in BY_SCOPE["dx"]:
+                parts = [p for p in (r.when.parts or [r.when]) if p.cols and p.cols <= ctx]
+                _CONTEXT_OK[r.compiled()] = compile_py(lambda g, parts=parts: "    return " + (
+                    " and ".join(p.t(g) for p in parts) or "True"), "in_context")
+        row = {"day": day, "covers": covers, "claim_type": claim_type}
+        got = tuple(fn for fn in cands if (ok := _CONTEXT_OK.get(fn)) is None or ok(row))
+        if len(_IN_CONTEXT) > 100_000:
+            _IN_CONTEXT.clear()
+        _IN_CONTEXT[ck] = got
     return got
 
 
@@ -444,6 +471,8 @@ class Checker:
                 facts_row = _unchecked_row(key)
             else:
                 code, cands = self._dx_entry(rel.release, key)
+                if cands:
+                    cands = in_context(cands, day, rel.covers, claim.type)
                 facts_row = code.row
             if cands:
                 if base is None:     # what every diagnosis row of the claim shares
