@@ -234,3 +234,23 @@ def test_mce_findings_locate_the_unspecified_code(book: Any) -> None:
             "diagnoses": [{"code": "I10", "poa": "Y"}, {"code": "S85.169A", "poa": "Y"}]})
         found = [f for f in mce.mce_findings(claim) if f.rule == "mce-unspecified"]
         assert [(f.location, f.codes) for f in found] == [("diagnoses[1]", ("S85.169A",))]
+
+
+def test_findings_are_the_same_with_or_without_the_precompiled_facts(book: Any, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same SYNTHETIC claims (claimgen: Zipf over all FY2026 billable codes, FY2025-FY2026 dates) give the same
+    findings whether codes come from the Parquet facts or from classify_dx one by one (facts not compiled)."""
+    from test_claims_batch import _claimgen
+
+    path = tmp_path / "realistic_synthetic.csv"
+    _claimgen().generate(book, 2500, seed=6).write_csv(path)
+    claims = list(read_csv(path))
+    ck = Checker(book)
+    with_facts = [ck.check(c).findings for c in claims]
+    assert ck._facts and all(v is not None for v in ck._facts.values())
+    monkeypatch.setattr(check_mod, "read_dx_tables", lambda cb, info: None)
+    slow = Checker(book)
+    without = [slow.check(c).findings for c in claims]
+    assert slow._facts and all(v is None for v in slow._facts.values())
+    assert with_facts == without
+    assert sum(len(x) for x in with_facts) > 1000
