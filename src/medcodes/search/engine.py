@@ -28,6 +28,7 @@ read only for the page of hits returned.
 from __future__ import annotations
 
 import bisect
+from array import array
 import json
 import sqlite3
 import threading
@@ -52,6 +53,7 @@ CROSS_PER_FIELD = 40  # codes of one partial field tried, at most
 MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
 CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
+READ_WHOLE_CHUNKS = 256  # chunks of a display table read one by one before it is held whole
 HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
 
 
@@ -160,6 +162,8 @@ class Engine:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._chunks: dict[tuple[str, int], list[str]] = {}
+        self._chunk_reads: dict[str, int] = {}
+        self._whole: dict[str, tuple[bytes, array]] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -448,12 +452,26 @@ class Engine:
 
     # -------------------------------------------------------------- display
     def _texts(self, table: str, ids: list[int]) -> list[str]:
-        """Display texts of ``table`` (``field_text`` or ``code_text``), read a chunk at a time."""
+        """Display texts of ``table`` (``field_text`` or ``code_text``).
+
+        Read a chunk at a time at first (a one-off query reads a few chunks); a table read
+        chunk by chunk :data:`READ_WHOLE_CHUNKS` times is then held whole: one bytes object
+        and the offsets of its texts, so a long-lived process (the server) answers every
+        page of hits without a query or a split.
+        """
+        whole = self._whole.get(table)
+        if whole is not None:
+            data, starts = whole
+            return [data[starts[i]:starts[i + 1] - 1].decode() for i in ids]
         cache, size, out = self._chunks, self.chunk, []
         for i in ids:
             key = (table, i // size)
             chunk = cache.get(key)
             if chunk is None:
+                self._chunk_reads[table] = reads = self._chunk_reads.get(table, 0) + 1
+                if reads > READ_WHOLE_CHUNKS:
+                    self._read_whole(table)
+                    return self._texts(table, ids)
                 row = self.conn.execute(f"SELECT data FROM {table} WHERE chunk = ?", (key[1],)).fetchone()
                 chunk = row[0].decode().split("\x1e")
                 if len(cache) >= CACHE_CHUNKS:
@@ -461,6 +479,20 @@ class Engine:
                 cache[key] = chunk
             out.append(chunk[i % size])
         return out
+
+    def _read_whole(self, table: str) -> None:
+        """Hold ``table``'s texts in memory: their bytes joined by the separator, and where each starts."""
+        with self._lock:
+            if table in self._whole:
+                return
+            data = b"\x1e".join(r[0] for r in self.conn.execute(f"SELECT data FROM {table} ORDER BY chunk"))
+            sep = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x1E)
+            starts = np.empty(sep.size + 2, dtype=np.int64)
+            starts[0], starts[-1] = 0, len(data) + 1
+            starts[1:-1] = sep + 1
+            # array('q'): indexing it is several times cheaper than a numpy array's, at 8 bytes an entry
+            self._whole[table] = (data, array("q", starts.tobytes()))
+            self._chunks = {k: v for k, v in self._chunks.items() if k[0] != table}
 
     def codes_info(self, ids: list[int]) -> dict[int, tuple[str, str, str, int, str]]:
         """code id -> (system, code, title, billable -1/0/1, chapter)."""
