@@ -39,6 +39,9 @@ _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
 _by_sig: dict[Any, Engine] = {}
+#: (store id, store generation, date) -> (store, engine): a request's engine without building
+#: its signature (the generation changes whenever that store installs a release)
+_by_store: dict[Any, tuple[Any, Engine]] = {}
 _lock = threading.Lock()
 
 
@@ -118,9 +121,15 @@ def _home(cb: Any) -> Path:
 
 def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
     """The loaded engine for the releases in effect on ``date``, building the cache if needed."""
-    sig = (_home(cb), date, tuple((i.system, i.release, i.path) for i in cb.store.releases()))
+    store = cb.store
+    quick = (id(store), getattr(store, "generation", None), date)
+    eng = _by_store.get(quick)
+    if eng is not None and eng[0] is store:   # the same store object, no release installed since
+        return eng[1]
+    sig = (_home(cb), date, tuple((i.system, i.release, i.path) for i in store.releases()))
     eng = _by_sig.get(sig)
     if eng is not None:
+        _remember(quick, store, eng)
         return eng
     sel = _selection(cb, date)
     digest = sel.digest()
@@ -134,7 +143,15 @@ def engine_for(cb: Any, date: _dt.date | None = None) -> Engine:
             eng = Engine(path)
             _engines[key] = eng
         _by_sig[sig] = eng
+    _remember(quick, store, eng)
     return eng
+
+
+def _remember(quick: tuple[Any, ...], store: Any, eng: Engine) -> None:
+    if quick[1] is not None:
+        if len(_by_store) >= 64:
+            _by_store.clear()
+        _by_store[quick] = (store, eng)
 
 
 def _build(cb: Any, sel: Selection, path: Path, date: _dt.date | None) -> None:
@@ -190,6 +207,7 @@ def clear_cache() -> None:
             eng.close()
         _engines.clear()
         _by_sig.clear()
+        _by_store.clear()
 
 
 # ------------------------------------------------------------------ search

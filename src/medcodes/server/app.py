@@ -692,7 +692,7 @@ def _fast_routes(books: Books, cache: ResponseCache) -> dict[str, Any]:
 
     async def lookup(query: bytes) -> tuple[int, bytes, bytes] | None:
         hit = _fhir_op(fhir.lookup, books.get(), fhir.Params.from_query(items(query)))
-        if hit[0] in (200, 404):
+        if hit[0] in (200, 404) and cache.enabled:
             cache.put(ResponseCache.key("/fhir/CodeSystem/$lookup", query), hit)
         return hit
 
@@ -726,7 +726,8 @@ def _fast_routes(books: Books, cache: ResponseCache) -> dict[str, Any]:
         if result.get("error"):
             return None
         hit = (200, JSON, _dumps(result))
-        cache.put(ResponseCache.key("/search", query), hit)
+        if cache.enabled:
+            cache.put(ResponseCache.key("/search", query), hit)
         return hit
 
     return {"/fhir/CodeSystem/$lookup": lookup, "/search": search}

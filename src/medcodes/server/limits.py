@@ -113,6 +113,11 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._data)
 
+    @property
+    def enabled(self) -> bool:
+        """False with ``MEDCODES_RESPONSE_CACHE_MB=0``: callers skip building keys."""
+        return self.max_bytes > 0
+
     def get(self, key: Any) -> tuple[int, bytes, bytes] | None:
         hit = self._data.get(key)
         if hit is None:
@@ -211,7 +216,7 @@ class Guard:
             if too_big:
                 await send_error(send, path, 413, f"request body larger than {s.max_body} bytes", "too-costly")
                 return
-        if self.cache is not None and scope.get("method") == "GET":
+        if self.cache is not None and self.cache.enabled and scope.get("method") == "GET":
             hit = self.cache.get(ResponseCache.key(path, query))
             if hit is not None:  # answered before any routing: the fast path for repeated reads
                 await send_response(send, hit)
