@@ -36,7 +36,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -384,19 +384,9 @@ class Engine:
             return
         cfs = self.c_f_start
         fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
-        cf = self.c_f[fpos]
-        st = self.f_tok_start
-        tpos, tlens, _toffs = _expand(st[cf], st[cf + 1])
-        toks = self.f_toks[tpos]
-        # token offsets of each code's first field = where its token run starts
-        tstart = np.zeros(cf.size, dtype=np.int64)
-        if cf.size > 1:
-            np.cumsum(tlens[:-1], out=tstart[1:])
-        coffs = tstart[foffs]
         total = np.zeros(cids.size)
         ok = np.ones(cids.size, dtype=bool)
-        for c in cands:
-            best = np.maximum.reduceat(self.lut(c)[toks], coffs)
+        for best in self._pooled(self.c_f[fpos], foffs, cands):
             ok &= best > 0
             total += best
         if ok.any():
@@ -407,26 +397,35 @@ class Engine:
         ok = np.ones(cids.size, dtype=bool)
         if not cids.size or not cands:
             return ok
-        cfs = self.c_f_start
-        fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
-        cf = self.c_f[fpos]
-        st = self.f_tok_start
-        tpos, tlens, _toffs = _expand(st[cf], st[cf + 1])
-        toks = self.f_toks[tpos]
-        tstart = np.zeros(cf.size, dtype=np.int64)
-        if cf.size > 1:
-            np.cumsum(tlens[:-1], out=tstart[1:])
         has_field = self.c_nf[cids] > 0
         ok &= has_field
         if not has_field.any():
             return ok
-        coffs = tstart[foffs[has_field]] if not has_field.all() else tstart[foffs]
-        for c in cands:
-            found = np.maximum.reduceat(self.lut(c)[toks], coffs) > 0 if toks.size else np.zeros(coffs.size, bool)
+        cfs = self.c_f_start
+        fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
+        offs = foffs[has_field] if not has_field.all() else foffs
+        for best in self._pooled(self.c_f[fpos], offs, cands):
             sub = ok[has_field]
-            sub &= found
+            sub &= best > 0
             ok[has_field] = sub
         return ok
+
+    def _pooled(self, cf: np.ndarray, offs: np.ndarray, cands: list[Candidate]) -> Iterator[np.ndarray]:
+        """For each of ``cands``, its best quality over each code's fields pooled (0.0: absent).
+
+        ``cf`` holds the codes' fields one code after another, ``offs`` where each code's run
+        starts (no run empty). A word with few postings is looked up in them (a binary search
+        per field); another is read from the fields' tokens, gathered once for all words.
+        """
+        toks: tuple[np.ndarray, np.ndarray] | None = None
+        for c in cands:
+            if self.cheap_postings(c, cf.size):
+                per_field = self.in_fields(c, cf)
+            else:
+                if toks is None:
+                    toks = self.field_tokens(cf)
+                per_field = np.maximum.reduceat(self.lut(c)[toks[0]], toks[1])
+            yield np.maximum.reduceat(per_field, offs)
 
     # -------------------------------------------------------------- filters
     def accept(self, sys_ok: set[int], billable: bool | None,
