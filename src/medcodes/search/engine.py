@@ -302,9 +302,24 @@ class Engine:
         cf, cq = self.fields_of(cand)
         if not cf.size:
             return np.zeros(fields.size)
+        if fields.size * 4 >= cf.size:
+            # many fields asked: spread the word's qualities over a per-thread table of every
+            # field, read them, clear them (no binary search per field)
+            table = self._field_table()
+            table[cf] = cq
+            out = table[fields]
+            table[cf] = 0.0
+            return out
         pos = np.searchsorted(cf, fields)
         pos[pos >= cf.size] = cf.size - 1
         return np.where(cf[pos] == fields, cq[pos], 0.0)
+
+    def _field_table(self) -> np.ndarray:
+        """A per-thread array of zeros, one per field (callers put values in and take them out)."""
+        t = getattr(self._local, "field_table", None)
+        if t is None:
+            t = self._local.field_table = np.zeros(self.f_kind.size)
+        return t
 
     def field_tokens(self, fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The token ids of ``fields``, concatenated, and where each field's run starts."""
