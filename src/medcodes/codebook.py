@@ -139,6 +139,21 @@ def _brief(row: sqlite3.Row) -> dict[str, Any]:
             "billable": None if b is None else bool(b)}
 
 
+def _briefs(db: ReleaseDB, key: str | None, depth: int = 0) -> tuple[dict[str, Any], ...]:
+    """The briefs of ``key`` and its ancestors, top down: built from the parent's own (memoised)
+    tuple, so each node's brief is made once per release and shared (read-only dicts)."""
+    if not key or depth > 64:                      # no tree is that deep: a damaged parent chain
+        return ()
+
+    def make() -> tuple[dict[str, Any], ...]:
+        node = db.get(key)
+        if node is None:
+            return ()
+        return _briefs(db, node["parent"], depth + 1) + (_brief(node),)
+
+    return db.memo("briefs", key, make)
+
+
 #: No code of any system is longer (ICD-10-PCS: 7; ICD-10-CM with its dot: 8).
 MAX_CODE_LENGTH = 16
 #: ICD-10-CM/PCS replaced ICD-9-CM for services from this date (HIPAA final rule, 45 CFR 162.1002).
@@ -433,7 +448,7 @@ class Codebook:
         mod = _systems.module(system)
         parent = row["parent"]
         # the ancestors' briefs are shared by every code under the same parent (read-only dicts)
-        ancestors = db.memo("briefs", parent, lambda: tuple(_brief(a) for a in db.ancestors(row))) if parent else ()
+        ancestors = _briefs(db, parent) if parent else ()
         rec = Record(
             system=system, code=row["code"], title=row["title"], short_title=row["short_title"],
             billable=None if row["billable"] is None else bool(row["billable"]), kind=row["kind"],

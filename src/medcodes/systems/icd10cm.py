@@ -140,11 +140,27 @@ def _structure_from_db(key: str, db: Any) -> dict[str, Any]:
             break
     if row is None:
         return {}
-    parent = row["parent"] or ""
-    above = db.memo("icd10cm.structure", parent, lambda: _chapter_and_block(db.ancestors(row)))
+    above = _structure_above(db, row["parent"])
     out = {k: dict(v) for k, v in above.items()}            # the caller's own copy
     out.update(_chapter_and_block([row]))
     return out
+
+
+def _structure_above(db: Any, key: str | None, depth: int = 0) -> dict[str, Any]:
+    """Chapter and block of ``key`` and its ancestors: the parent's (memoised) value updated
+    with ``key``'s own, so walking every code reads each node once. Read-only."""
+    if not key or depth > 64:                     # no tree is that deep: a damaged parent chain
+        return {}
+
+    def make() -> dict[str, Any]:
+        node = db.get(key)
+        if node is None:
+            return {}
+        own = _chapter_and_block([node])
+        up = _structure_above(db, node["parent"], depth + 1)
+        return {**up, **own} if own else up
+
+    return db.memo("icd10cm.structure", key, make)
 
 
 def _chapter_and_block(rows: list[Any]) -> dict[str, Any]:
