@@ -142,7 +142,8 @@ def _structure_from_db(key: str, db: Any) -> dict[str, Any]:
         return {}
     above = _structure_above(db, row["parent"])
     out = {k: dict(v) for k, v in above.items()}            # the caller's own copy
-    out.update(_chapter_and_block([row]))
+    if row["kind"] in ("chapter", "block"):
+        out.update(_chapter_and_block([row]))
     return out
 
 
