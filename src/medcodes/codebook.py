@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 from . import systems as _systems
 from .errors import MedcodesError, NotFound, NotInstalled, shown
 from .model import MAINTAINERS, SYSTEM_NAMES, ReleaseInfo, fold, normalize_key
-from .store import ReleaseDB, Store, row_attrs
+from .store import ReleaseDB, Store, parse_attrs, row_attrs
 
 #: Systems a raw code is tried against by identify, in tie-break order.
 CODE_SYSTEMS = ("hcpcs", "icd10cm", "icd10pcs", "cpt", "icd9cm")
@@ -446,19 +446,20 @@ class Codebook:
             if row is None:
                 raise self._not_found(code, system, key, db, day=None if covers else day)
         mod = _systems.module(system)
-        parent = row["parent"]
+        # one unpacking (the column order of the concept table) instead of a lookup by name each
+        _key, rcode, kind, title, short_title, billable, parent, _seq, raw_attrs = row
         # the ancestors' briefs are shared by every code under the same parent (read-only dicts)
         ancestors = _briefs(db, parent) if parent else ()
         rec = Record(
-            system=system, code=row["code"], title=row["title"], short_title=row["short_title"],
-            billable=None if row["billable"] is None else bool(row["billable"]), kind=row["kind"],
+            system=system, code=rcode, title=title, short_title=short_title,
+            billable=None if billable is None else bool(billable), kind=kind,
             release=info.release, release_label=info.label, maintainer=MAINTAINERS.get(system, ""),
             effective_from=info.effective_from.isoformat(),
             effective_to=info.effective_to.isoformat() if info.effective_to else None,
             release_covers_date=covers,
             ancestors=list(ancestors),
             children=[_brief(c) for c in db.children(key)],
-            attrs=_own(row_attrs(row)),  # the caller's own copy of the (cached) parse
+            attrs=_own(parse_attrs(raw_attrs)),  # the caller's own copy of the (cached) parse
         )
         rec.structure = mod.structure(rec.code, db)
         mod.enrich(rec.details, row, db)

@@ -430,6 +430,11 @@ def row_attrs(row: sqlite3.Row) -> dict[str, Any]:
     return _parse_attrs(raw) if raw else {}
 
 
+def parse_attrs(raw: str | None) -> dict[str, Any]:
+    """:func:`row_attrs` from the ``attrs`` column's text (shared and cached: read-only)."""
+    return _parse_attrs(raw) if raw else {}
+
+
 @functools.lru_cache(maxsize=_ROW_CACHE)
 def _parse_attrs(raw: str) -> Any:
     # orjson parses these small objects 6x faster than json (a walk over every record parses
