@@ -30,8 +30,9 @@ from .model import ReleaseBuild, ReleaseInfo
 
 SCHEMA_VERSION = 1
 _ROW_CACHE = 20000  # rows kept per open release (a few MB); cleared when full
-_KEY, _PARENT, _SEQ = 0, 6, 7  # columns of a concept row (the order of _CONCEPT_DDL)
+_KEY, _KIND, _PARENT, _SEQ = 0, 2, 6, 7  # columns of a concept row (the order of _CONCEPT_DDL)
 _READ_WHOLE = 2000  # a release read row by row this often is read whole (bulk use: all codes' records)
+_GROUPS = frozenset({"chapter", "block", "section"})  # kinds of rows that group codes
 _WALK_READS = 256  # ... or this often, when most of those reads were of rising keys (a walk in code order)
 
 _CONCEPT_DDL = """
@@ -256,7 +257,7 @@ class ReleaseDB:
         self._rows: dict[str, sqlite3.Row | None] = {}
         self._chains: dict[str, list[sqlite3.Row]] = {}
         self._reads = 0                                            # rows read one by one
-        self._rising, self._highest = 0, ""                        # ... of which above every earlier key
+        self._rising, self._highest = 0, ""                        # ... of codes above every earlier one
         self._whole: dict[str, tuple[Any, ...]] | None = None      # every row, once read whole
         self._kids: dict[str, tuple[tuple[Any, ...], ...]] | None = None  # parent -> children, then
         self._described: sqlite3.Cursor | None = None
@@ -285,13 +286,15 @@ class ReleaseDB:
         except KeyError:
             pass
         self._reads += 1
-        if key > self._highest:                     # a walk over the codes reads mostly rising keys
-            self._highest = key
-            self._rising += 1
         if self._reads > _READ_WHOLE or (self._reads == _WALK_READS and 2 * self._rising > _WALK_READS):
             self.read_whole()
             return self.get(key)
         row = self.conn.execute("SELECT * FROM concept WHERE key = ?", (key,)).fetchone()
+        # a walk over the codes reads mostly keys above every code read before (chapters, blocks
+        # and sections, read as ancestors, have keys of their own kind: "CHAPTER1" > "C00")
+        if row is not None and key > self._highest and row[_KIND] not in _GROUPS:
+            self._highest = key
+            self._rising += 1
         if len(self._rows) >= _ROW_CACHE:
             self._rows.clear()
         self._rows[key] = row
