@@ -307,9 +307,10 @@ class Engine:
             # field, read them, clear them (no binary search per field)
             table = self._field_table()
             table[cf] = cq
-            out = table[fields]
-            table[cf] = 0.0
-            return out
+            try:
+                return table[fields]
+            finally:
+                table[cf] = 0.0
         pos = np.searchsorted(cf, fields)
         pos[pos >= cf.size] = cf.size - 1
         return np.where(cf[pos] == fields, cq[pos], 0.0)
