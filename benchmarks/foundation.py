@@ -15,9 +15,11 @@ Prints each figure, its target, and its ratio to the peer:
      wall clock and by CPU time. The target is the whole process (what a program that
      reads every record pays); the first pass is also shown, though the peer has loaded
      everything at import while medcodes reads the release during that pass.
-     Measured (2 shared cores, load average 6-7, 5 rounds; CPU ratios, wall alike):
-     whole process 2.35x (main before this change: 1.93x), first pass 1.01x (0.86x),
-     second pass 2.08x (2.01x); medcodes' first pass 69,000 records/s of CPU.
+     Measured under load (2 shared cores, load average 6-9, 5 rounds), this version and
+     the one before it back to back, ratios by CPU time (wall): whole process 2.45x (2.51x),
+     before 1.97x (2.02x); first pass 1.07x (1.26x), before 0.85x (0.89x); second pass
+     2.13x (2.46x), before 2.00x (1.91x). medcodes' first pass: 71,000 records/s of CPU
+     (before 57,000), the peer's 66,000 (its data was loaded at import).
   5. peak memory with all systems loaded                          (target < 150 MB; peer ~190 MB)
 
 Usage: python benchmarks/foundation.py [--shared ../shared/data] [--runs 7] [--rounds 5] [--only records]

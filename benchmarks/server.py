@@ -23,8 +23,11 @@ Also printed: each server's CPU time per request (``/proc/<pid>/stat``), and the
 queries run in this process on one thread (queries/s, CPU ms a query), before the servers
 start. On a shared machine req/s and above all p99 swing with the other load; those two do not.
 
-Measured under load (2 shared cores, load average 4-6 from other work; 3 x 10 s rounds, median),
-this version and main before it back to back:
+Measured under load (2 shared cores; 3 x 10 s rounds, median). Final run (load average 5-7): all
+four targets met: /search cache off 2,930 req/s, p99 36 ms, 0.308 ms server CPU a request, in
+process 0.249 ms CPU a query; $lookup 11,415 req/s, p99 19 ms, 1.71x the baseline (1.94x by CPU
+per request); RSS 337 MB after start-up, then 404, 417, 419 MB. An earlier run (load average
+4-6), this version and main before it back to back:
 - /search, cache off: 2,493 req/s (rounds 1,859-2,629), server CPU 0.295 ms a request; main
   2,072 req/s, 0.417 ms. p99 56-96 ms in both: the cache-on server, at 0.024 ms of CPU a
   request, showed p99 29-78 ms in the same runs, so the p99 here is the machine's other load.
