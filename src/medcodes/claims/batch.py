@@ -193,6 +193,30 @@ def _reject(df: pl.DataFrame, where: str, checks: list[tuple[pl.Expr, str]]) -> 
 
 # ====================================================================== the code tables batch mode joins
 _SHIFT = 1 << 31    # two ids as one Int64, for fast hashing
+# an (owner code, prefix) pair as one Int64: owner fid * 2**40 + prefix as base 36 * 8 + its length (<= 7)
+_PACK = 1 << 40
+_PACK_OWNERS = 1 << 22
+_PRE_SCHEMA = {"pk": pl.Int64, "kind": pl.Int64, "plen": pl.Int64, "note": pl.String, "cite": pl.String}
+
+
+def _base36(key: pl.Expr) -> pl.Expr:
+    """A key of 1-7 letters and digits as a number (null otherwise): prefixes compare as integers."""
+    return (pl.when(key.str.len_bytes().is_between(1, 7))
+            .then(key.str.to_integer(base=36, strict=False)).otherwise(None).cast(pl.Int64))
+
+
+def _bit(n: pl.Expr) -> pl.Expr:
+    """2 ** n as an Int64 (0 <= n < 63)."""
+    return pl.lit(2, pl.Int64).pow(n).cast(pl.Int64)
+
+
+def _has_bit(mask: pl.Expr, n: pl.Expr) -> pl.Expr:
+    return (mask // _bit(n)) % 2 == 1
+
+
+def _sorted_matches(keys: pl.Series, probe: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """For each probe value, the [lo, hi) positions of equal values in the sorted ``keys``."""
+    return keys.search_sorted(probe, side="left"), keys.search_sorted(probe, side="right")
 _MISSING = "\x00"   # a release id for "no release of the system installed"
 
 
@@ -205,7 +229,8 @@ class _Tables:
         self._rels: dict[tuple[str, Any], tuple[Any, ...] | None] = {}
         self._dx_releases: set[str] = set()
         self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
-        self._letters = pl.DataFrame(schema={"owner": pl.Int64, "letter": pl.String})
+        self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
+        self._kinfo = pl.DataFrame()   # by fid: the key as a base-36 number (kv), its length (L), first letter (fl); owner, lmask, pmask
         self._limits = pl.DataFrame()
         self._secondaries = pl.DataFrame()
         self._hcpcs: dict[str, pl.DataFrame] = {}
@@ -256,8 +281,8 @@ class _Tables:
         Excludes references, and append it to what is loaded (shared buffers, no copy of the rest)."""
         offset = self._dx[0].height if self._dx is not None else 0
         codes = t.codes.with_row_index("fid", offset=offset).with_columns(pl.col("fid").cast(pl.Int64))
-        bits = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
-                for n, r in enumerate(BY_SCOPE["dx"])]
+        bits_cand = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+                     for n, r in enumerate(BY_SCOPE["dx"])]
         fid = codes.select("release", pl.col("key").alias("owner"), pl.col("fid").alias("owner_fid"))
         prefixes = t.prefixes.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("owner"), "kind", "prefix", "plen", "note", "cite")
@@ -267,24 +292,41 @@ class _Tables:
             pl.col("owner_fid").alias("fid"), "n", "unit", "lo", "hi", "lseverity", "ltext", "lsource")
         secondaries = t.secondaries.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("fid"), "n", "why")
-        owners = pl.concat([prefixes["owner"], ranges["owner"]]).unique().implode()
-        codes = codes.with_columns(pl.sum_horizontal(bits).alias("cand"), pl.col("fid").is_in(owners).alias("owner"))
-        # (owner, first letter) any of its references can match: most pairs are ruled out by one join
+        # per owner code, as bits: the first letters (0-9A-Z as 0-35) any of its references can match and
+        # the lengths of its prefix references -- most pairs are ruled out by a gather
         span = [(o, chr(ch)) for o, lo, hi in ranges.select("owner", "lo", "hi").iter_rows()
                 for ch in range(ord(lo[0]), ord(hi[0]) + 1)]
         letters = pl.concat([prefixes.select("owner", pl.col("prefix").str.slice(0, 1).alias("letter")),
-                             pl.DataFrame(span, schema={"owner": pl.Int64, "letter": pl.String}, orient="row")]
-                            ).unique()
+                             pl.DataFrame(span, schema={"owner": pl.Int64, "letter": pl.String}, orient="row")])
+        bits = (letters.select("owner", pl.col("letter").str.to_integer(base=36, strict=False).alias("b")).drop_nulls()
+                .unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("lmask")))
+        lens = (prefixes.filter(pl.col("plen") <= 60).select("owner", pl.col("plen").alias("b")).unique()
+                .group_by("owner").agg(_bit(pl.col("b")).sum().alias("pmask")))
+        codes = (codes.with_columns(pl.sum_horizontal(bits_cand).alias("cand"))
+                 .join(bits, left_on="fid", right_on="owner", how="left", maintain_order="left")
+                 .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
+                 .with_columns(pl.col("lmask").fill_null(0), pl.col("pmask").fill_null(0))
+                 .with_columns((pl.col("lmask") != 0).alias("owner")))
+        kinfo = codes.select(_base36(pl.col("key")).alias("kv"), pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
+                             pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
+                             "owner", "lmask", "pmask")
+        pre = prefixes.select(
+            (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
+            "kind", "plen", "note", "cite").drop_nulls("pk")
         if self._dx is not None:
             old_codes, old_prefixes, old_ranges = self._dx
             codes = pl.concat([old_codes, codes], rechunk=False)
             prefixes = pl.concat([old_prefixes, prefixes], rechunk=False)
             ranges = pl.concat([old_ranges, ranges], rechunk=False)
-            letters = pl.concat([self._letters, letters], rechunk=False)
             limits = pl.concat([self._limits, limits], rechunk=False)
             secondaries = pl.concat([self._secondaries, secondaries], rechunk=False)
+            kinfo = pl.concat([self._kinfo, kinfo], rechunk=True)   # numbers only: gathers want one chunk
+        if pre.height or not self._pre.height:
+            self._pre = pl.concat([self._pre, pre]).sort("pk")
+        if codes.height > _PACK_OWNERS:
+            raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
         self._dx = (codes, prefixes, ranges)
-        self._letters, self._limits, self._secondaries = letters, limits, secondaries
+        self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
 
     # ---------------------------------------------------------------- HCPCS / PCS / CPT
     def hcpcs(self, releases: list[str]) -> pl.DataFrame:
@@ -665,8 +707,7 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     out += _run("dx", cand, pl.col("pos"), codes.drop("release", "key", "cand", "has_facts", "owner"))
     facts_dx = dx.filter(pl.col("has_facts") & (pl.col("service_date") >= ICD10_START))
     out += _limit_findings(tabs, facts_dx, claims, codes)
-    out += _excludes_findings(facts_dx.select("c", "claim_id", "pos", "fid", "owner"),
-                              codes, prefixes, ranges, tabs._letters)
+    out += _excludes_findings(facts_dx.select("c", "claim_id", "pos", "fid", "owner"), tabs)
     return out
 
 
@@ -698,49 +739,75 @@ def _month_day(col: str) -> pl.Expr:
     return pl.col(col).dt.month().cast(pl.Int32) * 100 + pl.col(col).dt.day().cast(pl.Int32)
 
 
-def _excludes_findings(dx: pl.DataFrame, codes: pl.DataFrame, prefixes: pl.DataFrame,
-                       ranges: pl.DataFrame, letters: pl.DataFrame) -> list[pl.DataFrame]:
-    """Excludes1 / Excludes2 between two diagnoses of a claim, by joining their notes' references.
+def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
+    """Excludes1 / Excludes2 between two diagnoses of a claim, by matching their notes' references.
 
-    Pairs are matched once per distinct (code, code): the other code's prefixes are joined with the
+    Pairs are matched once per distinct (code, code): the other code's prefixes are looked up among the
     owner's Excludes prefixes (shortest first), then its ranges, in the order
-    :func:`medcodes.claims.check.excludes_between` tries them.
+    :func:`medcodes.claims.check.excludes_between` tries them. Codes are numbered (``fid``, their row in
+    the facts table) and (owner, prefix) pairs packed into integers, so the lookups are gathers and binary
+    searches in tables sorted once, not hash joins rebuilt per chunk.
     """
-    owners_only = dx.filter("owner")
-    if not owners_only.height:
+    codes, _prefixes, ranges = tabs._dx_frames()
+    if not dx.filter("owner").height:
         return []
-    pairs = (dx.join(dx, on="c", suffix="_b")
-             .filter((pl.col("pos") < pl.col("pos_b")) & (pl.col("fid") != pl.col("fid_b"))
-                     & (pl.col("owner") | pl.col("owner_b"))))
+    # pairs of diagnoses of a claim (in list order): rows sorted by claim and position against the rows d
+    # places down, for d = 1, 2, ... over the claims with more than d diagnoses
+    sub = dx.sort("c", "pos").with_columns(pl.len().over("c").alias("n"))
+    parts = []
+    d = 1
+    while True:
+        sub = sub.filter(pl.col("n") > d)
+        if not sub.height:
+            break
+        b = sub.select(pl.col("c").shift(-d).alias("c_b"), pl.col("pos").shift(-d).alias("pos_b"),
+                       pl.col("fid").shift(-d).alias("fid_b"), pl.col("owner").shift(-d).alias("owner_b"))
+        parts.append(pl.concat([sub.select("c", "claim_id", "pos", "fid", "owner"), b], how="horizontal")
+                     .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b"))
+                             & (pl.col("owner") | pl.col("owner_b"))))
+        d += 1
+    pairs = pl.concat(parts) if parts else pl.DataFrame()
     if not pairs.height:
         return []
-    keyf = codes.select("fid", "key", "code")
+    kinfo, key_s, code_s = tabs._kinfo, codes["key"], codes["code"]
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
     uniq = pairs.select(pl.col("pk").unique()).select(
-        "pk", (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
-    owners = codes.filter("owner")["fid"].implode()
+        (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
     directed = pl.concat([
         uniq.select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
         uniq.select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
-    ]).filter(pl.col("owner").is_in(owners)).join(keyf.select(pl.col("fid").alias("o"), pl.col("key").alias("other")),
-                                                  on="o")
-    directed = directed.with_columns(pl.col("other").str.slice(0, 1).alias("letter")).join(
-        letters, on=["owner", "letter"], how="semi")
-    # a facts key equal on both sides is no pair (the same code reached through two spellings)
-    pre = (directed.with_columns(pl.int_ranges(3, pl.col("other").str.len_chars() + 1, dtype=pl.Int64).alias("plen"))
-           .explode("plen").with_columns(pl.col("other").str.slice(0, pl.col("plen")).alias("prefix"))
-           .join(prefixes.drop("plen"), on=["owner", "prefix"])
-           .with_columns(pl.lit(0).alias("is_range"), pl.col("plen").alias("rank")))
+    ])
+    directed = directed.filter(kinfo["owner"].gather(directed["owner"]))
+    # the first letter of the other code can start one of the owner's references
+    o, w = directed["o"], directed["owner"]
+    directed = directed.with_columns(kinfo["kv"].gather(o), kinfo["L"].gather(o), kinfo["fl"].gather(o),
+                                     kinfo["lmask"].gather(w), kinfo["pmask"].gather(w)
+                                     ).filter(_has_bit(pl.col("lmask"), pl.col("fl")))
+    directed = directed.with_columns(key_s.gather(directed["o"]).alias("other"))
+    # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have, packed
+    # as the table's keys (sorted: the binary searches then walk the table in order)
+    pre = (directed.filter(pl.col("kv").is_not_null())
+           .with_columns(pl.int_ranges(3, pl.col("L") + 1, dtype=pl.Int64).alias("plen")).explode("plen")
+           .filter(_has_bit(pl.col("pmask"), pl.col("plen")))
+           .with_columns((pl.col("owner") * _PACK + (pl.col("kv") // pl.lit(36, pl.Int64).pow(pl.col("L") - pl.col("plen")))
+                          * 8 + pl.col("plen")).alias("pk"))
+           .sort("pk"))
+    plo, phi = _sorted_matches(tabs._pre["pk"], pre["pk"])
+    pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
+           .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
+    pre = pl.concat([pre.select("fid", "fid_b", "dir", "plen"),
+                     tabs._pre.select("kind", "note", "cite").gather(pre["at"])], how="horizontal").with_columns(
+        pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
     rng = (directed.join(ranges, on="owner")
            .filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
                    & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
            .with_columns(pl.lit(1).alias("is_range"), pl.col("ord").alias("rank")))
     cols = ["fid", "fid_b", "dir", "kind", "is_range", "rank", "note", "cite"]
     best = (pl.concat([pre.select(cols), rng.select(cols)]).sort("kind", "dir", "is_range", "rank")
-            .group_by("fid", "fid_b").first()
-            .join(keyf.select("fid", pl.col("code").alias("code_a"), pl.col("key").alias("key_a")), on="fid")
-            .join(keyf.select(pl.col("fid").alias("fid_b"), pl.col("code").alias("code_b"),
-                              pl.col("key").alias("key_b")), on="fid_b")
+            .group_by("fid", "fid_b").first())
+    # a facts key equal on both sides is no pair (the same code reached through two spellings)
+    best = (best.with_columns(code_s.gather(best["fid"]).alias("code_a"), key_s.gather(best["fid"]).alias("key_a"),
+                              code_s.gather(best["fid_b"]).alias("code_b"), key_s.gather(best["fid_b"]).alias("key_b"))
             .filter(pl.col("key_a") != pl.col("key_b"))
             .select((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"), "code_a", "code_b",
                     pl.col("kind").alias("e_kind"), pl.col("dir").alias("e_dir"), pl.col("note").alias("e_note"),
