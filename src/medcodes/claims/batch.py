@@ -415,7 +415,8 @@ def _apply(rule: Rule, frame: pl.DataFrame, at: pl.Expr) -> pl.DataFrame | None:
 def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | None = None,
          on: str = "fid") -> list[pl.DataFrame]:
     """Every rule of ``scope``. With ``facts``: a rule with conditions on the code's facts only sees the rows
-    whose ``cand`` bit says they may hold, and gets the fact columns it reads joined on ``on``."""
+    whose ``cand`` bit says they may hold, and gets the fact columns it reads from the row ``on`` of ``facts``
+    (``facts[on]`` is the row number)."""
     out = []
     for n, rule in enumerate(BY_SCOPE[scope]):
         sub = frame
@@ -423,8 +424,8 @@ def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | Non
             if rule.fact_parts:
                 sub = sub.filter((pl.col("cand") & (1 << n)) != 0)
             need = [c for c in rule.cols if c in facts.columns and c not in sub.columns]
-            if need and sub.height:
-                sub = sub.join(facts.select(on, *need), on=on, how="left")
+            if need and sub.height:   # facts[on] is the row number: a gather, not a join
+                sub = sub.with_columns(facts.select(need).select(pl.all().gather(sub[on])))
         got = _apply(rule, sub, at)
         if got is not None:
             out.append(got)
@@ -634,8 +635,9 @@ def check_file(cb: Any, path: str | os.PathLike[str], out: str | os.PathLike[str
 
 def check_frames(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """The findings of claims and lines as :func:`read_lines` returns them."""
-    lines = (lines.join(claims.select("c", "claim_type", pl.col("service_date").alias("claim_date"),
-                                      pl.col("diagnoses").list.len().alias("ndx")), on="c", how="left")
+    lines = (lines.with_columns(claims.select("claim_type", pl.col("service_date").alias("claim_date"),
+                                              pl.col("diagnoses").list.len().alias("ndx"))
+                                .select(pl.all().gather(lines["c"])))   # claims[c] is the claim's row
              .with_columns(pl.coalesce("line_date", "claim_date").alias("day")))
     parts = _diagnosis_findings(tabs, claims) + _procedure_findings(tabs, claims)
     line_parts, has_cpt = _line_findings(tabs, lines)
@@ -699,7 +701,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     if masks:
         dx = dx.with_columns((pl.col("cand") - (pl.col("cand") & pl.sum_horizontal(masks))).alias("cand"))
     # the one-diagnosis rules: only rows whose code's facts allow some rule get the claim's columns
-    cand = dx.filter(pl.col("cand") != 0).join(claims.select("c", "claim_type", "sex", "birth_date"), on="c")
+    cand = dx.filter(pl.col("cand") != 0)
+    cand = cand.with_columns(claims.select("claim_type", "sex", "birth_date").select(pl.all().gather(cand["c"])))
     cand = cand.with_columns(
         (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
          - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
@@ -716,9 +719,9 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     statements: one row per range / statement, joined from the release's tables."""
     out: list[pl.DataFrame] = []
     if tabs._limits.height:
-        a = dx.join(tabs._limits, on="fid").join(claims.select("c", "birth_date"), on="c")
-        if a.height:
-            a = a.join(codes.select("fid", "code"), on="fid").with_columns(
+        a = dx.join(tabs._limits, on="fid")
+        if a.height:   # claims[c] and codes[fid] are their rows
+            a = a.with_columns(claims["birth_date"].gather(a["c"]), codes["code"].gather(a["fid"])).with_columns(
                 pl.col("service_date").alias("day"),
                 (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
                  - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
@@ -727,7 +730,7 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     if tabs._secondaries.height:
         f = dx.filter(pl.col("pos") == 0).join(tabs._secondaries, on="fid")
         if f.height:
-            out += _run("dx-secondary", f.join(codes.select("fid", "code"), on="fid"), pl.col("n"))
+            out += _run("dx-secondary", f.with_columns(codes["code"].gather(f["fid"])), pl.col("n"))
     return out
 
 

@@ -179,7 +179,27 @@ def _dotted(key: str) -> str:
     return key if len(key) <= 3 else f"{key[:3]}.{key[3:]}"
 
 
+def _in_other_code_set(cb: Any, key: str, day: Any) -> bool:
+    """Whether a HCPCS, CPT or ICD-10-PCS reading of ``key`` is in that system's release in effect on ``day``:
+    only then can :meth:`Codebook.identify` (which also looks up successors and the like) find one."""
+    from .. import systems
+
+    for system in ("hcpcs", "cpt", "icd10pcs"):
+        if not cb.releases(system):
+            continue
+        readings = [r for r in systems.module(system).readings(key) if r.extra.get("system", system) == system]
+        if readings:
+            info, _covers = cb._release_for(system, day)
+            db = cb.store.open(system, info.release)
+            if any(db.get(r.key) is not None for r in readings):
+                return True
+    return False
+
+
 def _other_code_set(cb: Any, key: str, day: Any) -> str | None:
+    if not _in_other_code_set(cb, key, day):
+        return (" has the shape of a CPT code, not a diagnosis: diagnoses must be ICD-10-CM codes."
+                if _CPT.match(key) else None)
     try:
         idents = cb.identify(key, day)
     except MedcodesError:
