@@ -230,6 +230,9 @@ class _Tables:
         self._dx_releases: set[str] = set()
         self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
+        self._rid: dict[str, int] = {}   # release -> its number in the packed keys
+        self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
+        self._ix_more = pl.DataFrame(schema={"release": pl.String, "key": pl.String, "fid": pl.Int64})   # the rest
         self._kinfo = pl.DataFrame()   # by fid: the key as a base-36 number (kv), its length (L), first letter (fl); owner, lmask, pmask
         self._limits = pl.DataFrame()
         self._secondaries = pl.DataFrame()
@@ -261,8 +264,28 @@ class _Tables:
         for release in releases:
             if release not in self._dx_releases:
                 self._dx_releases.add(release)
-                self._add(self.ck.dx_tables(self.cb.store.find("icd10cm", release)))
+                self._rid[release] = len(self._rid)
+                self._add(self.ck.dx_tables(self.cb.store.find("icd10cm", release)), indexed=True)
         return self._dx_frames()
+
+    def fids(self, dx: pl.DataFrame) -> pl.Series:
+        """The ``fid`` of each row's (release, key) (null when no table lists it): a binary search in the
+        sorted packed keys of the releases' tables, then a join with the few keys classified later."""
+        rid = pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)
+        ik = dx.select((rid * _PACK + _base36(pl.col("key")) * 8 + pl.col("key").str.len_bytes().cast(pl.Int64))
+                       .fill_null(-1)).to_series()
+        keys = self._ix["ik"]
+        if keys.len():
+            at = keys.search_sorted(ik).clip(0, keys.len() - 1)
+            fid = pl.select(pl.when(keys.gather(at) == ik).then(self._ix["fid"].gather(at))).to_series()
+        else:
+            fid = pl.Series("fid", [None] * dx.height, pl.Int64)
+        fid = fid.rename("fid")
+        if self._ix_more.height and fid.null_count():
+            more = dx.select("release", "key").join(self._ix_more, on=["release", "key"], how="left",
+                                                    maintain_order="left")["fid"]
+            fid = fid.fill_null(more)
+        return fid
 
     def dx_missing(self, missing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """Add keys no table lists (invalid, deleted, 7th character...): the same classification, once each."""
@@ -276,7 +299,7 @@ class _Tables:
         assert self._dx is not None
         return self._dx
 
-    def _add(self, t: DxTables) -> None:
+    def _add(self, t: DxTables, indexed: bool = False) -> None:
         """Number a table's codes (``fid``), mark which rules each may fire (``cand`` bits) and which own
         Excludes references, and append it to what is loaded (shared buffers, no copy of the rest)."""
         offset = self._dx[0].height if self._dx is not None else 0
@@ -313,6 +336,16 @@ class _Tables:
         pre = prefixes.select(
             (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
             "kind", "plen", "note", "cite").drop_nulls("pk")
+        # (release, key) packed, for the binary search of :meth:`fids`; keys of odd shape and those classified
+        # later go to a small table joined the ordinary way
+        rid = pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)
+        ik = codes.select("release", "key", "fid", (rid * _PACK + _base36(pl.col("key")) * 8
+                                                     + pl.col("key").str.len_bytes().cast(pl.Int64)).alias("ik"))
+        if not indexed:
+            ik = ik.with_columns(pl.lit(None, pl.Int64).alias("ik"))
+        if ik["ik"].null_count() < ik.height:
+            self._ix = pl.concat([self._ix, ik.select("ik", "fid").drop_nulls("ik")]).sort("ik")
+        self._ix_more = pl.concat([self._ix_more, ik.filter(pl.col("ik").is_null()).select("release", "key", "fid")])
         if self._dx is not None:
             old_codes, old_prefixes, old_ranges = self._dx
             codes = pl.concat([old_codes, codes], rechunk=False)
@@ -425,7 +458,7 @@ def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | Non
                 sub = sub.filter((pl.col("cand") & (1 << n)) != 0)
             need = [c for c in rule.cols if c in facts.columns and c not in sub.columns]
             if need and sub.height:   # facts[on] is the row number: a gather, not a join
-                sub = sub.with_columns(facts.select(need).select(pl.all().gather(sub[on])))
+                sub = sub.with_columns(*facts.select(need).select(pl.all().gather(sub[on])).get_columns())
         got = _apply(rule, sub, at)
         if got is not None:
             out.append(got)
@@ -635,9 +668,9 @@ def check_file(cb: Any, path: str | os.PathLike[str], out: str | os.PathLike[str
 
 def check_frames(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """The findings of claims and lines as :func:`read_lines` returns them."""
-    lines = (lines.with_columns(claims.select("claim_type", pl.col("service_date").alias("claim_date"),
-                                              pl.col("diagnoses").list.len().alias("ndx"))
-                                .select(pl.all().gather(lines["c"])))   # claims[c] is the claim's row
+    lines = (lines.with_columns(*claims.select("claim_type", pl.col("service_date").alias("claim_date"),
+                                               pl.col("diagnoses").list.len().alias("ndx"))
+                                .select(pl.all().gather(lines["c"])).get_columns())   # claims[c] is the claim's row
              .with_columns(pl.coalesce("line_date", "claim_date").alias("day")))
     parts = _diagnosis_findings(tabs, claims) + _procedure_findings(tabs, claims)
     line_parts, has_cpt = _line_findings(tabs, lines)
@@ -679,13 +712,13 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
             pl.col("key").str.contains(r"^[A-Z]\d[0-9A-Z]{1,5}$").alias("shape10")), pl.col("pos"))
         dx = dx.filter(pl.col("release").is_not_null())
     codes, prefixes, ranges = tabs.dx(rel["release"].unique().to_list())
-    cols = ["release", "key", "fid", "cand", "has_facts", "owner"]
-    dx = dx.join(codes.select(cols), on=["release", "key"], how="left")
+    dx = dx.with_columns(tabs.fids(dx))
     missing = dx.filter(pl.col("fid").is_null())
-    if missing.height:    # keys the releases do not list: classified once each, then joined
+    if missing.height:    # keys the releases do not list: classified once each, then found
         codes, prefixes, ranges = tabs.dx_missing(missing.select("release", "key").unique())
-        dx = pl.concat([dx.filter(pl.col("fid").is_not_null()),
-                        missing.drop(cols[2:]).join(codes.select(cols), on=["release", "key"], how="left")])
+        dx = dx.with_columns(pl.col("fid").fill_null(tabs.fids(dx)))
+    dx = dx.with_columns(*codes.select("cand", "has_facts").select(pl.all().gather(dx["fid"])).get_columns(),
+                         tabs._kinfo["owner"].gather(dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
     early = set(SCOPES["dx"][1]) - {"claim_type", "sex", "age", "days"}
     facts_cols = set(SCOPES["dx"][0])
@@ -702,7 +735,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         dx = dx.with_columns((pl.col("cand") - (pl.col("cand") & pl.sum_horizontal(masks))).alias("cand"))
     # the one-diagnosis rules: only rows whose code's facts allow some rule get the claim's columns
     cand = dx.filter(pl.col("cand") != 0)
-    cand = cand.with_columns(claims.select("claim_type", "sex", "birth_date").select(pl.all().gather(cand["c"])))
+    cand = cand.with_columns(*claims.select("claim_type", "sex", "birth_date").select(pl.all().gather(cand["c"]))
+                             .get_columns())
     cand = cand.with_columns(
         (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
          - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
