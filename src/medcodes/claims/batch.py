@@ -168,7 +168,8 @@ def _as_list(df: pl.DataFrame, col: str, upper: bool = False) -> pl.Expr:
                                     ).list.eval(pl.element().filter(pl.element() != ""))
         return out.fill_null(pl.lit([], pl.List(pl.String)))
     text = _text(col).fill_null("")
-    return (text.str.to_uppercase() if upper else text).str.extract_all(r"[^;, ]+")
+    text = text.str.to_uppercase() if upper else text
+    return text.str.extract_all(r"[^;, ]+")
 
 
 def _as_date(df: pl.DataFrame, col: str) -> pl.Expr:
@@ -196,7 +197,7 @@ _SHIFT = 1 << 31    # two ids as one Int64, for fast hashing
 # an (owner code, prefix) pair as one Int64: owner fid * 2**40 + prefix as base 36 * 8 + its length (<= 7)
 _PACK = 1 << 40
 _PACK_OWNERS = 1 << 22
-_PRE_SCHEMA = {"pk": pl.Int64, "kind": pl.Int64, "plen": pl.Int64, "note": pl.String, "cite": pl.String}
+_PRE_SCHEMA = {"pk": pl.Int64, "kind": pl.Int64, "plen": pl.Int64, "nid": pl.Int64}
 
 
 def _base36(key: pl.Expr) -> pl.Expr:
@@ -230,6 +231,7 @@ class _Tables:
         self._dx_releases: set[str] = set()
         self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
+        self._notes = pl.DataFrame(schema={"nid": pl.Int64, "note": pl.String, "cite": pl.String})   # by nid
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
         self._ix_more = pl.DataFrame(schema={"release": pl.String, "key": pl.String, "fid": pl.Int64})   # the rest
@@ -241,6 +243,7 @@ class _Tables:
         self._cpt: dict[tuple[str, Any], str | None] = {}
         self._codes: dict[tuple[str, str], pl.DataFrame] = {}
         self._cpt_mod: dict[tuple[str, Any], bool] = {}
+        self._ncci_codes: dict[tuple[int, ...], tuple[list[Any], pl.DataFrame]] = {}
 
     # ---------------------------------------------------------------- releases
     def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
@@ -260,7 +263,8 @@ class _Tables:
 
     # ---------------------------------------------------------------- ICD-10-CM facts
     def dx(self, releases: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """(codes, prefixes, ranges) of every release asked: their precompiled tables (loaded once)."""
+        """(codes, packed Excludes prefixes, ranges) of every release asked: their precompiled tables (loaded
+        once)."""
         for release in releases:
             if release not in self._dx_releases:
                 self._dx_releases.add(release)
@@ -333,9 +337,15 @@ class _Tables:
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"), pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
                              "owner", "lmask", "pmask")
-        pre = prefixes.select(
+        # each note's text once (a note has several references): the prefixes table holds its number
+        notes = prefixes.select("note", "cite").unique()
+        if self._notes.height:
+            notes = notes.join(self._notes, on=["note", "cite"], how="anti", nulls_equal=True)
+        notes = notes.with_row_index("nid", offset=self._notes.height).with_columns(pl.col("nid").cast(pl.Int64))
+        self._notes = pl.concat([self._notes, notes])
+        pre = prefixes.join(self._notes, on=["note", "cite"], nulls_equal=True).select(
             (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
-            "kind", "plen", "note", "cite").drop_nulls("pk")
+            "kind", "plen", "nid").drop_nulls("pk")
         # (release, key) packed, for the binary search of :meth:`fids`; keys of odd shape and those classified
         # later go to a small table joined the ordinary way
         rid = pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)
@@ -347,9 +357,8 @@ class _Tables:
             self._ix = pl.concat([self._ix, ik.select("ik", "fid").drop_nulls("ik")]).sort("ik")
         self._ix_more = pl.concat([self._ix_more, ik.filter(pl.col("ik").is_null()).select("release", "key", "fid")])
         if self._dx is not None:
-            old_codes, old_prefixes, old_ranges = self._dx
+            old_codes, _old_pre, old_ranges = self._dx
             codes = pl.concat([old_codes, codes], rechunk=False)
-            prefixes = pl.concat([old_prefixes, prefixes], rechunk=False)
             ranges = pl.concat([old_ranges, ranges], rechunk=False)
             limits = pl.concat([self._limits, limits], rechunk=False)
             secondaries = pl.concat([self._secondaries, secondaries], rechunk=False)
@@ -358,8 +367,21 @@ class _Tables:
             self._pre = pl.concat([self._pre, pre]).sort("pk")
         if codes.height > _PACK_OWNERS:
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
-        self._dx = (codes, prefixes, ranges)
+        self._dx = (codes, self._pre, ranges)
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
+
+    # ---------------------------------------------------------------- NCCI
+    def ncci_codes(self, sets: dict[int, Any]) -> pl.DataFrame:
+        """(eid, key) of every code the NCCI edits ``sets`` (id -> NcciEdits) have a finding about."""
+        k = tuple(sorted(sets))
+        got = self._ncci_codes.get(k)
+        if got is None or any(a is not sets[i] for a, i in zip(got[0], k)):   # ids of live objects: same edits
+            frame = pl.DataFrame([(eid, key) for eid, e in sets.items() for key in e.codes()],
+                                 schema={"eid": pl.Int64, "key": pl.String}, orient="row")
+            got = self._ncci_codes[k] = ([sets[i] for i in k], frame)
+            if len(self._ncci_codes) > 64:
+                self._ncci_codes = {k: got}
+        return got[1]
 
     # ---------------------------------------------------------------- HCPCS / PCS / CPT
     def hcpcs(self, releases: list[str]) -> pl.DataFrame:
@@ -507,15 +529,12 @@ CHUNK_ROWS = 200_000
 
 
 def _frames(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The file as frames of about ``chunk_rows`` rows (Arrow record batches / CSV batches)."""
+    """The file as frames of about ``chunk_rows`` rows (Polars' streaming readers of Parquet and CSV)."""
     if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=chunk_rows):
-            yield pl.from_arrow(batch)  # type: ignore[misc]
+        lf = pl.scan_parquet(path)
     else:
         lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
-        yield from lf.collect_batches(chunk_size=chunk_rows)
+    yield from lf.collect_batches(chunk_size=chunk_rows)
 
 
 def total_rows(path: str | os.PathLike[str]) -> int | None:
@@ -594,8 +613,9 @@ class _Writer:
         import pyarrow.parquet as pq
 
         table = findings.to_arrow()
-        if self._pq is None:
-            self._pq = pq.ParquetWriter(str(self._tmp), table.schema)
+        if self._pq is None:   # zstd level 1: as fast as snappy, half the size; dictionaries where values repeat
+            self._pq = pq.ParquetWriter(str(self._tmp), table.schema, compression="zstd", compression_level=1,
+                                        use_dictionary=["rule", "severity", "location", "source"])
         self._pq.write_table(table)
 
     def close(self, ok: bool) -> None:
@@ -833,8 +853,9 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
            .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
     pre = pl.concat([pre.select("fid", "fid_b", "dir", "plen"),
-                     tabs._pre.select("kind", "note", "cite").gather(pre["at"])], how="horizontal").with_columns(
-        pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
+                     tabs._pre.select("kind", "nid").gather(pre["at"])], how="horizontal")
+    pre = pre.with_columns(tabs._notes["note"].gather(pre["nid"]), tabs._notes["cite"].gather(pre["nid"]),
+                           pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
     rng = (directed.join(ranges, on="owner")
            .filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
                    & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
@@ -1005,8 +1026,7 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             sets.setdefault(id(edits), edits)
         day_rows.append((day, None if edits is None else id(edits)))
     days = pl.DataFrame(day_rows, schema={"day": pl.Date, "eid": pl.Int64}, orient="row")
-    codes = pl.DataFrame([(eid, k) for eid, e in sets.items() for k in e.codes()],
-                         schema={"eid": pl.Int64, "key": pl.String}, orient="row")
+    codes = tabs.ncci_codes(sets)
     ln = ln.join(days, on="day", how="left")
     busy = ln.join(codes, on=["eid", "key"], how="semi").select("c").unique()
     found: list[tuple[Any, ...]] = []
@@ -1037,8 +1057,15 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
         flush()
     # the other claims: only the note about dates no installed quarter covers, one text per set of dates
     gaps = (ln.filter(pl.col("eid").is_null()).join(busy, on="c", how="anti")
-            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
-            .with_columns(pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k")))
+            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
+                               pl.col("day").max().alias("d1")))
+    one = gaps.filter(pl.col("d0") == pl.col("d1"))    # most claims: one date, the text's key is that date
+    gaps = pl.concat([
+        one.select("c", "claim_id", pl.col("d0").cast(pl.String).alias("k")),
+        ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
+        .filter(pl.col("eid").is_null())
+        .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
+        .select("c", "claim_id", pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k"))])
     texts = [(k, *(lambda f: (f.rule, f.severity, f.location, "", f.message, f.source))(
         gap_finding(tuple(dt.date.fromisoformat(d) for d in k.split(",")))))
         for k in gaps["k"].unique().to_list()]
