@@ -260,6 +260,33 @@ def test_a_failed_stream_leaves_no_findings_file(book: Any, tmp_path: Path) -> N
     assert not out.exists() and not list(tmp_path.glob(".out.parquet*"))
 
 
+def test_a_claim_spread_over_the_file_is_refused_when_streaming_in_chunks(book: Any, tmp_path: Path) -> None:
+    """SYNTHETIC lines; a claim whose lines are not together would be checked as two claims chunk by chunk."""
+    from medcodes.claims.batch import check_file, scattered_claims
+
+    head = "claim_id,service_date,diagnoses,line_code,units\n"
+    rows = ["A,2026-01-15,I10,G0444,1", "B,2026-01-15,I10,G0444,1", "A,2026-01-15,I10,G0299,1"]
+    for suffix in (".csv", ".parquet"):
+        spread = tmp_path / f"spread_synthetic{suffix}"
+        frame = pl.read_csv((head + "\n".join(rows) + "\n").encode(), infer_schema=False)
+        frame.write_csv(spread) if suffix == ".csv" else frame.write_parquet(spread)
+        assert scattered_claims(spread) == (3, 1)
+        out = tmp_path / f"out{suffix}.parquet"
+        with pytest.raises(ClaimFormatError, match=rf"spread_synthetic{suffix}: the lines of 1 claim\(s\) are not next"):
+            check_file(book, spread, out, chunk_rows=1)
+        assert not out.exists()
+        # in one chunk (or in memory) the claim's lines are found wherever they are
+        one = check_file(book, spread, out, chunk_rows=100)
+        assert one.claims == 2 and one.lines == 3
+        if suffix == ".csv":
+            assert batch(check_lines(book, spread)) == per_claim(book, spread)
+        together = tmp_path / f"together_synthetic{suffix}"
+        frame = frame.sort("claim_id", maintain_order=True)
+        frame.write_csv(together) if suffix == ".csv" else frame.write_parquet(together)
+        assert scattered_claims(together) == (3, 0)
+        assert check_file(book, together, chunk_rows=1).claims == 2
+
+
 def test_every_rule_is_defined_once_for_both_engines() -> None:
     import importlib
 

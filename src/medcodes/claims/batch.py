@@ -117,7 +117,7 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str 
                           "diagnosis_pointers", "line_date", "charge", "line_provider",
                           ((_text("line_description").fill_null("") != "") | (_text("ndc").fill_null("") != ""))
                           .alias("described"),
-                          (pl.col("first").cum_sum() - 1).cast(pl.Int64).alias("c") if together else pl.lit(None))
+                          ((pl.col("first").cum_sum() - 1) if together else pl.lit(None)).cast(pl.Int64).alias("c"))
     raw_lines = raw_lines.filter(pl.col("code") != "")
     lines = raw_lines.select(
         "row", "claim_id", "code", "c", "described",
@@ -541,17 +541,37 @@ def total_rows(path: str | os.PathLike[str]) -> int | None:
     """Rows of a Parquet file (from its footer); None for CSV (the progress bar then counts bytes)."""
     p = Path(path)
     if p.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(str(p)).metadata.num_rows
+        try:
+            return int(pl.scan_parquet(p).select(pl.len()).collect().item())
+        except (OSError, pl.exceptions.PolarsError):
+            return None     # reading it will say what is wrong
     return None
+
+
+def scattered_claims(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(rows of the file, how many claims have their lines in more than one run of rows -- 0: every claim's
+    lines are together). One streaming pass over the claim_id column, in memory bounded by the number of
+    claims (a 64-bit hash each)."""
+    p = Path(path)
+    lf = pl.scan_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.scan_csv(
+        p, infer_schema=False, encoding="utf8-lossy")
+    ids = _text("claim_id").fill_null("")
+    try:
+        rows, runs, distinct = lf.select(pl.len().alias("rows"), (ids != ids.shift()).fill_null(True).sum().alias("runs"),
+                                         ids.hash().n_unique().alias("distinct")).collect(engine="streaming").row(0)
+    except pl.exceptions.ColumnNotFoundError as exc:
+        raise ClaimFormatError(f"{p.name}: missing column(s) claim_id") from exc
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ClaimFormatError(f"{p.name}: not a readable claim-lines table ({str(exc).splitlines()[0]})") from exc
+    return int(rows), max(0, int(runs or 0) - int(distinct or 0)) if rows else 0
 
 
 def whole_claims(frames: Iterable[pl.DataFrame], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, int]]:
     """Regroup frames of rows into (frame of whole claims of about ``chunk_rows`` rows, index of its first row).
 
     The rows of the last claim of a frame are held back and put before the next one, so the lines
-    of one claim must be adjacent (as writers of claim lines produce them).
+    of one claim must be adjacent (as writers of claim lines produce them; :func:`check_file` refuses a
+    file of several chunks where they are not, :func:`scattered_claims`).
     """
     carry: list[pl.DataFrame] = []
     held = 0
@@ -667,8 +687,15 @@ def check_file(cb: Any, path: str | os.PathLike[str], out: str | os.PathLike[str
     ck = ck or checker(cb)
     tabs = tables(ck)
     totals = Totals()
-    writer = _Writer(Path(out)) if out is not None else None
     name = Path(path).name
+    rows = total_rows(path)
+    if rows is None or rows >= chunk_rows:   # more than one chunk: a claim's lines must not be spread out
+        rows, scattered = scattered_claims(path)
+        if scattered and rows >= chunk_rows:
+            raise ClaimFormatError(
+                f"{name}: the lines of {scattered:,} claim(s) are not next to each other; checking a file in "
+                "chunks needs each claim's lines together (sort the file by claim_id)")
+    writer = _Writer(Path(out)) if out is not None else None
     ok = False
     try:
         for frame, row0 in chunks(path, chunk_rows):
