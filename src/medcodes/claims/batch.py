@@ -965,10 +965,16 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
         *(pl.when(hmask).then(pl.col(c)).alias(c) for c in
           ("h_release", "h_label", "h_covers", "h_code", "h_title", "h_billable", "added", "ended", "h_found",
            "noc_source", "drug")))
-    ptab = tabs.pcs(prel["p_release"].drop_nulls().unique().to_list()).select(
-        pl.col("release").alias("dp_release"), "key", pl.lit(True).alias("p_hit"))
-    u = u.join(ptab, on=["dp_release", "key"], how="left").with_columns(
-        pl.when(pl.col("shape") == "pcs").then(pl.col("p_hit")).alias("p_found")).drop("p_hit")
+    # PCS-shaped line codes (few) are looked up in the PCS tables: a semi join of those alone
+    pcs_keys = u.filter(pl.col("shape") == "pcs").select("dp_release", "key").unique()
+    if pcs_keys.height:
+        ptab = tabs.pcs(prel["p_release"].drop_nulls().unique().to_list()).select(
+            pl.col("release").alias("dp_release"), "key")
+        hits = pcs_keys.join(ptab, on=["dp_release", "key"], how="semi").with_columns(pl.lit(True).alias("p_found"))
+        u = u.join(hits, on=["dp_release", "key"], how="left").with_columns(
+            pl.when(pl.col("shape") == "pcs").then(pl.col("p_found")).alias("p_found"))
+    else:
+        u = u.with_columns(pl.lit(None, pl.Boolean).alias("p_found"))
     reasons = [(k, d, tabs.cpt_reason(k, d)) for k, d in u.filter(pl.col("shape") == "cpt").select("key", "day")
                .unique().iter_rows()] if cpt else []
     u = u.join(pl.DataFrame(reasons, orient="row", schema={"key": pl.String, "day": pl.Date, "cpt_reason": pl.String}),
