@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .refs import Ref, RefIndex, parse_refs
@@ -237,9 +238,19 @@ def group_applies(f: DxFacts, group: list[NoteRefs]) -> bool:
     return stem in f.title.lower()
 
 
+@lru_cache(maxsize=65536)
+def _note_flags(text: str) -> tuple[bool, ...]:
+    """The patterns a note's text matches (a category's notes are read again for each of its codes)."""
+    m = _PERINATAL_SPAN.search(text)
+    return (bool(_IF_APPLICABLE.search(text)), bool(_SECONDARY.search(text)), bool(_SUPPLEMENTARY.search(text)),
+            bool(_MATERNAL.search(text)) and not _NOT_MATERNAL.search(text), bool(_NEWBORN_ONLY.search(text)),
+            bool(_BIRTH_RECORD.search(text)), int(m.group(1)) if m else None)
+
+
 def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     kind, text, origin = note.get("kind", ""), note.get("text", ""), note.get("from", "")
-    nr = NoteRefs(kind, text, origin, level, parse_refs(text), bool(_IF_APPLICABLE.search(text)))
+    if_applicable, secondary, supplementary, maternal, newborn_only, birth_record, perinatal = _note_flags(text)
+    nr = NoteRefs(kind, text, origin, level, parse_refs(text), if_applicable)
     bucket = {"excludes1": f.excludes1, "excludes2": f.excludes2, "codeFirst": f.code_first,
               "useAdditionalCode": f.use_additional, "codeAlso": f.code_also}.get(kind)
     if bucket is not None:
@@ -248,36 +259,46 @@ def _take_note(f: DxFacts, note: dict[str, Any], level: str) -> None:
     if kind not in _SELF_KINDS:
         return
     cite = nr.cite()
-    if _SECONDARY.search(text):
+    if secondary:
         f.secondary_only = f.secondary_only or cite
-    if _SUPPLEMENTARY.search(text):
+    if supplementary:
         f.supplementary = f.supplementary or cite
-    if _MATERNAL.search(text) and not _NOT_MATERNAL.search(text):
+    if maternal:
         f.maternal = f.maternal or cite
-    if _NEWBORN_ONLY.search(text):
+    if newborn_only:
         f.newborn_only = f.newborn_only or cite
-    if _BIRTH_RECORD.search(text):
+    if birth_record:
         f.birth_record = f.birth_record or cite
-    m = _PERINATAL_SPAN.search(text)
-    if m and kind == "includes":
-        f.perinatal_days = int(m.group(1))
+    if perinatal is not None and kind == "includes":
+        f.perinatal_days = perinatal
     if not note.get("inherited") or kind == "inclusionTerm":
         # an age in parentheses qualifies one wording of an inclusion term (R40.224 "Irritable cries
         # (< 2 years of age)": the coma-scale response for infants), it does not limit the code
-        _age_facts(f, _PAREN.sub("", text) if kind == "inclusionTerm" else text, cite)
+        _age_facts(f, _ages(text, kind == "inclusionTerm"), cite)
 
 
-def _age_facts(f: DxFacts, text: str, cite: str) -> None:
+@lru_cache(maxsize=65536)
+def _ages(text: str, drop_parens: bool) -> tuple[tuple[int, int] | None, int | None, int | None]:
+    """(stated age range, upper bound, lower bound) a note's text gives."""
+    if drop_parens:
+        text = _PAREN.sub("", text)
     m = _AGE_RANGE.search(text)
     if m:
-        f.age_min, f.age_max, f.age_source = int(m.group(1)), int(m.group(2)), cite
+        return (int(m.group(1)), int(m.group(2))), None, None
+    hi = _AGE_MAX.search(text)
+    lo = _AGE_MIN.search(text)
+    return None, int(hi.group(1) or hi.group(2)) - 1 if hi else None, int(lo.group(1)) if lo else None
+
+
+def _age_facts(f: DxFacts, ages: tuple[tuple[int, int] | None, int | None, int | None], cite: str) -> None:
+    span, hi, lo = ages
+    if span is not None:
+        f.age_min, f.age_max, f.age_source = span[0], span[1], cite
         return
-    m = _AGE_MAX.search(text)
-    if m:
-        f.age_max, f.age_source = int(m.group(1) or m.group(2)) - 1, cite
-    m = _AGE_MIN.search(text)
-    if m:
-        f.age_min, f.age_source = int(m.group(1)), cite
+    if hi is not None:
+        f.age_max, f.age_source = hi, cite
+    if lo is not None:
+        f.age_min, f.age_source = lo, cite
 
 
 def _title_facts(f: DxFacts, rec: Any) -> None:
