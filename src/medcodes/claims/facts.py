@@ -179,6 +179,7 @@ class GuidelineRules:
         self.secondary = [(ref, text) for kind, ref, _e, phrase, text in rows if kind == "secondary_only" and ref]
         self.phrases = [(re.compile(rf"\b{re.escape(phrase)}\b", re.I), text)
                         for kind, _r, _e, phrase, text in rows if kind == "secondary_only" and phrase]
+        self._hits: dict[str, frozenset[int]] = {}
 
     def apply(self, f: DxFacts, titles: list[str]) -> None:
         cite = f"{self.label}"
@@ -187,7 +188,15 @@ class GuidelineRules:
                 f.principal_only = f"{cite}: {text}"
                 break
         found = [f"{cite}: \"{text}\"" for ref, text in self.secondary if f.key.startswith(ref)]
-        found += [f"{cite}: \"{text}\"" for rx, text in self.phrases if any(rx.search(t) for t in titles)]
+        hits = set()
+        for t in titles:
+            got = self._hits.get(t)
+            if got is None:   # titles are shared by a category's codes: each is searched once
+                if len(self._hits) > 200_000:
+                    self._hits.clear()
+                got = self._hits[t] = frozenset(n for n, (rx, _text) in enumerate(self.phrases) if rx.search(t))
+            hits |= got
+        found += [f"{cite}: \"{text}\"" for n, (_rx, text) in enumerate(self.phrases) if n in hits]
         f.secondary_guideline = tuple(dict.fromkeys(found))
 
 
@@ -305,7 +314,7 @@ def _title_facts(f: DxFacts, rec: Any) -> None:
     titles = [(rec.code, rec.title)] + [(a["code"], a["title"]) for a in reversed(rec.ancestors)
                                         if a.get("kind") not in ("chapter",)]
     for code, title in titles:
-        if f.manifestation is None and _MANIFESTATION.search(title):
+        if f.manifestation is None and _title_marks(title)[0]:
             f.manifestation = f"ICD-10-CM Tabular List title of {code}: \"{title}\""
     if f.secondary_only:   # external-cause titles describe other people (perpetrators, partners...)
         return
@@ -314,7 +323,7 @@ def _title_facts(f: DxFacts, rec: Any) -> None:
     blocks = {a["code"] for a in rec.ancestors if a.get("kind") == "block"}
     _age_word(f, [(c, t) for c, t in titles if c not in blocks])
     for code, title in titles:
-        female, male = bool(_FEMALE.search(title)), bool(_MALE.search(title))
+        _m, female, male = _title_marks(title)
         if female != male:
             f.sex = "F" if female else "M"
             f.sex_source = f"ICD-10-CM Tabular List title of {code}: \"{title}\""
@@ -328,23 +337,43 @@ def _age_word(f: DxFacts, titles: list[tuple[str, str]]) -> None:
     if f.newborn_only:      # the perinatal chapter's own rule applies
         return
     for code, title in titles:
+        said = _title_age(title)
+        if said is None:
+            continue
+        if said[0] == "stop":
+            return
         src = f"ICD-10-CM Tabular List title of {code}: \"{title}\""
-        if _NOT_THE_PATIENT_NOW.search(title):
-            return
-        title = _NOT_AGE.sub("", title)
-        m = _NEWBORN_DAYS.search(title)
-        if m:
-            f.newborn_days = (0, int(m.group(1)) - 1) if m.group(1) else (int(m.group(2)), int(m.group(3)))
+        if said[0] == "days":
+            f.newborn_days = said[1]
             f.age_word, f.age_word_source = "newborn", src
-            return
-        adult, child = bool(_ADULT.search(title)), bool(_CHILD.search(title) or _NEWBORN.search(title))
-        if adult != child:
-            f.age_word = "adult" if adult else ("newborn" if _NEWBORN.search(title) and not _CHILD.search(title)
-                                                else "pediatric")
-            f.age_word_source = src
-            return
-        if adult and child:
-            return
+        else:
+            f.age_word, f.age_word_source = said[1], src
+        return
+
+
+@lru_cache(maxsize=65536)
+def _title_marks(title: str) -> tuple[bool, bool, bool]:
+    """(a manifestation title, says female, says male): titles are shared by a category's codes."""
+    return bool(_MANIFESTATION.search(title)), bool(_FEMALE.search(title)), bool(_MALE.search(title))
+
+
+@lru_cache(maxsize=65536)
+def _title_age(title: str) -> tuple[Any, ...] | None:
+    """What a title says of the patient's age: ("stop",) -- not about the patient now, or both adult and child --,
+    ("days", (lo, hi)) for newborns of stated days, ("word", adult | newborn | pediatric), or None."""
+    if _NOT_THE_PATIENT_NOW.search(title):
+        return ("stop",)
+    title = _NOT_AGE.sub("", title)
+    m = _NEWBORN_DAYS.search(title)
+    if m:
+        return ("days", (0, int(m.group(1)) - 1) if m.group(1) else (int(m.group(2)), int(m.group(3))))
+    adult, child = bool(_ADULT.search(title)), bool(_CHILD.search(title) or _NEWBORN.search(title))
+    if adult != child:
+        return ("word", "adult" if adult else ("newborn" if _NEWBORN.search(title) and not _CHILD.search(title)
+                                               else "pediatric"))
+    if adult and child:
+        return ("stop",)
+    return None
 
 
 def _age_limits(f: DxFacts) -> tuple[AgeLimit, ...]:
