@@ -272,7 +272,8 @@ def test_a_claim_spread_over_the_file_is_refused_when_streaming_in_chunks(book: 
         frame.write_csv(spread) if suffix == ".csv" else frame.write_parquet(spread)
         assert scattered_claims(spread) == (3, 1)
         out = tmp_path / f"out{suffix}.parquet"
-        with pytest.raises(ClaimFormatError, match=rf"spread_synthetic{suffix}: the lines of 1 claim\(s\) are not next"):
+        refused = rf"spread_synthetic{suffix}: the lines of 1 claim\(s\) are not next"
+        with pytest.raises(ClaimFormatError, match=refused):
             check_file(book, spread, out, chunk_rows=1)
         assert not out.exists()
         # in one chunk (or in memory) the claim's lines are found wherever they are

@@ -220,6 +220,8 @@ def _has_bit(mask: pl.Expr, n: pl.Expr) -> pl.Expr:
 def _sorted_matches(keys: pl.Series, probe: pl.Series) -> tuple[pl.Series, pl.Series]:
     """For each probe value, the [lo, hi) positions of equal values in the sorted ``keys``."""
     return keys.search_sorted(probe, side="left"), keys.search_sorted(probe, side="right")
+
+
 _MISSING = "\x00"   # a release id for "no release of the system installed"
 
 
@@ -237,7 +239,8 @@ class _Tables:
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
         self._ix_more = pl.DataFrame(schema={"release": pl.String, "key": pl.String, "fid": pl.Int64})   # the rest
-        self._kinfo = pl.DataFrame()   # by fid: the key as a base-36 number (kv), its length (L), first letter (fl); owner, lmask, pmask
+        # by fid: the key as a base-36 number (kv), its length (L), its first letter (fl); owner, lmask, pmask
+        self._kinfo = pl.DataFrame()
         self._limits = pl.DataFrame()
         self._secondaries = pl.DataFrame()
         self._hcpcs: dict[str, pl.DataFrame] = {}
@@ -336,7 +339,8 @@ class _Tables:
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .with_columns(pl.col("lmask").fill_null(0), pl.col("pmask").fill_null(0))
                  .with_columns((pl.col("lmask") != 0).alias("owner")))
-        kinfo = codes.select(_base36(pl.col("key")).alias("kv"), pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
+        kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
+                             pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
                              "owner", "lmask", "pmask")
         # each note's text once (a note has several references): the prefixes table holds its number
@@ -559,8 +563,9 @@ def scattered_claims(path: str | os.PathLike[str]) -> tuple[int, int]:
         p, infer_schema=False, encoding="utf8-lossy")
     ids = _text("claim_id").fill_null("")
     try:
-        rows, runs, distinct = lf.select(pl.len().alias("rows"), (ids != ids.shift()).fill_null(True).sum().alias("runs"),
-                                         ids.hash().n_unique().alias("distinct")).collect(engine="streaming").row(0)
+        rows, runs, distinct = lf.select(
+            pl.len().alias("rows"), (ids != ids.shift()).fill_null(True).sum().alias("runs"),
+            ids.hash().n_unique().alias("distinct")).collect(engine="streaming").row(0)
     except pl.exceptions.ColumnNotFoundError as exc:
         raise ClaimFormatError(f"{p.name}: missing column(s) claim_id") from exc
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -875,8 +880,9 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     pre = (directed.filter(pl.col("kv").is_not_null())
            .with_columns(pl.int_ranges(3, pl.col("L") + 1, dtype=pl.Int64).alias("plen")).explode("plen")
            .filter(_has_bit(pl.col("pmask"), pl.col("plen")))
-           .with_columns((pl.col("owner") * _PACK + (pl.col("kv") // pl.lit(36, pl.Int64).pow(pl.col("L") - pl.col("plen")))
-                          * 8 + pl.col("plen")).alias("pk"))
+           .with_columns((pl.col("owner") * _PACK
+                          + (pl.col("kv") // pl.lit(36, pl.Int64).pow(pl.col("L") - pl.col("plen"))) * 8
+                          + pl.col("plen")).alias("pk"))
            .sort("pk"))
     plo, phi = _sorted_matches(tabs._pre["pk"], pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
