@@ -531,7 +531,7 @@ def check_table(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
 
 
 # ====================================================================== streaming
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000   # rows per chunk: at 10M lines, 100,000 used less CPU (fewer page faults) and memory than 200,000
 
 
 def _frames(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
@@ -556,16 +556,18 @@ def total_rows(path: str | os.PathLike[str]) -> int | None:
 
 def scattered_claims(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(rows of the file, how many claims have their lines in more than one run of rows -- 0: every claim's
-    lines are together). One streaming pass over the claim_id column, in memory bounded by the number of
-    claims (a 64-bit hash each)."""
+    lines are together). A streaming pass over the claim_id column; when the ids are not in ascending order,
+    a second one counting distinct ids (memory: a 64-bit hash per claim)."""
     p = Path(path)
     lf = pl.scan_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.scan_csv(
         p, infer_schema=False, encoding="utf8-lossy")
     ids = _text("claim_id").fill_null("")
     try:
-        rows, runs, distinct = lf.select(
+        # claim ids in ascending order (as most exports write them) are together: no set of ids is needed
+        rows, runs, descents = lf.select(
             pl.len().alias("rows"), (ids != ids.shift()).fill_null(True).sum().alias("runs"),
-            ids.hash().n_unique().alias("distinct")).collect(engine="streaming").row(0)
+            (ids < ids.shift()).fill_null(False).sum().alias("descents")).collect(engine="streaming").row(0)
+        distinct = runs if not descents else lf.select(ids.hash().n_unique()).collect(engine="streaming").item()
     except pl.exceptions.ColumnNotFoundError as exc:
         raise ClaimFormatError(f"{p.name}: missing column(s) claim_id") from exc
     except (OSError, pl.exceptions.PolarsError) as exc:
