@@ -25,6 +25,7 @@ Nothing here logs or stores the note.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import re
 import threading
 from dataclasses import dataclass, field
@@ -99,6 +100,14 @@ class Coder:
         self._excl_cache: dict[str, tuple[tuple[str, str], ...]] = {}
         self._lock = threading.Lock()
 
+    def warm(self) -> None:
+        """Load what the first note would otherwise load: the title indexes and the ConText pipeline."""
+        if self.cm is not None:
+            self._titles("icd10cm")
+        if self.hcpcs is not None:
+            self._titles("hcpcs")
+        _context.pipeline()
+
     # ------------------------------------------------------------------ entry point
     def code(self, text: str, setting: str = "outpatient", systems: Iterable[str] | None = None,
              date: _dt.date | None = None) -> Coding:
@@ -108,7 +117,8 @@ class Coder:
             raise MedcodesError("the note must be text")
         if len(text) > MAX_CHARS:
             raise MedcodesError(f"the note is {len(text):,} characters; at most {MAX_CHARS:,} are read")
-        if "\x00" in text or (text and sum(not (c.isprintable() or c.isspace()) for c in text) > len(text) // 10):
+        if "\x00" in text or (not "".join(text.split()).isprintable()
+                               and sum(not (c.isprintable() or c.isspace()) for c in text) > len(text) // 10):
             raise MedcodesError("the note is not text (binary content)")
         wanted = set(systems) if systems else {"icd10cm", "icd10pcs", "hcpcs"}
         out = Coding(setting, date.isoformat() if date else None, releases=dict(self.releases))
@@ -489,23 +499,30 @@ class Coder:
     def _excludes1(self, codes: list[Suggestion], out: Coding, text: str) -> None:
         """Drop the later of two codes an Excludes1 note says are never coded together."""
         drop: set[int] = set()
-        refs = [self._excluded(x.code) if x.system == "icd10cm" else () for x in codes]
-        keys = [normalize_key(c.code) for c in codes]
-
-        def excludes(i: int, j: int) -> bool:
-            bk = keys[j]
-            return any(bk.startswith(k) and (bk == k or dash or len(k) < 7) for k, dash in refs[i])
-
-        for i, a in enumerate(codes):
-            for j, b in enumerate(codes):
-                if j <= i or i in drop or j in drop or a.system != "icd10cm" or b.system != "icd10cm":
-                    continue
-                if excludes(i, j) or excludes(j, i):
-                    loser, winner = (b, a) if b.weight <= a.weight else (a, b)
-                    drop.add(codes.index(loser))
-                    span = loser.spans[0]
-                    out.not_coded.append(Skipped(text[span[0]:span[1]], span,
-                                                 f"Excludes1 with {winner.code} (guideline I.A.12.a)", loser.code))
+        keys = [normalize_key(c.code) if c.system == "icd10cm" else "" for c in codes]
+        by_cat: dict[str, list[int]] = {}
+        for j, k in enumerate(keys):
+            if k:
+                by_cat.setdefault(k[:3], []).append(j)
+        # the pairs one of whose Excludes1 notes names the other (a note names codes of 3+ characters)
+        pairs: set[tuple[int, int]] = set()
+        for i, c in enumerate(codes):
+            if not keys[i]:
+                continue
+            for k, dash in self._excluded(c.code):
+                for j in by_cat.get(k[:3], ()):
+                    bk = keys[j]
+                    if j != i and bk.startswith(k) and (bk == k or dash or len(k) < 7):
+                        pairs.add((min(i, j), max(i, j)))
+        for i, j in sorted(pairs):
+            if i in drop or j in drop:
+                continue
+            a, b = codes[i], codes[j]
+            loser, winner, lose = (b, a, j) if b.weight <= a.weight else (a, b, i)
+            drop.add(lose)
+            span = loser.spans[0]
+            out.not_coded.append(Skipped(text[span[0]:span[1]], span,
+                                         f"Excludes1 with {winner.code} (guideline I.A.12.a)", loser.code))
         for j in sorted(drop, reverse=True):
             del codes[j]
 
@@ -547,6 +564,12 @@ def coder(cb: Any, date: _dt.date | None) -> Coder:
             if len(_coders) >= 4:
                 _coders.pop(next(iter(_coders)))
             got = _coders[sig] = Coder(Codebook.open(home), infos, books)
+            got.warm()
+            # the books are about a million long-lived objects: a full garbage collection walking
+            # them costs ~0.5 s, every few hundred notes. Collect once now, then leave everything
+            # alive at this point out of later collections (freed as usual when unreferenced).
+            gc.collect()
+            gc.freeze()
         return got
 
 

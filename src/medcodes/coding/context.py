@@ -8,11 +8,12 @@ notes are protected health information, so that logger is switched off before an
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from typing import Any
 
 _lock = threading.Lock()
-_nlp: Any = None
+_nlp: "_Pipeline | None" = None
 
 
 #: coders' uncertainty and negation words the default ConText rules do not all carry
@@ -39,7 +40,64 @@ class Context:
     uncertain: bool = False
 
 
-def pipeline() -> Any:
+class _Pipeline:
+    """The blank spaCy pipeline with the sentencizer and ConText, and the words any ConText
+    rule that sets an attribute needs: a sentence holding none of them is left unmodified."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp = nlp
+        self.sentencizer = nlp.get_pipe("sentencizer")
+        self.context = nlp.get_pipe("medspacy_context")
+        self.triggers = _trigger_words(self.context.rules, nlp.tokenizer)
+        import numpy as np
+
+        self.trigger_ids = None if self.triggers is None else np.array(
+            sorted(nlp.vocab.strings.add(w) for w in self.triggers), dtype=np.uint64)
+
+
+def _trigger_words(rules: Any, tokenizer: Any) -> frozenset[str] | None:
+    """One set of lower-case words per rule, every match of the rule holding one of them (a
+    literal's least common word; a pattern's least common required element); their union.
+    None when a rule's matches cannot be pinned to words (a regular expression, say): then
+    every sentence is read. Rules that only end or block a scope (TERMINATE, PSEUDO) need none."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    def cost(words: set[str]) -> int:
+        return sum(1000 if w in STOP_WORDS else 1 for w in words)
+
+    out: set[str] = set()
+    for r in rules:
+        if r.direction.upper() in ("TERMINATE", "PSEUDO") or r.category.upper() in ("TERMINATE", "PSEUDO"):
+            continue
+        if r.pattern is None:
+            words = [t.lower_ for t in tokenizer(r.literal.lower()) if not t.is_space]
+            if not words:
+                return None
+            out.add(min(words, key=lambda w: (w in STOP_WORDS, -len(w))))
+            continue
+        if isinstance(r.pattern, str):
+            return None
+        best: set[str] | None = None
+        for el in r.pattern:
+            if el.get("OP") in ("?", "*", "!"):
+                continue
+            for k in ("LOWER", "ORTH", "TEXT", "NORM"):
+                v = el.get(k)
+                if isinstance(v, str):
+                    words = {v.lower()}
+                elif isinstance(v, dict) and set(v) == {"IN"}:
+                    words = {str(x).lower() for x in v["IN"]}
+                else:
+                    continue
+                if best is None or cost(words) < cost(best):
+                    best = words
+        if best is None:
+            return None
+        out |= best
+    return frozenset(out)
+
+
+def pipeline() -> _Pipeline:
     global _nlp
     with _lock:
         if _nlp is None:
@@ -60,42 +118,89 @@ def pipeline() -> Any:
             rules.append(ConTextRule("ruled out <end>", "NEGATED_EXISTENCE", direction="BACKWARD",
                                      pattern=[{"LOWER": "ruled"}, {"LOWER": "out"}, {"IS_PUNCT": True}]))
             nlp.get_pipe("medspacy_context").add(rules)
-            _nlp = nlp
+            _nlp = _Pipeline(nlp)
         return _nlp
 
 
-def sentence_bounds(text: str) -> tuple[Any, list[tuple[int, int]]]:
-    """The spaCy doc (tokens + sentences) and each sentence's character span."""
-    nlp = pipeline()
-    doc = nlp.make_doc(text)
-    doc = nlp.get_pipe("sentencizer")(doc)
-    return doc, [(s.start_char, s.end_char) for s in doc.sents]
+@dataclass
+class Parsed:
+    """A note's spaCy tokens and sentences (token ranges and character spans)."""
+    doc: Any
+    sents: list[tuple[int, int]]          # token ranges
+    bounds: list[tuple[int, int]]         # character spans
+    starts: list[int] = field(default_factory=list)
 
 
-def contexts(doc: Any, spans: list[tuple[int, int]]) -> list[Context]:
-    """ConText attributes for each character span (one per mention; overlapping spans share)."""
-    nlp = pipeline()
+def sentence_bounds(text: str) -> tuple[Parsed, list[tuple[int, int]]]:
+    """The note's tokens and sentences, and each sentence's character span."""
+    p = pipeline()
+    doc = p.sentencizer(p.nlp.make_doc(text))
+    sents = [(s.start, s.end) for s in doc.sents]
+    bounds = [(s.start_char, s.end_char) for s in doc.sents]
+    return Parsed(doc, sents, bounds, [a for a, _b in bounds]), bounds
+
+
+def contexts(parsed: Parsed, spans: list[tuple[int, int]]) -> list[Context]:
+    """ConText attributes for each character span (one per mention; overlapping spans share).
+
+    ConText's scopes end at the sentence, so it runs only over the sentences that hold both a
+    mention and a word some modifier needs, gathered into one smaller spaCy doc: the matcher
+    and ConText's pairwise scope and target checks then cost what those sentences cost."""
+    p = pipeline()
+    doc = parsed.doc
+    which = [bisect_right(parsed.starts, a) - 1 for a, _b in spans]
+    wanted = sorted(set(i for i in which if i >= 0))
+    if p.trigger_ids is not None and wanted:
+        import numpy as np
+        from spacy.attrs import LOWER
+
+        hit = np.isin(doc.to_array(LOWER), p.trigger_ids)
+        wanted = [i for i in wanted if hit[parsed.sents[i][0]:parsed.sents[i][1]].any()]
+    if not wanted:
+        return [Context() for _ in spans]
+    words: list[str] = []
+    spaces: list[bool] = []
+    starts: list[bool] = []
+    shift: dict[int, int] = {}               # sentence -> new offset minus old offset
+    pos = 0
+    for i in wanted:
+        a, b = parsed.sents[i]
+        shift[i] = pos - doc[a].idx
+        for k, t in enumerate(doc[a:b]):
+            words.append(t.text)
+            spaces.append(bool(t.whitespace_))
+            starts.append(k == 0)
+            pos += len(t.text) + len(t.whitespace_)
+    from spacy.tokens import Doc
+
+    sub = Doc(p.nlp.vocab, words=words, spaces=spaces, sent_starts=starts)
     ents = []
     taken: set[int] = set()
-    index: list[int | None] = []
-    for a, b in spans:
-        sp = doc.char_span(a, b, label="MENTION", alignment_mode="expand")
-        if sp is None or any(i in taken for i in range(sp.start, sp.end)):
+    index: list[Any] = []
+    for (a, b), i in zip(spans, which):
+        d = shift.get(i)
+        if d is None:
             index.append(None)
             continue
+        sp = sub.char_span(a + d, b + d, label="MENTION", alignment_mode="expand")
+        if sp is None or any(j in taken for j in range(sp.start, sp.end)):
+            index.append((a + d, b + d))     # read through the entity that overlaps it
+            continue
         taken.update(range(sp.start, sp.end))
-        index.append(len(ents))
+        index.append(sp.start)
         ents.append(sp)
-    doc.ents = sorted(ents, key=lambda s: s.start)
-    nlp.get_pipe("medspacy_context")(doc)
-    by_start = {e.start: e for e in doc.ents}
+    sub.ents = sorted(ents, key=lambda s: s.start)
+    p.context(sub)
+    by_start = {e.start: e for e in sub.ents}
     out: list[Context] = []
-    for (a, b), i in zip(spans, index):
-        if i is None:
-            sp = doc.char_span(a, b, alignment_mode="expand")
-            e = next((x for x in doc.ents if sp is not None and x.start <= sp.start < x.end), None)
+    for ix in index:
+        if ix is None:
+            e = None
+        elif isinstance(ix, tuple):
+            sp = sub.char_span(ix[0], ix[1], alignment_mode="expand")
+            e = next((x for x in sub.ents if sp is not None and x.start <= sp.start < x.end), None)
         else:
-            e = by_start.get(ents[i].start)
+            e = by_start.get(ix)
         if e is None:
             out.append(Context())
             continue

@@ -11,7 +11,6 @@ complete ICD-10-PCS code among a table's rows, or leaves the axes open.
 from __future__ import annotations
 
 import re
-from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +43,7 @@ class _Prepared:
     inv: dict[str, list[int]]
     rest: list[int]
     index: dict[str, int]
+    static: list[tuple[Any, ...]]      # each row scored with no word of its own stated
 
 
 class Refiner:
@@ -83,7 +83,9 @@ class Refiner:
                              sum(1 for w in _DEFAULT_FIRST if w in distinct), k, c, t, distinct))
             rest = sorted(range(len(rows)), key=lambda i: (0.5 * rows[i][0] + (0.6 if rows[i][1] else 0.0),
                                                            -rows[i][2], len(rows[i][5]), rows[i][3]))
-            got = _Prepared(rows, inv, rest, {r[3]: i for i, r in enumerate(rows)})
+            static = [(-(2.0 * 0 - 0.5 * n_hard - (0.6 if other else 0.0)), -default, len(t), k, c, t, distinct, frozenset())
+                      for n_hard, other, default, k, c, t, distinct in rows]
+            got = _Prepared(rows, inv, rest, {r[3]: i for i, r in enumerate(rows)}, static)
             if len(self._prep) > 20000:
                 self._prep.clear()
             self._prep[id(cands)] = got
@@ -127,29 +129,37 @@ class Refiner:
         if len(cands) == 1:
             k, c, t, _s = cands[0]
             return Refined(k, c, t, True)
-        bag = {s for s, toks in sent.bag.items() if any(not t.neg for t in toks)}
-        if any(t.neg for t in sent.tokens):
-            bag.add("without")
+        bag = sent.stated | {"without"} if sent.any_neg else sent.stated
         prep = self._prepared(cands)
-        rows, inv, rest = prep.rows, prep.inv, prep.rest
-        touched = {i for w in bag for i in inv.get(w, ())}
+        rows, inv, static = prep.rows, prep.inv, prep.static
+        touched: set[int] = set()
+        for w in bag:
+            got = inv.get(w)
+            if got:
+                touched.update(got)
+        # each entry sorts best first as it stands: (-score, -default, len(title), key, ...)
         scored = []
-        # titles sharing no stated word score what they lose (precomputed, best first): a few suffice
-        for i in list(islice((i for i in rest if i not in touched), 40)) + list(touched):
+        for i in touched:
             n_hard, other, default, k, c, t, distinct = rows[i]
             matched = distinct & bag
             hard_unmatched = n_hard - sum(1 for w in matched if w not in _SOFT)
             score = 2.0 * len(matched) - 0.5 * hard_unmatched - (0.6 if other else 0.0)
-            scored.append((score, default, -len(t), k, c, t, distinct, matched))
+            scored.append((-score, -default, len(t), k, c, t, distinct, matched))
+        # titles sharing no stated word score what they lose (precomputed, best first): a few suffice
+        n = 0
+        for i in prep.rest:
+            if i not in touched:
+                scored.append(static[i])
+                n += 1
+                if n == 40:
+                    break
         if must is not None and not any(x[3] == must for x in scored):
-            i = prep.index[must]
-            n_hard, other, default, k, c, t, distinct = rows[i]
-            scored.append((-0.5 * n_hard - (0.6 if other else 0.0), default, -len(t), k, c, t, distinct, frozenset()))
-        scored.sort(key=lambda x: (-x[0], -x[1], -x[2], x[3]))
+            scored.append(static[prep.index[must]])
+        scored.sort()
         best = scored[0]
         if must is not None:
             own = next(x for x in scored if x[3] == must)
-            if len(best[7]) < 1 or best[0] <= own[0] + 1.0:
+            if len(best[7]) < 1 or -best[0] <= -own[0] + 1.0:
                 best = own
         queries: list[str] = []
         if "unspecified" in best[6] or (len(scored) > 1 and scored[1][0] == best[0] and scored[1][1] == best[1]):

@@ -68,6 +68,33 @@ class Sentence:
     tokens: list[Token] = field(default_factory=list)
     bag: dict[str, list[Token]] = field(default_factory=dict)
     numbers: list[float] = field(default_factory=list)
+    _stated: frozenset[str] | None = field(default=None, repr=False)
+    _negs: bool | None = field(default=None, repr=False)
+    _words: frozenset[str] | None = field(default=None, repr=False)
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Every stem of the sentence (computed once)."""
+        got = self._words
+        if got is None:
+            got = self._words = frozenset(self.bag)
+        return got
+
+    @property
+    def stated(self) -> frozenset[str]:
+        """Stems with at least one token outside a without-phrase (computed once)."""
+        got = self._stated
+        if got is None:
+            got = self._stated = frozenset(s for s, toks in self.bag.items() if any(not t.neg for t in toks))
+        return got
+
+    @property
+    def any_neg(self) -> bool:
+        """Some token stands inside a without-/no-phrase."""
+        got = self._negs
+        if got is None:
+            got = self._negs = any(t.neg for t in self.tokens)
+        return got
 
     def has(self, stems: tuple[str, ...], neg: bool | None = False) -> bool:
         """All ``stems`` are in the sentence (``neg``: False = outside a without-phrase,

@@ -46,8 +46,8 @@ class TitleIndex:
     def matches(self, sent: Sentence, cover: float, min_words: int = 2) -> list[tuple[float, int, list[Token]]]:
         """(cover, row, tokens) of titles whose IDF-weighted required words the sentence states
         at ``cover`` or more, best first."""
-        pos = {s for s, toks in sent.bag.items() if any(not t.neg for t in toks)}
-        every = set(sent.bag)          # words inside a without-phrase count for "without" titles
+        pos = sent.stated
+        every = sent.words       # words inside a without-phrase count for "without" titles
         if cover >= 0.999:
             cands = {r for s in every for r in self.by_rarest.get(s, ())}
         else:      # a partial match must still hold one of the title's specific words
@@ -66,6 +66,6 @@ class TitleIndex:
             got = sum(self.idf[s] for s in have)
             c = got / self.weight[r] if self.weight[r] else 0.0
             if c >= cover:
-                out.append((c, got, r, [sent.bag[s][0] for s in have]))
+                out.append((c, got, r, sorted((sent.bag[s][0] for s in have), key=lambda t: (t.start, t.stem))))
         out.sort(key=lambda x: (-round(x[0], 2) if cover >= 0.999 else -x[1], -x[1], self.rows[x[2]][0]))
         return [(c, r, toks) for c, _g, r, toks in out]
