@@ -150,10 +150,13 @@ class Coder:
         for book in ("index", "eindex"):
             if book == "eindex" and not any(c[:1] in "STst" for m in found for c in m.raw):
                 continue              # external causes are read only beside an injury or poisoning
+            stems = self.lex.books[book].stems
             for term, toks in self.lex.mains_in(book, sent):
+                main = stems.get(term.id, ())
+                if not main or len(main[0]) <= 2:
+                    continue
                 path = self.lex.walk(book, term, toks, sent)
-                main = self.lex.books[book].stems.get(term.id, ())
-                if not main or len(main[0]) <= 2 or (main[0] in GENERIC and not path.direct and len(main) == 1):
+                if main[0] in GENERIC and not path.direct and len(main) == 1:
                     continue
                 raw = list(path.codes)
                 if not raw:
@@ -166,9 +169,9 @@ class Coder:
         return found
 
     def _neoplasms(self, i: int, sent: Sentence) -> list[Mention]:
-        trig = [t for t in sent.tokens if t.stem in _NEOPLASM_WORDS or t.stem.startswith("metasta")]
-        if not trig:
+        if sent.words.isdisjoint(_NEOPLASM_WORDS) and not any(s.startswith("metasta") for s in sent.bag):
             return []
+        trig = [t for t in sent.tokens if t.stem in _NEOPLASM_WORDS or t.stem.startswith("metasta")]
         out = []
         for code, label, part in self._neoplasm(sent):
             toks = part.tokens          # the phrase read for this site and behaviour
@@ -207,7 +210,7 @@ class Coder:
     def _drugs(self, i: int, sent: Sentence) -> list[Mention]:
         """Poisoning / adverse effect / underdosing: the substance's row, the intent's column."""
         bag = sent.bag
-        if not any(s in bag for s in _DRUG_WORDS) and not any(s.startswith("underdos") for s in bag):
+        if sent.words.isdisjoint(_DRUG_WORDS) and not any(s.startswith("underdos") for s in bag):
             return []
         if "adverse" in bag:
             column = "Adverse effect"
@@ -270,7 +273,7 @@ class Coder:
         return found
 
     def _supplies(self, i: int, sent: Sentence) -> list[Mention]:
-        if not any(s in sent.bag for s in _SUPPLY_WORDS):
+        if sent.words.isdisjoint(_SUPPLY_WORDS):
             return []
         got = self._titles("hcpcs").matches(sent, cover=0.55)
         if not got:

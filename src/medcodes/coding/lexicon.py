@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..search.build import SeeIndex, Term, load_terms
 from .text import Sentence, Token, term_forms, term_stems
@@ -64,6 +64,7 @@ class Book:
     forms: dict[int, list[tuple[str, ...]]] = field(default_factory=dict)
     nemod: dict[int, tuple[str, ...]] = field(default_factory=dict)
     kids: dict[int, tuple[list[int], dict[str, list[int]]]] = field(default_factory=dict)
+    kinfo: dict[int, tuple[int, Any]] = field(default_factory=dict)
     mains: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
     see: SeeIndex | None = None
 
@@ -74,6 +75,7 @@ class Lexicon:
 
     def __init__(self, books: dict[str, Book]) -> None:
         self.books = books
+        self._see_cache: dict[tuple[str, str], Term | None] = {}
 
     @classmethod
     def load(cls, conns: dict[str, sqlite3.Connection]) -> "Lexicon":
@@ -141,11 +143,20 @@ class Lexicon:
             last = terms[-1]
             see = last.see or (start.see if last is start else None)
             if see and b.see is not None:
-                target = b.see.find(see)
+                target = self._see(b, see)
                 if target is not None and target is not last:
                     sub = self.walk(book, target, [], sent, depth + 1)
                     path = Path(book, terms + sub.terms, toks + sub.used, sub.codes, see=see, direct=len(best))
         return path
+
+    def _see(self, b: Book, see: str) -> Term | None:
+        """The term a ``see`` reference names, looked up once per reference."""
+        key = (b.name, see)
+        try:
+            return self._see_cache[key]
+        except KeyError:
+            got = self._see_cache[key] = b.see.find(see)
+            return got
 
     def _down(self, b: Book, term: Term, sent: Sentence, used: list[Token] | None = None,
               neg: bool = False) -> list[tuple[int, list[Token]]]:
@@ -157,37 +168,41 @@ class Lexicon:
         if not always and not by_stem:
             return best
         maybe = set(always)
-        for st in sent.bag:
-            maybe.update(by_stem.get(st, ()))
+        if len(by_stem) < len(sent.bag):
+            bag = sent.bag
+            for st, cids in by_stem.items():
+                if st in bag:
+                    maybe.update(cids)
+        else:
+            for st in sent.bag:
+                got = by_stem.get(st)
+                if got:
+                    maybe.update(got)
+        stated, negated = (sent.negated if neg else sent.stated), sent.negated
+        kinfo = b.kinfo
         for cid in sorted(maybe):
-            c = b.terms[cid]
-            forms = b.forms.get(cid, ())
-            if forms[0] == ("with",):
-                rest = self._down(b, c, sent, used, neg)
+            kind, info = kinfo[cid]
+            if kind == _WITH:
+                rest = self._down(b, b.terms[cid], sent, used, neg)
                 w = sum(len(ts) for _i, ts in rest)
                 if w > best_w:
                     best, best_w = [(cid, [])] + rest, w
                 continue
-            rng = _RANGE.match(c.title)
-            if rng:
-                lo, hi = float(rng.group(1)), float(rng.group(2))
+            if kind == _NUMBERS:
+                lo, hi = info
                 if any(lo <= x <= hi + 0.0999 for x in sent.numbers):
-                    rest = self._down(b, c, sent)
+                    rest = self._down(b, b.terms[cid], sent)
                     w = 2 + sum(len(ts) for _i, ts in rest)
                     if w > best_w:
                         best, best_w = [(cid, [])] + rest, w
                 continue
-            for stems in forms:
-                if stems[0] == "with":
-                    stems = stems[1:]
-                cut = stems.index("without") if "without" in stems else len(stems)
-                need = stems[:cut] + stems[cut + 1:]
-                if not need or not sent.has(stems[:cut], neg=neg) or not sent.has(stems[cut + 1:], neg=True):
+            for head, tail, need, short in info:
+                if not stated.issuperset(head) or (tail and not negated.issuperset(tail)):
                     continue
                 toks = sent.find(need)
-                if any(t.stem.isdigit() or len(t.stem) <= 2 for t in toks) and not _near(toks, used, sent):
+                if short and not _near(toks, used, sent):
                     continue
-                rest = self._down(b, c, sent, used + toks, neg)
+                rest = self._down(b, b.terms[cid], sent, used + toks, neg)
                 w = len(need) + sum(len(ts) for _i, ts in rest)
                 if w > best_w:
                     best, best_w = [(cid, toks)] + rest, w
@@ -195,7 +210,8 @@ class Lexicon:
 
     def _kids(self, b: Book, term: Term) -> tuple[list[int], dict[str, list[int]]]:
         """A term's subterms indexed by a word each form needs (only those a sentence can
-        reach are tried); ``with`` groups and number ranges are always tried."""
+        reach are tried); ``with`` groups and number ranges are always tried. Each subterm's
+        forms are split once into the words stated outside and inside a without-phrase."""
         got = b.kids.get(term.id)
         if got is None:
             always: list[int] = []
@@ -204,9 +220,22 @@ class Lexicon:
                 forms = b.forms.get(cid, ())
                 if not forms:
                     continue
-                if forms[0] == ("with",) or _RANGE.match(b.terms[cid].title):
+                rng = _RANGE.match(b.terms[cid].title)
+                if forms[0] == ("with",) or rng:
                     always.append(cid)
+                    b.kinfo[cid] = (_WITH, None) if forms[0] == ("with",) else (
+                        _NUMBERS, (float(rng.group(1)), float(rng.group(2))))
                     continue
+                split = []
+                for stems in forms:
+                    if stems[0] == "with":
+                        stems = stems[1:]
+                    cut = stems.index("without") if "without" in stems else len(stems)
+                    need = stems[:cut] + stems[cut + 1:]
+                    if need:
+                        split.append((stems[:cut], stems[cut + 1:], need,
+                                      any(x.isdigit() or len(x) <= 2 for x in need)))
+                b.kinfo[cid] = (_FORMS, split)
                 for f in forms:
                     key = next((x for x in f if x not in ("with", "without")), None)
                     if key is None:
@@ -222,6 +251,7 @@ class Lexicon:
 
 
 
+_WITH, _NUMBERS, _FORMS = 0, 1, 2
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$")
 
 

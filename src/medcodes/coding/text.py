@@ -71,6 +71,7 @@ class Sentence:
     _stated: frozenset[str] | None = field(default=None, repr=False)
     _negs: bool | None = field(default=None, repr=False)
     _words: frozenset[str] | None = field(default=None, repr=False)
+    _negated: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def words(self) -> frozenset[str]:
@@ -86,6 +87,14 @@ class Sentence:
         got = self._stated
         if got is None:
             got = self._stated = frozenset(s for s, toks in self.bag.items() if any(not t.neg for t in toks))
+        return got
+
+    @property
+    def negated(self) -> frozenset[str]:
+        """Stems with at least one token inside a without-phrase (computed once)."""
+        got = self._negated
+        if got is None:
+            got = self._negated = frozenset(s for s, toks in self.bag.items() if any(t.neg for t in toks))
         return got
 
     @property
@@ -155,25 +164,43 @@ def sentences(note: str, bounds: list[tuple[int, int]]) -> list[Sentence]:
     return [_sentence(note, a, b) for a, b in bounds]
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: first words of the note-word and synonym phrases: only these can start a replacement
+_FIRST = frozenset(k.split()[0] for k in (*NOTE_WORDS, *SYNONYMS) if k.split())
+_STEMS: dict[str, str] = {}
+
+
+def _stem(w: str) -> str:
+    got = _STEMS.get(w)
+    if got is None:
+        got = stem(w)
+        if len(_STEMS) < 100_000:
+            _STEMS[w] = got
+    return got
+
+
 def _sentence(note: str, a: int, b: int) -> Sentence:
     sent = Sentence(a, b)
-    sent.numbers = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", note[a:b])]
+    sent.numbers = [float(x) for x in _NUMBER.findall(note, a, b)]
     words: list[tuple[str, int, int]] = []
     for m in _WORD.finditer(note, a, b):
-        raw = fold(m.group())
-        if raw.endswith("'s"):
-            raw = raw[:-2]
-        parts = raw.split("-")
+        raw = m.group().lower()               # the pattern matches ASCII letters and digits only
         off = m.start()
-        for p in parts:
+        if "-" not in raw:
+            words.append((raw, off, off + len(raw)))
+            continue
+        for p in raw.split("-"):
             words.append((p, off, off + len(p)))
             off += len(p) + 1
     neg = False
     pos = 0
     prev_end = a
-    for i, (w, s, e) in enumerate(words):
-        if any(ch in note[prev_end:s] for ch in ",;:"):
-            neg = False              # a comma or semicolon ends the reach of "without"/"no"
+    tokens = sent.tokens
+    for w, s, e in words:
+        if s - prev_end > 1 or (s > prev_end and note[prev_end] != " "):
+            gap = note[prev_end:s]
+            if "," in gap or ";" in gap or ":" in gap:
+                neg = False          # a comma or semicolon ends the reach of "without"/"no"
         prev_end = e
         if w in _NEG_WORDS:
             neg = True
@@ -181,23 +208,32 @@ def _sentence(note: str, a: int, b: int) -> Sentence:
             neg = False
         if w in STOP_WORDS and w not in _KEEP:
             continue
-        tok = Token(stem(w), s, e, pos, neg and w not in _NEG_WORDS)
-        sent.tokens.append(tok)
+        tokens.append(Token(_stem(w), s, e, pos, neg and w not in _NEG_WORDS))
         pos += 1
     _add_synonyms(sent, words)
-    for t in sent.tokens:
-        sent.bag.setdefault(t.stem, []).append(t)
+    bag = sent.bag
+    for t in tokens:
+        got = bag.get(t.stem)
+        if got is None:
+            bag[t.stem] = [t]
+        else:
+            got.append(t)
     return sent
 
 
 def _add_synonyms(sent: Sentence, words: list[tuple[str, int, int]]) -> None:
     """Synthetic tokens for abbreviations and lay words, at the offsets of the words they replace."""
     plain = [w for w, _s, _e in words]
+    starts = [i for i, w in enumerate(plain) if w in _FIRST]
+    if not starts:
+        return
     by_start = {t.start: t for t in sent.tokens}
     extra: list[Token] = []
     for size in (3, 2, 1):
-        for i in range(len(plain) - size + 1):
-            key = " ".join(plain[i:i + size])
+        for i in starts:
+            if i + size > len(plain):
+                continue
+            key = plain[i] if size == 1 else " ".join(plain[i:i + size])
             repl = NOTE_WORDS.get(key) or SYNONYMS.get(key)
             if not repl:
                 continue
@@ -208,5 +244,5 @@ def _add_synonyms(sent: Sentence, words: list[tuple[str, int, int]]) -> None:
             for w in repl[0].split():
                 if w in STOP_WORDS and w not in _KEEP:
                     continue
-                extra.append(Token(stem(w), s, e, pos, neg, synthetic=True))
+                extra.append(Token(_stem(w), s, e, pos, neg, synthetic=True))
     sent.tokens.extend(extra)

@@ -34,14 +34,20 @@ class TitleIndex:
         self.idf = {s: math.log(total / len(p)) for s, p in self.postings.items()}
         self.need: list[frozenset[str]] = []
         self.weight: list[float] = []
-        #: rows by their rarest required word: a title can be stated in full only if that word is
-        self.by_rarest: dict[str, list[int]] = {}
+        #: rows by their required word when they need one, else by their two rarest required
+        #: words: a title can be stated in full only if those words are
+        self.by_pair: dict[str, dict[str, list[int]]] = {}
+        self.single: dict[str, list[int]] = {}
         for n, (_k, _c, _t, stems) in enumerate(self.rows):
             need = frozenset(s for s in stems if s not in SOFT and (len(s) > 1 or s.isdigit()))
             self.need.append(need)
             self.weight.append(sum(self.idf[s] for s in need))
             if need:
-                self.by_rarest.setdefault(max(need, key=lambda s: (self.idf[s], s)), []).append(n)
+                rare = sorted(need, key=lambda s: (self.idf[s], s), reverse=True)
+                if len(rare) == 1:
+                    self.single.setdefault(rare[0], []).append(n)
+                else:
+                    self.by_pair.setdefault(rare[0], {}).setdefault(rare[1], []).append(n)
 
     def matches(self, sent: Sentence, cover: float, min_words: int = 2) -> list[tuple[float, int, list[Token]]]:
         """(cover, row, tokens) of titles whose IDF-weighted required words the sentence states
@@ -49,7 +55,17 @@ class TitleIndex:
         pos = sent.stated
         every = sent.words       # words inside a without-phrase count for "without" titles
         if cover >= 0.999:
-            cands = {r for s in every for r in self.by_rarest.get(s, ())}
+            cands = set()
+            for s in every:
+                got = self.single.get(s)
+                if got:
+                    cands.update(got)
+                pairs = self.by_pair.get(s)
+                if pairs:
+                    for s2 in every:
+                        got = pairs.get(s2)
+                        if got:
+                            cands.update(got)
         else:      # a partial match must still hold one of the title's specific words
             cands = {r for s in pos if s not in SOFT and self.idf.get(s, 0.0) >= 2.5 for r in self.postings.get(s, ())}
         out = []
