@@ -223,10 +223,26 @@ def test_rest_code(home, monkeypatch):
 
     from medcodes.server.app import create_app
 
-    monkeypatch.setenv("MEDCODES_TIMEOUT", "120")   # the first note loads the books (seconds)
     with TestClient(create_app(home)) as client:
         r = client.post("/code", json={"text": "Acute kidney injury.", "setting": "inpatient", "date": DAY})
         assert r.status_code == 200
         assert r.json()["codes"][0]["code"] == "N17.9"
         assert client.post("/code", json={"note": "x"}).status_code == 400
         assert client.post("/code", json={"text": "Gout.", "setting": "er"}).status_code == 400
+
+
+def test_rest_code_first_note_waits_for_the_books_not_for_the_timeout(home, monkeypatch):
+    """Loading the books takes seconds (once): the server starts it in the background, and a first
+    POST /code that arrives meanwhile waits for it outside its per-request timeout (here 1 s)."""
+    from fastapi.testclient import TestClient
+
+    from medcodes.coding import assistant
+    from medcodes.server.app import create_app
+
+    monkeypatch.setattr(assistant, "_coders", {})       # a cold process: nothing loaded yet
+    monkeypatch.setenv("MEDCODES_TIMEOUT", "1")
+    with TestClient(create_app(home)) as client:
+        r = client.post("/code", json={"text": "Acute kidney injury.", "setting": "inpatient", "date": DAY})
+        assert r.status_code == 200, r.text
+        assert r.json()["codes"][0]["code"] == "N17.9"
+        assert client.post("/code", json={"text": "Gout.", "date": "May 1"}).status_code == 400

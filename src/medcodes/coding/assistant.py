@@ -549,24 +549,37 @@ _coders: dict[tuple[Any, ...], Coder] = {}
 _coders_lock = threading.Lock()
 
 
-def coder(cb: Any, date: _dt.date | None) -> Coder:
-    """The loaded coder for the releases in effect on ``date``: built once per store and set of
-    releases (the books take a few hundred MB), then shared by every Codebook and thread."""
-    from ..codebook import Codebook
+def _signature(cb: Any, date: _dt.date | None) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]:
+    """The releases a coder for ``date`` reads: (cache key, code-system releases, index books)."""
     from ..search.api import _selection
 
     sel = _selection(cb, date)
     infos = {s: i for s, i in sel.systems.items() if s in ("icd10cm", "icd10pcs", "hcpcs")}
     books = {b: i for b, i in sel.index if b in ("index", "eindex", "drug", "neoplasm", "pcs")}
-    home = str(cb.store.home)
-    sig = (home, tuple(sorted((s, i.release, str(i.path)) for s, i in infos.items())),
+    sig = (str(cb.store.home), tuple(sorted((s, i.release, str(i.path)) for s, i in infos.items())),
            tuple(sorted((b, i.release) for b, i in books.items())))
+    return sig, infos, books
+
+
+def loaded(cb: Any, date: Any = None) -> bool:
+    """Whether the coder for the releases in effect on ``date`` is already loaded (no loading)."""
+    from ..codebook import _as_date
+
+    return _signature(cb, _as_date(date))[0] in _coders
+
+
+def coder(cb: Any, date: _dt.date | None) -> Coder:
+    """The loaded coder for the releases in effect on ``date``: built once per store and set of
+    releases (the books take a few hundred MB), then shared by every Codebook and thread."""
+    from ..codebook import Codebook
+
+    sig, infos, books = _signature(cb, date)
     with _coders_lock:
         got = _coders.get(sig)
         if got is None:
             if len(_coders) >= 4:
                 _coders.pop(next(iter(_coders)))
-            got = _coders[sig] = Coder(Codebook.open(home), infos, books)
+            got = _coders[sig] = Coder(Codebook.open(sig[0]), infos, books)
             got.warm()
             # the books are about a million long-lived objects: a full garbage collection walking
             # them costs ~0.5 s, every few hundred notes. Collect once now, then leave everything
@@ -574,6 +587,14 @@ def coder(cb: Any, date: _dt.date | None) -> Coder:
             gc.collect()
             gc.freeze()
         return got
+
+
+def prepare(cb: Any, date: Any = None) -> None:
+    """Load the coder for ``date`` now (index books, title indexes, ConText): a server calls this
+    at start, so the first note does not wait for it."""
+    from ..codebook import _as_date
+
+    coder(cb, _as_date(date))
 
 
 def code(cb: Any, text: str, setting: str = "outpatient", date: Any = None,

@@ -25,6 +25,7 @@ import datetime as _dt
 import gc
 import importlib
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import parse_qsl, unquote
 
+import anyio
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,7 +47,7 @@ from ..codebook import Codebook
 from ..errors import MedcodesError, NotFound, NotInstalled
 from ..model import SYSTEM_NAMES, SYSTEMS, normalize_key
 from . import fhir
-from .limits import BodyTooLarge, Cancelled, CancelToken, Guard, ResponseCache, Settings
+from .limits import DEADLINE, BodyTooLarge, Cancelled, CancelToken, Guard, ResponseCache, Settings
 
 log = logging.getLogger("medcodes.server")
 
@@ -78,6 +80,7 @@ class Books:
         self._lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=WORKER_PREFIX)
         self.search_ready: set[Any] = set()  # dates whose search engine is loaded: searched on the loop
+        self.coder_ready: set[Any] = set()   # dates whose coding assistant is loaded
 
     def get(self) -> Codebook:
         book = getattr(self._local, "book", None)
@@ -185,9 +188,13 @@ def create_app(home: str | os.PathLike[str] | None = None, settings: Settings | 
     books = Books(home if home is not None else os.environ.get("MEDCODES_HOME"),
                   int(os.environ.get("MEDCODES_THREADS", "4")))
     cache = ResponseCache(_cache_bytes())
+    # imported here, on one thread: the warm-up thread and a first request importing it (and the
+    # search package it uses) at the same moment can see a half-imported package
+    _optional("coding.assistant")
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        books.pool.submit(_warm_search, books)
+        books.pool.submit(_warm, books)
         yield
         books.close()
 
@@ -265,6 +272,24 @@ def _errors(api: FastAPI) -> None:
                 else json_response({"error": msg, "status": 500}, 500))
 
 
+def _warm(books: Books) -> None:
+    """Start-up warm-up on one worker thread: the search index, then the coding assistant."""
+    _warm_search(books)
+    _warm_coder(books)
+
+
+def _warm_coder(books: Books) -> None:
+    """Load the coding assistant's books (seconds) so the first POST /code does not wait."""
+    mod = _optional("coding.assistant")
+    if mod is None or not hasattr(mod, "prepare"):
+        return
+    try:
+        mod.prepare(books.get())
+        books.coder_ready.add(_dt.date.today())
+    except Exception as exc:  # noqa: BLE001 - a warm-up failure shows again on the first note
+        log.warning("coding assistant warm-up failed: %s", type(exc).__name__)
+
+
 def _warm_search(books: Books) -> None:
     """Build (or load) the search index in the background so the first query does not wait."""
     mod = _optional("search")
@@ -280,6 +305,29 @@ def _warm_search(books: Books) -> None:
         gc.freeze()
     except Exception as exc:  # noqa: BLE001 - a warm-up failure shows again on the first search
         log.warning("search index warm-up failed: %s", type(exc).__name__)
+
+
+async def _load_coder(request: Request, books: Books, day: _dt.date | None) -> None:
+    """Load the coding assistant for ``day`` (seconds, once per set of releases; usually done at
+    start by :func:`_warm_coder`). The request's deadline is paused meanwhile: the one-off load
+    is not the note's work, and the per-request timeout applies again from the moment it is done."""
+    mod = _optional("coding.assistant")
+    if mod is None:
+        raise ApiError(501, "the coding assistant is not available in this build (medcodes.coding missing)")
+    deadline = request.scope.get(DEADLINE)
+    budget = deadline.deadline - anyio.current_time() if deadline is not None else None
+    if deadline is not None:
+        deadline.deadline = math.inf
+    try:
+        await _in_thread(books, lambda b: mod.prepare(b, day))
+    except MedcodesError as exc:
+        raise ApiError(400, str(exc)) from None
+    finally:
+        if deadline is not None:
+            deadline.deadline = anyio.current_time() + budget
+    if len(books.coder_ready) > 1000:
+        books.coder_ready.clear()
+    books.coder_ready.add(day or _dt.date.today())
 
 
 def _book_error(exc: MedcodesError) -> ApiError:
@@ -470,9 +518,16 @@ def _rest_routes(api: FastAPI, books: Books, cache: ResponseCache) -> None:
         if systems is not None and (not isinstance(systems, list) or not all(isinstance(x, str) for x in systems)):
             raise ApiError(400, "systems: a list of system ids")
 
+        raw_date = body.get("date")
+        day = _parse_date(raw_date) if isinstance(raw_date, str) else raw_date
+        if day is not None and not isinstance(day, _dt.date):
+            raise ApiError(400, "date: a YYYY-MM-DD string")
+        if (day or _dt.date.today()) not in books.coder_ready:
+            await _load_coder(request, books, day)
+
         def run(book: Codebook) -> Any:
             try:
-                return book.code(body["text"], setting=setting, date=body.get("date"), systems=systems).as_dict()
+                return book.code(body["text"], setting=setting, date=day, systems=systems).as_dict()
             except MedcodesError as exc:
                 raise ApiError(400, str(exc)) from None
 

@@ -34,6 +34,10 @@ PUBLIC_PREFIXES = ("/web/", "/docs", "/redoc", "/openapi.json", "/fhir/metadata"
 PUBLIC_EXACT = ("/", "/favicon.ico")
 
 
+#: ASGI scope key of the request's deadline (an anyio CancelScope), set by :class:`Guard`
+DEADLINE = "medcodes.deadline"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server limits; :meth:`from_env` reads ``MEDCODES_*`` variables."""
@@ -253,7 +257,9 @@ class Guard:
                     return
             # anyio's cancel scope (not asyncio.timeout, which is Python 3.11+): the work of the
             # request is cancelled at the deadline, and threads it started are told to stop.
-            with anyio.fail_after(s.timeout):
+            with anyio.fail_after(s.timeout) as deadline:
+                # a route may pause its deadline while it waits for a one-off load (POST /code)
+                scope[DEADLINE] = deadline
                 await self.app(scope, capped_receive, tracked_send)
         except TimeoutError:
             log.warning("timeout after %.1fs: %s %s", s.timeout, scope.get("method"), path)
