@@ -34,6 +34,7 @@ from typing import Any, Iterable
 from ..errors import MedcodesError
 from ..model import normalize_key
 from . import context as _context
+from .companions import KINDS, Companions
 from .lexicon import GENERIC, Lexicon, Path
 from .model import Coding, Skipped, Suggestion
 from .refine import Refined, Refiner
@@ -94,6 +95,7 @@ class Coder:
         self.releases = {s: i.release for s, i in infos.items()}
         refs = {s: Refiner(cb.store.open(i.system, i.release), s) for s, i in infos.items()}
         self.cm, self.pcs, self.hcpcs = refs.get("icd10cm"), refs.get("icd10pcs"), refs.get("hcpcs")
+        self.companions = Companions(self.cm) if self.cm is not None else None
         self.lex = Lexicon.load({b: cb.store.open(i.system, i.release).conn for b, i in books.items()})
         self._title_index: dict[str, TitleIndex] = {}
         self._notes_cache: dict[str, list[dict[str, str]]] = {}
@@ -372,7 +374,7 @@ class Coder:
                                              f"symptom integral to {host.refined.code} (guideline I.B.5)", m.refined.code))
                 continue
             chosen.append(m)
-        self._suggest(text, chosen, inpatient, out, date)
+        self._suggest(text, sents, chosen, inpatient, out, date)
         unique: list[Skipped] = []
         for sk in sorted(out.not_coded, key=lambda x: (x.span[0], -(x.span[1] - x.span[0]))):
             if any(sk.would_be == c.code for c in out.codes):
@@ -433,8 +435,10 @@ class Coder:
                 return got
         return None
 
-    def _suggest(self, text: str, chosen: list[Mention], inpatient: bool, out: Coding, date: _dt.date | None) -> None:
+    def _suggest(self, text: str, sents: list[Sentence], chosen: list[Mention], inpatient: bool, out: Coding,
+                 date: _dt.date | None) -> None:
         by_code: dict[tuple[str, str], Suggestion] = {}
+        where: dict[str, int] = {}
         order = sorted(chosen, key=lambda m: ({"icd10cm": 0, "icd10pcs": 1, "hcpcs": 2}[m.system], m.sent,
                                               m.book == "eindex", m.full[0], -len(m.used)))
         for m in order:
@@ -462,7 +466,10 @@ class Coder:
                            evidence, list(r.queries))
             s.weight = len(m.used)
             by_code[k] = s
+            where[r.code] = m.sent
         codes = list(by_code.values())
+        if self.companions is not None:
+            codes = self._companions(codes, sents, where, out, date)
         self._excludes1(codes, out, text)
         first = next((s for s in codes if s.system == "icd10cm"), None)
         if first is not None:
@@ -471,6 +478,44 @@ class Coder:
         for rank, s in enumerate(codes):
             s.score = round(1.0 - rank / (n + 1), 3) * (0.8 if s.queries else 1.0)
         out.codes = codes
+
+    def _companions(self, codes: list[Suggestion], sents: list[Sentence], where: dict[str, int], out: Coding,
+                    date: _dt.date | None) -> list[Suggestion]:
+        """Codes a chosen code's ``use additional code`` / ``code first`` / ``code also`` notes name
+        and the note states (guidelines I.A.12-13, I.B.7), each placed after the code that calls for it."""
+        have = {c.code for c in codes}
+        cats = {c.code[:3] for c in codes if c.system == "icd10cm"}
+        blocked = [s.span for s in out.not_coded
+                   if not s.reason.startswith(("symptom integral", "part of combination", "Excludes1"))]
+        result: list[Suggestion] = []
+        for host in codes:
+            result.append(host)
+            if host.system != "icd10cm":
+                continue
+            at = where.get(host.code, 0)
+            order = sorted(range(len(sents)), key=lambda i: (abs(i - at), i))
+            for note in host.evidence.get("notes", ()):
+                if note["kind"] not in KINDS:
+                    continue
+                got = self.companions.find(note["text"], host.title, sents, blocked, order)
+                if got is None or got[0].code in have or (got[0].code[:3] in cats and "unspecified" in got[0].title.lower()):
+                    continue              # coded already, or its category is (the note's own reading wins)
+                r, toks = got
+                have.add(r.code)
+                cats.add(r.code[:3])
+                kind = {"useAdditionalCode": "use additional code", "codeFirst": "code first",
+                        "codeAlso": "code also"}[note["kind"]]
+                evidence: dict[str, Any] = {
+                    "index": f"{kind} ({note['from']}): {note['text']}", "book": "tabular", "companion_of": host.code,
+                    "guideline": "instructional note of the Tabular (I.A.12-13, I.B.7), supported by the note"}
+                notes = self._notes("icd10cm", r.code, date)
+                if notes:
+                    evidence["notes"] = notes
+                s = Suggestion("icd10cm", r.code, r.title, r.billable and r.complete, 0.0, "secondary",
+                               [(toks[0].start, toks[-1].end)], evidence, list(r.queries))
+                s.weight = len(toks)
+                result.append(s)
+        return result
 
     def _notes(self, system: str, code: str, date: _dt.date | None) -> list[dict[str, str]]:
         """The Tabular notes that bear on a code (its own and inherited), cached per code."""

@@ -27,7 +27,7 @@ _RULES = [
     ("negative for", "NEGATED_EXISTENCE", "FORWARD"), ("no evidence of", "NEGATED_EXISTENCE", "FORWARD"),
     ("consider", "HYPOTHETICAL", "FORWARD"), ("evaluate for", "HYPOTHETICAL", "FORWARD"),
     ("evaluation for", "HYPOTHETICAL", "FORWARD"),
-    (";", "TERMINATE", "TERMINATE"),
+    (";", "TERMINATE", "TERMINATE"), ("due to", "TERMINATE", "TERMINATE"),   # "without hematuria due to E. coli"
 ]
 
 
@@ -117,6 +117,10 @@ def pipeline() -> _Pipeline:
             # "X ruled out." (the default rule reads "ruled out" forward only; the longer match wins)
             rules.append(ConTextRule("ruled out <end>", "NEGATED_EXISTENCE", direction="BACKWARD",
                                      pattern=[{"LOWER": "ruled"}, {"LOWER": "out"}, {"IS_PUNCT": True}]))
+            # "X ruled out by CT" / "X ruled out with serial troponins": the test that excluded it follows
+            rules.append(ConTextRule("ruled out by", "NEGATED_EXISTENCE", direction="BACKWARD",
+                                     pattern=[{"LOWER": {"IN": ["ruled", "excluded"]}}, {"LOWER": "out", "OP": "?"},
+                                              {"LOWER": {"IN": ["by", "with", "on", "after", "via"]}}]))
             nlp.get_pipe("medspacy_context").add(rules)
             _nlp = _Pipeline(nlp)
         return _nlp

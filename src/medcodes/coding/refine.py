@@ -22,7 +22,7 @@ _SOFT = frozenset({"unspecified", "specified", "other", "approach", "encounter",
 _AS_TO = re.compile(r"\bas to [^,]*", re.I)   # "unspecified as to partial versus complete": no claim
 #: a sibling search wider than this (S72 has ~1,800 codes) costs more than it finds
 _WIDEST = 400
-_DEFAULT_FIRST = ("unspecified", "without", "closed", "initial")
+_DEFAULT_FIRST = ("unspecified", "without", "closed", "initial", "uncomplicated")
 
 
 @dataclass

@@ -48,6 +48,7 @@ NOTE_WORDS: dict[str, tuple[str, ...]] = {
     "distal": ("lower end distal",), "femoral": ("femur femoral",), "preeclampsia": ("pre eclampsia",),
     "gestation": ("gestation pregnancy",), "liveborn": ("live birth",), "sigmoid": ("sigmoid colon",),
     "mammogram": ("mammogram",), "pap": ("papanicolaou",),
+    "hemodialysis": ("renal dialysis",), "dialysis": ("renal dialysis",),
 }
 
 
