@@ -35,7 +35,7 @@ def codes(cb, text, setting="outpatient", **kw):
 def test_note_set_shape(notes, cb):
     assert len(notes) >= 200
     assert {n.setting for n in notes} == {"outpatient", "inpatient"}
-    assert sum(len(n.not_coded) for n in notes) >= 20
+    assert sum(len(n.not_coded) for n in notes) >= 60       # the 2% target is measured on 60+ mentions
     # every expected code is a valid, billable code on the date the set is scored on
     for n in notes:
         for slot in n.codes:
@@ -43,8 +43,8 @@ def test_note_set_shape(notes, cb):
 
 
 def test_note_set_scores_and_baseline(notes, cb):
-    """Regression thresholds (measured recall@5 0.899, recall@1 0.888, precision@5 0.867, 0 must-not
-    when set); the assistant must beat
+    """Regression thresholds (measured on 262 notes: recall@5 0.906, recall@1 0.897, precision@5 0.867,
+    0 of 65 must-not mentions coded); the assistant must beat
     cb.search run over each sentence of the note by a wide margin."""
     ours = score(notes, lambda n: codes(cb, n.text, n.setting))
     assert ours.recall5 >= 0.85, ours.misses[:20]
@@ -119,6 +119,38 @@ def test_laterality_encounter_and_queries(cb):
     assert res.codes[0].code == "M17.10"
     assert any("left" in q and "right" in q for q in res.codes[0].queries)
     assert codes(cb, "Sprain of the right ankle, initial encounter.") == ["S93.401A"]
+
+
+def test_use_additional_code_companions(cb):
+    """E11.22's Tabular notes: 'use additional code to identify stage of chronic kidney disease
+    (N18.1-N18.6)' -> N18.4 stated; E11 'insulin (Z79.4)' -> Z79.4 when the note says insulin;
+    N18.6 'code to identify dialysis status (Z99.2)'; N40.1 'nocturia (R35.1)'."""
+    res = cb.code("Type 2 diabetes mellitus with diabetic chronic kidney disease. CKD stage 4. Takes insulin daily.",
+                  date=DAY)
+    got = {c.code: c for c in res.codes}
+    assert {"E11.22", "N18.4", "Z79.4"} <= set(got)
+    z = got["Z79.4"]
+    assert z.title == "Long term (current) use of insulin"
+    assert z.evidence["companion_of"] == "E11.22" and "insulin (Z79.4)" in z.evidence["index"]
+    res = cb.code("End stage renal disease on hemodialysis three times a week.", date=DAY)
+    dial = next(c for c in res.codes if c.code == "Z99.2")
+    assert dial.title == "Dependence on renal dialysis" and dial.evidence["companion_of"] == "N18.6"
+    assert {"N40.1", "R35.1"} <= set(codes(cb, "Benign prostatic hyperplasia with lower urinary tract symptoms: nocturia."))
+    # not when the note does not support it, or negates it
+    assert "Z79.4" not in codes(cb, "Type 2 diabetes mellitus without complications. No insulin.")
+    assert "Z79.4" not in codes(cb, "Type 2 diabetes mellitus without complications.")
+
+
+def test_laterality_from_the_nearest_mention_of_the_same_site(cb):
+    """'Osteoarthritis of the knee. Right knee aches.': the side is in the next sentence, about the
+    knee -> M17.11, saying where it came from; a side stated for another site is not taken."""
+    text = "Primary osteoarthritis of the knee. Right knee aches after walking."
+    res = cb.code(text, date=DAY)
+    m = next(c for c in res.codes if c.code.startswith("M17"))
+    assert m.code == "M17.11" and m.title == "Unilateral primary osteoarthritis, right knee"
+    assert "Right" in m.evidence["laterality"]
+    assert "M17.10" in codes(cb, "Primary osteoarthritis of the knee. Left hip pain.")
+    assert "H66.92" in codes(cb, "Otitis media. Bulging red left ear drum.")
 
 
 def test_tables_of_neoplasms_and_drugs(cb):

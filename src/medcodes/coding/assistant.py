@@ -38,7 +38,7 @@ from .companions import KINDS, Companions
 from .lexicon import GENERIC, Lexicon, Path
 from .model import Coding, Skipped, Suggestion
 from .refine import Refined, Refiner
-from .text import Sentence, Token, sentences
+from .text import Sentence, Token, sentences, term_stems
 from .titles import TitleIndex
 
 MAX_CHARS = 100_000
@@ -54,6 +54,11 @@ _SUPPLY_WORDS = frozenset({"supplied", "supply", "dispensed", "dispense", "given
 _DRUG_WORDS = frozenset({"poisoning", "overdose", "poison", "toxic", "adverse", "intoxication", "toxicity"})
 _NEOPLASM_WORDS = frozenset({"cancer", "carcinoma", "malignant", "malignancy", "neoplasm", "tumor", "adenocarcinoma",
                              "metastasis", "metastatic", "metastases"})
+_SIDES = frozenset({"left", "right", "bilateral"})
+#: title words that are not a body site (laterality is read beside a site word of the code's title)
+_NOT_SITE = frozenset({"unspecified", "other", "primary", "secondary", "unilateral", "initial", "subsequent",
+                       "encounter", "sequela", "with", "without", "part", "of", "stage", "mild", "moderate",
+                       "severe", "acute", "chronic", "ligament"})
 _CODE_REF = re.compile(r"\b([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)(-?)")
 
 
@@ -71,6 +76,7 @@ class Mention:
     refined: Refined | None = None
     ctx: _context.Context = field(default_factory=_context.Context)
     order: int = 0
+    lateral: tuple[int, int] | None = None     # where the laterality came from, when another sentence
 
     @property
     def full(self) -> tuple[int, int]:
@@ -320,8 +326,10 @@ class Coder:
         def res(m: Mention) -> Refined | None:
             got = memo.get(id(m), unresolved)
             if got is unresolved:
-                got = memo[id(m)] = self._resolve(m, sents[m.sent])
-                m.refined = got
+                got = self._resolve(m, sents[m.sent])
+                if got is not None and m.system == "icd10cm" and (got.queries or "unspecified" in got.title.lower()):
+                    got = self._lateral(m, got, sents) or got
+                memo[id(m)] = m.refined = got
             return got
 
         # a mention whose words all went into another's (combination) code is not coded again;
@@ -383,6 +391,29 @@ class Coder:
                 continue
             unique.append(sk)
         out.not_coded = unique
+
+    def _lateral(self, m: Mention, r: Refined, sents: list[Sentence]) -> Refined | None:
+        """Laterality the code needs and its sentence lacks, from the nearest mention of the same
+        body site elsewhere in the note ("Osteoarthritis of the knee. Right knee aches." -> M17.11)."""
+        sent = sents[m.sent]
+        if not sent.words.isdisjoint(_SIDES):
+            return None
+        asked = {w for q in r.queries for w in term_stems(q.split(":", 1)[-1])}
+        site = (frozenset(term_stems(r.title)) | asked | {t.stem for t in (m.path.used if m.path else ())}) - _SIDES - _NOT_SITE
+        for j in sorted((j for j in range(len(sents)) if j != m.sent), key=lambda j: (abs(j - m.sent), j)):
+            other = sents[j]
+            for side in (t for t in other.tokens if t.stem in _SIDES and not t.neg):
+                if not any(abs(t.pos - side.pos) <= 2 and t.stem in site for t in other.tokens if t is not side):
+                    continue
+                aug = Sentence(sent.start, sent.end, sent.tokens + [Token(side.stem, side.start, side.end, 0,
+                                                                          synthetic=True)])
+                for t in aug.tokens:
+                    aug.bag.setdefault(t.stem, []).append(t)
+                got = self._resolve(m, aug)
+                if got is not None and got.code != r.code and side.stem in term_stems(got.title):
+                    m.lateral = (side.start, side.end)
+                    return got
+        return None
 
     def _family_history(self, m: Mention, sent: Sentence) -> Mention | None:
         """A relative's condition is coded as the patient's family history: History, family (of), ..."""
@@ -458,6 +489,10 @@ class Coder:
                 evidence["guideline"] = "uncertain diagnosis coded as established (inpatient, Section II.H)"
             if r.considered > 1:
                 evidence["tabular"] = f"chosen among {r.considered} billable codes below {m.raw[0]}"
+            if m.lateral is not None:
+                a, b = m.lateral
+                evidence["laterality"] = (f"{text[a:b]!r} taken from the nearest mention of the same site "
+                                          f"(characters {a}-{b}); this sentence does not state the side")
             notes = self._notes(m.system, r.code, date)
             if notes:
                 evidence["notes"] = notes
