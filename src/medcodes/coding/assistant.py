@@ -322,13 +322,15 @@ class Coder:
         inpatient = setting == "inpatient"
         unresolved = object()
         memo: dict[int, Any] = {}
+        sides = _sides(sents)
 
         def res(m: Mention) -> Refined | None:
             got = memo.get(id(m), unresolved)
             if got is unresolved:
                 got = self._resolve(m, sents[m.sent])
-                if got is not None and m.system == "icd10cm" and (got.queries or "unspecified" in got.title.lower()):
-                    got = self._lateral(m, got, sents) or got
+                if (got is not None and m.system == "icd10cm" and sides
+                        and (got.queries or "unspecified" in got.title.lower())):
+                    got = self._lateral(m, got, sents, sides) or got
                 memo[id(m)] = m.refined = got
             return got
 
@@ -392,27 +394,29 @@ class Coder:
             unique.append(sk)
         out.not_coded = unique
 
-    def _lateral(self, m: Mention, r: Refined, sents: list[Sentence]) -> Refined | None:
+    def _lateral(self, m: Mention, r: Refined, sents: list[Sentence],
+                 every_side: list[tuple[int, Token, frozenset[str]]]) -> Refined | None:
         """Laterality the code needs and its sentence lacks, from the nearest mention of the same
         body site elsewhere in the note ("Osteoarthritis of the knee. Right knee aches." -> M17.11)."""
         sent = sents[m.sent]
         if not sent.words.isdisjoint(_SIDES):
             return None
+        sides = [x for x in every_side if x[0] != m.sent]
+        if not sides:
+            return None
         asked = {w for q in r.queries for w in term_stems(q.split(":", 1)[-1])}
         site = (frozenset(term_stems(r.title)) | asked | {t.stem for t in (m.path.used if m.path else ())}) - _SIDES - _NOT_SITE
-        for j in sorted((j for j in range(len(sents)) if j != m.sent), key=lambda j: (abs(j - m.sent), j)):
-            other = sents[j]
-            for side in (t for t in other.tokens if t.stem in _SIDES and not t.neg):
-                if not any(abs(t.pos - side.pos) <= 2 and t.stem in site for t in other.tokens if t is not side):
-                    continue
-                aug = Sentence(sent.start, sent.end, sent.tokens + [Token(side.stem, side.start, side.end, 0,
-                                                                          synthetic=True)])
-                for t in aug.tokens:
-                    aug.bag.setdefault(t.stem, []).append(t)
-                got = self._resolve(m, aug)
-                if got is not None and got.code != r.code and side.stem in term_stems(got.title):
-                    m.lateral = (side.start, side.end)
-                    return got
+        for _j, side, near in sorted(sides, key=lambda x: (abs(x[0] - m.sent), x[0], x[1].start)):
+            if near.isdisjoint(site):
+                continue
+            aug = Sentence(sent.start, sent.end, sent.tokens + [Token(side.stem, side.start, side.end, 0,
+                                                                      synthetic=True)])
+            for t in aug.tokens:
+                aug.bag.setdefault(t.stem, []).append(t)
+            got = self._resolve(m, aug)
+            if got is not None and got.code != r.code and side.stem in term_stems(got.title):
+                m.lateral = (side.start, side.end)
+                return got
         return None
 
     def _family_history(self, m: Mention, sent: Sentence) -> Mention | None:
@@ -523,16 +527,16 @@ class Coder:
         blocked = [s.span for s in out.not_coded
                    if not s.reason.startswith(("symptom integral", "part of combination", "Excludes1"))]
         result: list[Suggestion] = []
+        stated = frozenset().union(*(s.stated for s in sents))
         for host in codes:
             result.append(host)
             if host.system != "icd10cm":
                 continue
             at = where.get(host.code, 0)
-            order = sorted(range(len(sents)), key=lambda i: (abs(i - at), i))
             for note in host.evidence.get("notes", ()):
                 if note["kind"] not in KINDS:
                     continue
-                got = self.companions.find(note["text"], host.title, sents, blocked, order)
+                got = self.companions.find(note["text"], host.title, sents, stated, blocked, at)
                 if got is None or got[0].code in have or (got[0].code[:3] in cats and "unspecified" in got[0].title.lower()):
                     continue              # coded already, or its category is (the note's own reading wins)
                 r, toks = got
@@ -608,6 +612,19 @@ class Coder:
                                          f"Excludes1 with {winner.code} (guideline I.A.12.a)", loser.code))
         for j in sorted(drop, reverse=True):
             del codes[j]
+
+
+def _sides(sents: list[Sentence]) -> list[tuple[int, Token, frozenset[str]]]:
+    """Each stated side (left, right, bilateral) of the note with the words beside it."""
+    out = []
+    for j, sent in enumerate(sents):
+        if sent.words.isdisjoint(_SIDES):
+            continue
+        for side in sent.tokens:
+            if side.stem in _SIDES and not side.neg:
+                out.append((j, side, frozenset(t.stem for t in sent.tokens
+                                               if t is not side and abs(t.pos - side.pos) <= 2)))
+    return out
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -39,6 +39,7 @@ class Companions:
         self.ref = refiner
         self._cands: dict[tuple[str, str | None], list[Any]] = {}
         self._items: dict[str, list[tuple[tuple[str, ...], list[tuple[str, str | None]]]]] = {}
+        self._own: dict[str, frozenset[str]] = {}
 
     def items(self, text: str) -> list[tuple[tuple[str, ...], list[tuple[str, str | None]]]]:
         """A note item's description stems and the code references (prefix, or range) it names."""
@@ -64,22 +65,55 @@ class Companions:
             self._cands[key] = got
         return got
 
-    def find(self, item_text: str, host_title: str, sents: list[Sentence], blocked: list[tuple[int, int]],
-             order: list[int]) -> tuple[Refined, list[Token]] | None:
-        """The companion code the note supports for one note item (sentences tried in ``order``).
-        Words of the host code's own title do not count: they are what the host already codes."""
-        own = frozenset(term_stems(host_title)) | _QUALIFIERS
+    def words(self, lo: str, hi: str | None) -> tuple[frozenset[str], tuple[str, ...]]:
+        """Words that set the referenced codes apart from each other, and the words of their
+        category's title (cached per reference)."""
+        key = ("w", lo, hi)
+        got = self._cands.get(key)
+        if got is None:
+            cands = self.candidates(lo, hi)
+            common = frozenset.intersection(*(st for _k, _c, _t, st in cands)) if cands else frozenset()
+            vocab = frozenset(w for _k, _c, _t, st in cands for w in st - common if w not in _SOFT)
+            cat = self.ref.db.get(lo[:3])
+            cat_need = tuple(s for s in term_stems(cat["title"]) if s not in _SOFT) if cat is not None else ()
+            got = self._cands[key] = (vocab, cat_need)       # type: ignore[assignment]
+        return got                                           # type: ignore[return-value]
+
+    def find(self, item_text: str, host_title: str, sents: list[Sentence], stated: frozenset[str],
+             blocked: list[tuple[int, int]], at: int) -> tuple[Refined, list[Token]] | None:
+        """The companion code the note supports for one note item (sentences tried in ``order``;
+        ``stated``: every word the note states). Words of the host code's own title do not count:
+        they are what the host already codes."""
+        own = self._own.get(host_title)
+        if own is None:
+            own = self._own[host_title] = frozenset(term_stems(host_title)) | _QUALIFIERS
+        order: list[int] | None = None
         for desc, refs in self.items(item_text):
             if desc and own.issuperset(desc):
                 desc = ()
+            said_desc = bool(desc) and stated.issuperset(desc)
             for lo, hi in refs:
                 cands = self.candidates(lo, hi)
                 if not cands or len(cands) > _WIDEST:
                     continue
-                cat = self.ref.db.get(lo[:3])
-                cat_need = tuple(s for s in term_stems(cat["title"]) if s not in _SOFT) if cat is not None else ()
+                vocab, cat_need = self.words(lo, hi)
+                if own.issuperset(cat_need):
+                    cat_need = ()
+                said_cat = bool(cat_need) and stated.issuperset(cat_need)
+                apart = vocab - own
+                if not said_desc and (len(cands) == 1 or (not said_cat and len(apart & stated) < 2)):
+                    continue            # nothing in the whole note could support it: no sentence is read
+                if order is None:      # the host's sentence first, then the nearest ones
+                    order = sorted(range(len(sents)), key=lambda i: (abs(i - at), i))
                 for i in order:
-                    got = self._support(cands, desc, cat_need, sents[i], blocked, own)
+                    sent = sents[i]
+                    here = apart & sent.stated
+                    if len(cands) > 1 and not here:
+                        continue
+                    if not (bool(desc) and sent.stated.issuperset(desc)) and (len(cands) == 1 or (
+                            not (cat_need and sent.stated.issuperset(cat_need)) and len(here) < 2)):
+                        continue
+                    got = self._support(cands, desc, cat_need, sent, blocked, own)
                     if got is not None:
                         return got
         return None
