@@ -87,7 +87,6 @@ class Companions:
         own = self._own.get(host_title)
         if own is None:
             own = self._own[host_title] = frozenset(term_stems(host_title)) | _QUALIFIERS
-        order: list[int] | None = None
         for desc, refs in self.items(item_text):
             if desc and own.issuperset(desc):
                 desc = ()
@@ -103,17 +102,17 @@ class Companions:
                 apart = vocab - own
                 if not said_desc and (len(cands) == 1 or (not said_cat and len(apart & stated) < 2)):
                     continue            # nothing in the whole note could support it: no sentence is read
-                if order is None:      # the host's sentence first, then the nearest ones
-                    order = sorted(range(len(sents)), key=lambda i: (abs(i - at), i))
-                for i in order:
-                    sent = sents[i]
+                maybe = []
+                for i, sent in enumerate(sents):
                     here = apart & sent.stated
                     if len(cands) > 1 and not here:
                         continue
                     if not (bool(desc) and sent.stated.issuperset(desc)) and (len(cands) == 1 or (
                             not (cat_need and sent.stated.issuperset(cat_need)) and len(here) < 2)):
                         continue
-                    got = self._support(cands, desc, cat_need, sent, blocked, own)
+                    maybe.append(i)
+                for i in sorted(maybe, key=lambda i: (abs(i - at), i)):   # the host's sentence, then the nearest
+                    got = self._support(cands, desc, cat_need, sents[i], blocked, own)
                     if got is not None:
                         return got
         return None

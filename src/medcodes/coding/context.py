@@ -160,8 +160,25 @@ def contexts(parsed: Parsed, spans: list[tuple[int, int]]) -> list[Context]:
 
         hit = np.isin(doc.to_array(LOWER), p.trigger_ids)
         wanted = [i for i in wanted if hit[parsed.sents[i][0]:parsed.sents[i][1]].any()]
-    if not wanted:
-        return [Context() for _ in spans]
+    out = [Context() for _ in spans]
+    # a few sentences per spaCy doc: ConText pairs every target with every modifier of a doc
+    for g in range(0, len(wanted), _GROUP):
+        _run(p, parsed, wanted[g:g + _GROUP], spans, which, out)
+    return out
+
+
+#: sentences per ConText run (its target x modifier checks grow with the square of a doc's size;
+#: each run costs a doc and a matcher call)
+_GROUP = 4
+
+
+def _run(p: _Pipeline, parsed: Parsed, wanted: list[int], spans: list[tuple[int, int]], which: list[int],
+         out: list[Context]) -> None:
+    """ConText over the sentences ``wanted`` gathered into one small doc; fills ``out`` for the
+    spans that stand in them."""
+    from spacy.tokens import Doc
+
+    doc = parsed.doc
     words: list[str] = []
     spaces: list[bool] = []
     starts: list[bool] = []
@@ -175,40 +192,32 @@ def contexts(parsed: Parsed, spans: list[tuple[int, int]]) -> list[Context]:
             spaces.append(bool(t.whitespace_))
             starts.append(k == 0)
             pos += len(t.text) + len(t.whitespace_)
-    from spacy.tokens import Doc
-
     sub = Doc(p.nlp.vocab, words=words, spaces=spaces, sent_starts=starts)
     ents = []
     taken: set[int] = set()
-    index: list[Any] = []
-    for (a, b), i in zip(spans, which):
+    index: list[tuple[int, Any]] = []
+    for n, ((a, b), i) in enumerate(zip(spans, which)):
         d = shift.get(i)
         if d is None:
-            index.append(None)
             continue
         sp = sub.char_span(a + d, b + d, label="MENTION", alignment_mode="expand")
         if sp is None or any(j in taken for j in range(sp.start, sp.end)):
-            index.append((a + d, b + d))     # read through the entity that overlaps it
+            index.append((n, (a + d, b + d)))     # read through the entity that overlaps it
             continue
         taken.update(range(sp.start, sp.end))
-        index.append(sp.start)
+        index.append((n, sp.start))
         ents.append(sp)
     sub.ents = sorted(ents, key=lambda s: s.start)
     p.context(sub)
     by_start = {e.start: e for e in sub.ents}
-    out: list[Context] = []
-    for ix in index:
-        if ix is None:
-            e = None
-        elif isinstance(ix, tuple):
+    for n, ix in index:
+        if isinstance(ix, tuple):
             sp = sub.char_span(ix[0], ix[1], alignment_mode="expand")
             e = next((x for x in sub.ents if sp is not None and x.start <= sp.start < x.end), None)
         else:
             e = by_start.get(ix)
         if e is None:
-            out.append(Context())
             continue
         u = e._                              # one Underscore object, not five
-        out.append(Context(bool(u.is_negated), bool(u.is_historical), bool(u.is_family),
-                           bool(u.is_hypothetical), bool(u.is_uncertain)))
-    return out
+        out[n] = Context(bool(u.is_negated), bool(u.is_historical), bool(u.is_family),
+                         bool(u.is_hypothetical), bool(u.is_uncertain))
