@@ -527,7 +527,10 @@ class Coder:
         blocked = [s.span for s in out.not_coded
                    if not s.reason.startswith(("symptom integral", "part of combination", "Excludes1"))]
         result: list[Suggestion] = []
-        stated = frozenset().union(*(s.stated for s in sents))
+        where_said: dict[str, list[int]] = {}
+        for i, sent in enumerate(sents):
+            for w in sent.stated:
+                where_said.setdefault(w, []).append(i)
         for host in codes:
             result.append(host)
             if host.system != "icd10cm":
@@ -536,7 +539,7 @@ class Coder:
             for note in host.evidence.get("notes", ()):
                 if note["kind"] not in KINDS:
                     continue
-                got = self.companions.find(note["text"], host.title, sents, stated, blocked, at)
+                got = self.companions.find(note["text"], host.title, sents, where_said, blocked, at)
                 if got is None or got[0].code in have or (got[0].code[:3] in cats and "unspecified" in got[0].title.lower()):
                     continue              # coded already, or its category is (the note's own reading wins)
                 r, toks = got

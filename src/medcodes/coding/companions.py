@@ -79,18 +79,19 @@ class Companions:
             got = self._cands[key] = (vocab, cat_need)       # type: ignore[assignment]
         return got                                           # type: ignore[return-value]
 
-    def find(self, item_text: str, host_title: str, sents: list[Sentence], stated: frozenset[str],
+    def find(self, item_text: str, host_title: str, sents: list[Sentence], where: dict[str, list[int]],
              blocked: list[tuple[int, int]], at: int) -> tuple[Refined, list[Token]] | None:
         """The companion code the note supports for one note item (sentences tried in ``order``;
-        ``stated``: every word the note states). Words of the host code's own title do not count:
+        ``where``: each word the note states -> its sentences). Words of the host code's own title do not count:
         they are what the host already codes."""
         own = self._own.get(host_title)
         if own is None:
             own = self._own[host_title] = frozenset(term_stems(host_title)) | _QUALIFIERS
+        stated = where.keys()
         for desc, refs in self.items(item_text):
             if desc and own.issuperset(desc):
                 desc = ()
-            said_desc = bool(desc) and stated.issuperset(desc)
+            said_desc = bool(desc) and stated >= set(desc)
             for lo, hi in refs:
                 cands = self.candidates(lo, hi)
                 if not cands or len(cands) > _WIDEST:
@@ -98,12 +99,16 @@ class Companions:
                 vocab, cat_need = self.words(lo, hi)
                 if own.issuperset(cat_need):
                     cat_need = ()
-                said_cat = bool(cat_need) and stated.issuperset(cat_need)
+                said_cat = bool(cat_need) and stated >= set(cat_need)
                 apart = vocab - own
                 if not said_desc and (len(cands) == 1 or (not said_cat and len(apart & stated) < 2)):
                     continue            # nothing in the whole note could support it: no sentence is read
+                near: set[int] = set()
+                for w in (apart | set(desc) | set(cat_need)) & stated:
+                    near.update(where[w])
                 maybe = []
-                for i, sent in enumerate(sents):
+                for i in near:
+                    sent = sents[i]
                     here = apart & sent.stated
                     if len(cands) > 1 and not here:
                         continue
