@@ -264,8 +264,9 @@ def test_rest_code(home, monkeypatch):
 
 
 def test_rest_code_first_note_waits_for_the_books_not_for_the_timeout(home, monkeypatch):
-    """Loading the books takes seconds (once): the server starts it in the background, and a first
-    POST /code that arrives meanwhile waits for it outside its per-request timeout (here 1 s)."""
+    """Loading the books takes seconds (once): the server can start it in the background
+    (MEDCODES_WARM_CODER=1), and a first POST /code that arrives meanwhile, or finds nothing loaded,
+    waits for it outside its per-request timeout (here 1 s)."""
     from fastapi.testclient import TestClient
 
     from medcodes.coding import assistant
@@ -273,8 +274,14 @@ def test_rest_code_first_note_waits_for_the_books_not_for_the_timeout(home, monk
 
     monkeypatch.setattr(assistant, "_coders", {})       # a cold process: nothing loaded yet
     monkeypatch.setenv("MEDCODES_TIMEOUT", "1")
+    monkeypatch.setenv("MEDCODES_WARM_CODER", "1")
     with TestClient(create_app(home)) as client:
         r = client.post("/code", json={"text": "Acute kidney injury.", "setting": "inpatient", "date": DAY})
         assert r.status_code == 200, r.text
         assert r.json()["codes"][0]["code"] == "N17.9"
         assert client.post("/code", json={"text": "Gout.", "date": "May 1"}).status_code == 400
+    monkeypatch.setattr(assistant, "_coders", {})       # cold again, no warm-up: the first note loads them
+    monkeypatch.delenv("MEDCODES_WARM_CODER")
+    with TestClient(create_app(home)) as client:
+        r = client.post("/code", json={"text": "Acute kidney injury.", "date": DAY})
+        assert r.status_code == 200 and r.json()["codes"][0]["code"] == "N17.9"
