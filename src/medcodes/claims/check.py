@@ -30,7 +30,7 @@ from ..store import row_attrs
 from .codefacts import DxCode, DxTables, classify_dx, dx_tables, hcpcs_noc, read_dx_tables
 from .codefacts import _row as fact_row
 from .facts import DxFacts, GuidelineRules
-from .factindex import FactIndex
+from .factindex import FactIndex, Shared
 from .model import CheckResult, Claim, Finding, code_key
 from . import ncci as _ncci
 from .ncci import NCCI_BYPASS_MODIFIERS, NcciEdits  # noqa: F401  (NCCI_BYPASS_MODIFIERS: re-exported)
@@ -160,6 +160,7 @@ class Checker:
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
         self._dx: dict[tuple[str, str], tuple[DxCode, tuple[Fn, ...]]] = {}
         self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
+        self._shared = Shared()     # what the releases' FactIndexes share (the same code's facts among them)
         self._shape: dict[str, str] = {}
         self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...]]] = {}
         self._mod: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -236,7 +237,7 @@ class Checker:
             pass
         info = self.cb.store.find("icd10cm", release)
         tables = read_dx_tables(self.cb, info) if info is not None else None
-        got = self._facts[release] = FactIndex(tables, info.label) if tables is not None else None
+        got = self._facts[release] = FactIndex(tables, info.label, self._shared) if tables is not None else None
         return got
 
     def dx_code(self, release: str, key: str) -> DxCode:

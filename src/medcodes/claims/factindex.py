@@ -14,7 +14,7 @@ those one by one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -40,11 +40,12 @@ class Note:
         return self._cite
 
 
-def _groups(frame: pl.DataFrame, order: str, cols: list[str]) -> tuple[pl.DataFrame, list[tuple[Any, ...]]]:
-    """Each owner's rows (in ``order``) as an id of the distinct list they form, and one example of each
-    distinct list (codes under one category share their inherited notes: a few thousand lists per release)."""
+def _groups(frame: pl.DataFrame, order: str, cols: list[str]) -> tuple[pl.DataFrame, list[tuple[Any, ...]], list[str]]:
+    """Each owner's rows (in ``order``) as an id of the distinct list they form, one example of each
+    distinct list (codes under one category share their inherited notes: a few thousand lists per release)
+    and each list's signature (the same in every release that states the same list)."""
     if frame.height == 0:
-        return pl.DataFrame(schema={"key": pl.String, "gid": pl.Int64}), []
+        return pl.DataFrame(schema={"key": pl.String, "gid": pl.Int64}), [], []
     text = pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00") for c in cols], separator="\x1e")
     per = (frame.sort("owner", order, maintain_order=True)
            .group_by("owner", maintain_order=True)
@@ -52,7 +53,35 @@ def _groups(frame: pl.DataFrame, order: str, cols: list[str]) -> tuple[pl.DataFr
     per = per.with_columns(pl.col("sig").rank("dense").cast(pl.Int64).sub(1).alias("gid"))
     first = per.unique("gid", keep="first").sort("gid")
     examples = [tuple(zip(*row)) for row in first.select(cols).iter_rows()]
-    return per.select(pl.col("owner").alias("key"), "gid"), examples
+    return per.select(pl.col("owner").alias("key"), "gid"), examples, first.get_column("sig").to_list()
+
+
+class Shared:
+    """What the :class:`FactIndex` es of one checker share across releases: each distinct list of Excludes
+    references, age limits, secondary-only statements or sequencing notes (by its signature) built once,
+    and each code's :class:`~medcodes.claims.facts.DxFacts` when another release states the same facts for
+    it (most codes are unchanged from one release to the next: the second release reuses the first's
+    object, with what the checker has cached on it)."""
+
+    __slots__ = ("lists", "facts", "seq", "plain")
+
+    def __init__(self) -> None:
+        self.lists: dict[tuple[str, str], tuple[int, Any]] = {}   # (table, signature) -> (id, the list built)
+        self.facts: dict[tuple[Any, ...], DxFacts] = {}           # a code's facts less its release -> DxFacts
+        self.seq: dict[int, dict[str, Any]] = {}                  # notes id -> sequencing groups built once
+        self.plain: set[int] = set()       # notes ids whose grouping does not depend on the code's title
+
+    def intern(self, table: str, sigs: list[str], lists: list[tuple[Any, ...]],
+               build: Callable[[tuple[Any, ...]], Any]) -> tuple[list[Any], list[int]]:
+        """Each distinct list of a release (its signature, its rows) as (the shared object, its id)."""
+        objs, ids = [], []
+        for sig, rows in zip(sigs, lists):
+            got = self.lists.get((table, sig))
+            if got is None:
+                got = self.lists[(table, sig)] = (len(self.lists), build(rows))
+            ids.append(got[0])
+            objs.append(got[1])
+        return objs, ids
 
 
 class FactIndex:
@@ -60,10 +89,12 @@ class FactIndex:
 
     What codes share -- their Excludes indexes, age limits, secondary-only statements and sequencing
     notes, mostly inherited from a category, block or chapter -- is built once per distinct list and
-    shared; each code keeps its fact row and the ids of its lists."""
+    shared (across releases too, through ``shared``); each code keeps its fact row and the ids of its
+    lists, as one Python tuple read when the code is first met."""
 
-    def __init__(self, tables: DxTables, label: str) -> None:
+    def __init__(self, tables: DxTables, label: str, shared: Shared | None = None) -> None:
         self.label = label
+        self.shared = shared = shared if shared is not None else Shared()
         wide = tables.codes.select(list(DX_SCHEMA))
         notes: dict[tuple[str, str], Note] = {}
 
@@ -84,23 +115,25 @@ class FactIndex:
                                    pl.col("prefix").alias("lo"), pl.lit("").alias("hi"), "note", "cite"),
             tables.ranges.select("owner", pl.lit(1).alias("part"), "kind", "ord", "lo", "hi", "note", "cite")])
         both = both.with_columns((pl.col("part") * 1_000_000 + pl.col("ord")).alias("o"))
-        ex_ids, ex_lists = _groups(both, "o", ["part", "kind", "lo", "hi", "note", "cite"])
-        self._ex = [excludes(rows) for rows in ex_lists]
-        lim_ids, lim_lists = _groups(tables.limits, "n", ["unit", "lo", "hi", "lseverity", "ltext", "lsource"])
-        self._limits = [tuple(AgeLimit(*r) for r in rows) for rows in lim_lists]
-        sec_ids, sec_lists = _groups(tables.secondaries, "n", ["why"])
-        self._secondary = [tuple(r[0] for r in rows) for rows in sec_lists]
-        note_ids, note_lists = _groups(tables.notes, "n", ["kind", "text", "origin", "level", "conditional"])
-        self._notes = [self._note_lists(rows) for rows in note_lists]
+        ex_ids, ex_lists, ex_sigs = _groups(both, "o", ["part", "kind", "lo", "hi", "note", "cite"])
+        self._ex, self._gex = shared.intern("ex", ex_sigs, ex_lists, excludes)
+        lim_ids, lim_lists, lim_sigs = _groups(tables.limits, "n", ["unit", "lo", "hi", "lseverity", "ltext",
+                                                                    "lsource"])
+        self._limits, self._glim = shared.intern("lim", lim_sigs, lim_lists,
+                                                 lambda rows: tuple(AgeLimit(*r) for r in rows))
+        sec_ids, sec_lists, sec_sigs = _groups(tables.secondaries, "n", ["why"])
+        self._secondary, self._gsec = shared.intern("sec", sec_sigs, sec_lists, lambda rows: tuple(r[0] for r in rows))
+        note_ids, note_lists, note_sigs = _groups(tables.notes, "n", ["kind", "text", "origin", "level",
+                                                                      "conditional"])
+        self._notes, self._gnotes = shared.intern("notes", note_sigs, note_lists, self._note_lists)
         # notes whose grouping does not depend on the code's title (facts.group_applies): grouped once
-        self._plain = {i for i, (a, b, c, _p) in enumerate(self._notes)
-                       if not any(_CONDITION.search(n.text) for n in (*a, *b, *c))}
-        self._seq: dict[int, dict[str, Any]] = {}
+        for g, (a, b, c, _p) in zip(self._gnotes, self._notes):
+            if not any(_CONDITION.search(n.text) for n in (*a, *b, *c)):
+                shared.plain.add(g)
         for name, ids in (("ex", ex_ids), ("lim", lim_ids), ("sec", sec_ids), ("notes", note_ids)):
             wide = wide.join(ids.rename({"gid": name}), on="key", how="left", maintain_order="left")
-        self._frame = wide
-        self._row = wide.row
-        self._at = {k: i for i, k in enumerate(wide.get_column("key").to_list())}
+        self._rows = wide.rows()        # one tuple per code (read far faster than a DataFrame row)
+        self._at = {r[1]: i for i, r in enumerate(self._rows)}
         self._cols = tuple(DX_SCHEMA)
 
     @staticmethod
@@ -127,11 +160,19 @@ class FactIndex:
         i = self._at.get(key)
         if i is None:
             return None
-        r = self._row(i)
-        row = dict(zip(self._cols, r[:_NCOLS]))
+        r = self._rows[i]
+        row = dict(zip(self._cols, r))     # (the list ids past the fact columns are left out by zip)
         if not row["has_facts"]:
             return DxCode(row, None)
         ex, lim, sec, notes = r[_NCOLS:]
+        g_notes = -1 if notes is None else self._gnotes[notes]
+        # the same facts in another release (all but the release column, and the same lists): the same object
+        same = (r[1:_NCOLS], -1 if ex is None else self._gex[ex], -1 if lim is None else self._glim[lim],
+                -1 if sec is None else self._gsec[sec], g_notes)
+        shared = self.shared
+        f = shared.facts.get(same)
+        if f is not None:
+            return DxCode(row, f)
         # the lists are shared, read-only (nothing appends to a DxFacts' notes once it is built)
         f = DxFacts(row["code"], key, row["title"], row["status"] == "ok", row["release"], self.label,
                     excludes1=_NONE, excludes2=_NONE, code_first=_NONE, use_additional=_NONE, code_also=_NONE,
@@ -140,24 +181,27 @@ class FactIndex:
                     about_patient=bool(row["about_patient"]))
         if notes is not None:
             f.code_first, f.use_additional, f.code_also, f.principal_only = self._notes[notes]  # type: ignore[assignment]
-            shared = self._seq.get(notes)
-            if shared is not None:     # the sequencing groups of another code with the same notes
-                f._index.update(shared)
-            elif notes in self._plain:
+            seq = shared.seq.get(g_notes)
+            if seq is not None:     # the sequencing groups of another code with the same notes
+                f._index.update(seq)
+            elif g_notes in shared.plain:
                 f.group_tags()
                 f.code_first_groups()
-                self._seq[notes] = {k: f._index[k] for k in _SEQ_KEYS}
+                shared.seq[g_notes] = {k: f._index[k] for k in _SEQ_KEYS}
         if lim is not None:
             f.age_limits = self._limits[lim]
         if sec is not None:
             f.secondary_guideline = self._secondary[sec]
         if ex is not None:
             f.ex1, f.ex2 = self._ex[ex]
+        if len(shared.facts) > 500_000:
+            shared.facts.clear()
+        shared.facts[same] = f
         return DxCode(row, f)
 
 
-def load(tables: DxTables | None, label: str) -> FactIndex | None:
-    return FactIndex(tables, label) if tables is not None else None
+def load(tables: DxTables | None, label: str, shared: Shared | None = None) -> FactIndex | None:
+    return FactIndex(tables, label, shared) if tables is not None else None
 
 
-__all__ = ["FactIndex", "Note", "load"]
+__all__ = ["FactIndex", "Note", "Shared", "load"]
