@@ -104,25 +104,37 @@ def scope_fns(scope: str) -> tuple[Fn, ...]:
 #: release covers it, the claim type): the rules those conditions rule out are dropped once per claim context
 DX_CONTEXT = ("day", "covers", "claim_type")
 _CONTEXT_OK: dict[Fn, Callable[[dict[str, Any]], bool]] = {}
-_IN_CONTEXT: dict[tuple[Any, ...], tuple[Fn, ...]] = {}
+_IN_CONTEXT: dict[tuple[Any, ...], dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]]] = {}
+
+
+def _context(day: _dt.date, covers: bool, claim_type: str) -> dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]]:
+    """id(candidates) -> (candidates, those of them :func:`in_context` keeps) for one claim context."""
+    ck = (day, covers, claim_type)
+    per = _IN_CONTEXT.get(ck)
+    if per is None:
+        if len(_IN_CONTEXT) > 10_000:
+            _IN_CONTEXT.clear()
+        per = _IN_CONTEXT[ck] = {}
+    return per
 
 
 def in_context(cands: tuple[Fn, ...], day: _dt.date, covers: bool, claim_type: str) -> tuple[Fn, ...]:
     """The dx rules of ``cands`` whose conditions on the claim context alone (:data:`DX_CONTEXT`) hold."""
-    ck = (cands, day, covers, claim_type)
-    got = _IN_CONTEXT.get(ck)
-    if got is None:
-        if not _CONTEXT_OK:
-            ctx = set(DX_CONTEXT)
-            for r in BY_SCOPE["dx"]:
-                parts = [p for p in (r.when.parts or [r.when]) if p.cols and p.cols <= ctx]
-                _CONTEXT_OK[r.compiled()] = compile_py(lambda g, parts=parts: "    return " + (
-                    " and ".join(p.t(g) for p in parts) or "True"), "in_context")
-        row = {"day": day, "covers": covers, "claim_type": claim_type}
-        got = tuple(fn for fn in cands if (ok := _CONTEXT_OK.get(fn)) is None or ok(row))
-        if len(_IN_CONTEXT) > 100_000:
-            _IN_CONTEXT.clear()
-        _IN_CONTEXT[ck] = got
+    per = _context(day, covers, claim_type)
+    hit = per.get(id(cands))
+    if hit is not None and hit[0] is cands:
+        return hit[1]
+    if not _CONTEXT_OK:
+        ctx = set(DX_CONTEXT)
+        for r in BY_SCOPE["dx"]:
+            parts = [p for p in (r.when.parts or [r.when]) if p.cols and p.cols <= ctx]
+            _CONTEXT_OK[r.compiled()] = compile_py(lambda g, parts=parts: "    return " + (
+                " and ".join(p.t(g) for p in parts) or "True"), "in_context")
+    row = {"day": day, "covers": covers, "claim_type": claim_type}
+    got = tuple(fn for fn in cands if (ok := _CONTEXT_OK.get(fn)) is None or ok(row))
+    if len(per) > 10_000:
+        per.clear()
+    per[id(cands)] = (cands, got)     # (cands kept: its id is not reused while the entry lives)
     return got
 
 
@@ -130,14 +142,25 @@ _FACT_COLS: dict[str, tuple[str, ...]] = {}
 _CANDIDATES: dict[tuple[Any, ...], tuple[Fn, ...]] = {}
 
 
-def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
-    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled.
-
-    Computed once per distinct value of the fact columns those conditions read (most codes share one)."""
+def fact_cols(scope: str) -> tuple[str, ...]:
+    """The fact columns the conditions of ``scope``'s rules read on a code's facts alone."""
     cols = _FACT_COLS.get(scope)
     if cols is None:
         cols = _FACT_COLS[scope] = tuple(sorted(set().union(*(p.cols for r in BY_SCOPE[scope]
                                                                 for p in r.fact_parts))))
+    return cols
+
+
+def _CANDS_RELEASE_FREE() -> bool:
+    """Whether no dx rule's fact condition reads the release (then a code's candidates follow its DxFacts)."""
+    return "release" not in fact_cols("dx")
+
+
+def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
+    """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled.
+
+    Computed once per distinct value of the fact columns those conditions read (most codes share one)."""
+    cols = _FACT_COLS.get(scope) or fact_cols(scope)
     ck = (scope, *[(v.__class__, v) for v in map(facts.__getitem__, cols)])
     try:
         got = _CANDIDATES.get(ck)
@@ -257,7 +280,14 @@ class Checker:
                 code = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
             if len(self._dx) > 500_000:
                 self._dx.clear()
-            got = self._dx[ck] = (code, candidates("dx", code.row))
+            f = code.facts
+            if f is None or not _CANDS_RELEASE_FREE():
+                cands = candidates("dx", code.row)
+            else:     # a DxFacts another release shares (factindex.Shared) has the same fact columns but the release
+                cands = f._index.get("dx-candidates")
+                if cands is None:
+                    cands = f._index["dx-candidates"] = candidates("dx", code.row)
+            got = self._dx[ck] = (code, cands)
         return got
 
     def dx_tables(self, info: Any, progress: Callable[[str], None] | None = None) -> DxTables:
@@ -457,6 +487,7 @@ class Checker:
         patient: tuple[Any, Any] | None = None
         base: dict[str, Any] | None = None
         age_rules, secondary_rules = scope_fns("dx-age"), scope_fns("dx-secondary")
+        ctx: dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]] | None = None
         for i, dx in enumerate(claim.diagnoses):
             raw = dx.code.strip()
             key = _key(dx.code)
@@ -473,7 +504,11 @@ class Checker:
             else:
                 code, cands = self._dx_entry(rel.release, key)
                 if cands:
-                    cands = in_context(cands, day, rel.covers, claim.type)
+                    if ctx is None:
+                        ctx = _context(day, rel.covers, claim.type)
+                    hit = ctx.get(id(cands))
+                    cands = hit[1] if hit is not None and hit[0] is cands else in_context(
+                        cands, day, rel.covers, claim.type)
                 facts_row = code.row
             if cands:
                 if base is None:     # what every diagnosis row of the claim shares
