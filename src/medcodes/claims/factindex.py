@@ -132,7 +132,16 @@ class FactIndex:
                 shared.plain.add(g)
         for name, ids in (("ex", ex_ids), ("lim", lim_ids), ("sec", sec_ids), ("notes", note_ids)):
             wide = wide.join(ids.rename({"gid": name}), on="key", how="left", maintain_order="left")
-        self._rows = wide.rows()        # one tuple per code (read far faster than a DataFrame row)
+        # one tuple per code (read far faster than a DataFrame row); a column's repeated texts (the release,
+        # statuses, inherited notes' citations) one object each
+        cols = []
+        for s in wide.iter_columns():
+            vals = s.to_list()
+            if s.dtype == pl.String and s.n_unique() < len(vals) // 4:
+                one: dict[Any, Any] = {}
+                vals = [one.setdefault(v, v) for v in vals]
+            cols.append(vals)
+        self._rows = list(zip(*cols))
         self._at = {r[1]: i for i, r in enumerate(self._rows)}
         self._cols = tuple(DX_SCHEMA)
 
