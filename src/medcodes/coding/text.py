@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..search.text import STOP_WORDS, SYNONYMS, fold, stem
+from ..search.text import comma_variant as _variant
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 #: words that end the reach of a preceding "without"/"no" inside a sentence
@@ -129,12 +130,6 @@ def term_stems(text: str) -> tuple[str, ...]:
                 continue
             out.append(stem(part))
     return tuple(out)
-
-
-def _variant(head: str, part: str) -> bool:
-    """``Diabetes, diabetic`` / ``myocardium, myocardial``: one word, the same word's other form."""
-    h, p = head.strip().lower(), part.strip().lower()
-    return " " not in h and " " not in p and len(h) >= 4 and len(p) >= 4 and h[:4] == p[:4]
 
 
 def term_forms(title: str, main: bool = False) -> list[tuple[str, ...]]:

@@ -35,6 +35,7 @@ MAX_QUERY = 500
 DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
+NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
@@ -344,15 +345,24 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         if cids.size > MAX_QUALIFY:
             cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_QUALIFY)[:MAX_QUALIFY]])
         ok = eng.have_words(cids, [eng.candidate(q, False) for q in quals])
-        cids = cids[ok]
-        board.offer(cids, tmp.score[cids], tmp.field[cids])
+        board.offer(cids[ok], tmp.score[cids[ok]], tmp.field[cids[ok]])
+        # a code the qualifier cannot apply to (no laterality at all: "Plantar fascial fibromatosis"
+        # for "plantar fasciitis left") stays, below the codes that state it
+        rest = cids[~ok]
+        if rest.size:
+            neutral = np.ones(rest.size, dtype=bool)
+            for group in {_text.QUALIFIER_GROUPS[q] for q in quals}:
+                for w in group:
+                    neutral &= ~eng.have_words(rest, [eng.candidate(w, False)])
+            rest = rest[neutral]
+            board.offer(rest, tmp.score[rest] * NEUTRAL_FACTOR, tmp.field[rest])
     finally:
         tmp.reset()
 
 
 def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: Any, need: int,
                  board: Board) -> None:
-    variants = _text.synonym_variants(content, eng.initials, eng.known)
+    variants = _text.synonym_variants(content, eng.initials, eng.known, eng.defined, eng.is_token)
     partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
     cids = board.codes()
     good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))

@@ -53,7 +53,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "17"
+BUILD_VERSION = "18"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -128,6 +128,7 @@ class _Pending:
     texts: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     primary: dict[int, str] = field(default_factory=dict)
+    extra: dict[int, int] = field(default_factory=dict)
     ntgt: list[int] = field(default_factory=list)
     tgt: list[int] = field(default_factory=list)
     tgt_w: list[int] = field(default_factory=list)
@@ -161,8 +162,9 @@ class Builder:
         return cid
 
     def add_field(self, kind: str, text: str, targets: list[tuple[int, int]], words: str | None = None,
-                  primary: str | None = None) -> None:
-        """One searchable text; ``primary`` (default: all words) is what its length is counted on.
+                  primary: str | None = None, extra: int = 0) -> None:
+        """One searchable text; ``primary`` (default: all words) is what its length is counted on,
+        plus ``extra`` (a residual "Other ..." title counts one word longer).
 
         Fields are buffered and tokenised in bulk (:meth:`flush`); a field without a
         token or without a target is dropped.
@@ -181,6 +183,8 @@ class Builder:
         p.words.append(words if words is not None else text)
         if primary is not None:
             p.primary[len(p.texts) - 1] = primary
+        if extra:
+            p.extra[len(p.texts) - 1] = extra
         p.ntgt.append(len(targets))
         p.tgt.extend([cid for cid, _w in targets])
         p.tgt_w.extend([min(100, w) for _cid, w in targets])
@@ -214,6 +218,8 @@ class Builder:
             which = np.fromiter(p.primary, dtype=np.int64, count=len(p.primary))
             pidx, _ptoks = self.bulk_tokens(list(p.primary.values()))
             length[which] = np.bincount(pidx, minlength=which.size)
+        for i, n_extra in p.extra.items():
+            length[i] += n_extra
         kept = count > 0
         self.field_kind.extend(array("B", np.asarray(p.kinds, dtype=np.uint8)[kept].tobytes()))
         self.field_text.extend(t for t, k in zip(p.texts, kept.tolist()) if k)
@@ -249,7 +255,8 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         title = title or ""
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
                          _chapter(key, tree, tops))
-        b.add_field("title", title, [(cid, 100)], primary=_primary_title(title))
+        b.add_field("title", title, [(cid, 100)], primary=_primary_title(title),
+                    extra=int(title[:6].lower() == "other " and system == "icd10cm"))
         head = title.split(",", 1)[0]
         if system in HEAD_SYSTEMS and head != title and head.strip() and head != titles.get(tree[key][0]):
             # what the title names, before its qualifiers ("Walker, rigid (pickup), adjustable or
@@ -269,7 +276,9 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
 
 #: Words that mark a default code ("Urinary tract infection, site not specified", "Migraine,
 #: unspecified"): not counted in a title's length, so the plain code a coder picks for a bare
-#: term is not outranked by a more specific one with a shorter title.
+#: term is not outranked by a more specific one with a shorter title. A residual category
+#: ("Other urticaria", "Other specified anemias") counts one word more than its title: for a bare
+#: term a coder picks "Urticaria, unspecified".
 DEFAULT_WORDS = frozenset({"unspecified", "specified", "site", "not", "nos", "nec", "elsewhere", "classified"})
 
 
@@ -399,7 +408,10 @@ class SeeIndex:
                 self.main.setdefault(t.key, t.id)
                 self.first.setdefault(t.first, t.id)
 
-    def find(self, see: str) -> Term | None:
+    def find(self, see: str, through_with: bool = False) -> Term | None:
+        """The term ``see`` names, as deep as its parts lead; with ``through_with``, a part missing
+        under a term is also looked for under its ``with`` subterm (``Diabetes, retinopathy`` is
+        ``Diabetes > with > retinopathy``, ICD-10-CM convention I.A.15)."""
         parts = [p for p in (_key(x) for x in see.replace(" - ", ",").split(",")) if p]
         if not parts:
             return None
@@ -417,6 +429,9 @@ class SeeIndex:
         term = self.terms[start]
         while rest:
             nxt = self._child(term, rest)
+            if nxt is None and through_with:
+                via = self._child(term, ["with"])
+                nxt = self._child(via[0], rest) if via is not None else None
             if nxt is None:
                 break
             term, rest = nxt
@@ -458,7 +473,7 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
             return got
         got = codes_of(t)
         if not got and t.see and depth < 3:
-            tgt = see_idx[t.book].find(t.see)
+            tgt = see_idx[t.book].find(t.see, through_with=True)
             if tgt is None:
                 b.bump("see_unresolved")
             elif tgt is not t:
@@ -484,11 +499,16 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
 
 
 def _primary(t: Term, terms: dict[int, Term]) -> str:
-    """An index path counted without the main term's alternative forms (``Diabetes, diabetic`` -> ``Diabetes``)."""
+    """An index path counted without the main term's alternative forms (``Diabetes, diabetic`` ->
+    ``Diabetes``), keeping its modifiers (``Fracture, pathological``)."""
     parts = []
     while True:
         parent = terms.get(t.parent) if t.parent is not None else None
-        parts.append(t.title if parent is not None else t.title.split(",")[0])
+        if parent is not None:
+            parts.append(t.title)
+        else:
+            head, *rest = t.title.split(",")
+            parts.append(" ".join([head, *(r for r in rest if not _text.comma_variant(head, r))]))
         if parent is None:
             break
         t = parent
@@ -603,7 +623,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     chapters = sorted({r[5] or "" for r in b.code_rows})
     sys_ix = {s: i for i, s in enumerate(systems)}
     ch_ix = {c: i for i, c in enumerate(chapters)}
-    meta = dict(meta, code_systems=systems, chapters=chapters, chunk=CHUNK)
+    meta = dict(meta, code_systems=systems, chapters=chapters, chunk=CHUNK, families=_text.families(vocab))
     blobs = {
         "c_sys": array("B", [sys_ix[r[0]] for r in b.code_rows]),
         "c_chapter": array("H", [ch_ix[r[5] or ""] for r in b.code_rows]),
@@ -680,6 +700,7 @@ def build(selection: Selection, open_db: Any, path: Path) -> None:
     cm = [t for t, k in zip(b.field_text, b.field_kind) if k in named]
     meta = {
         "acronyms": _text.acronyms(cm),
+        "defined": _text.definitions(b.field_text),
         "version": BUILD_VERSION,
         "systems": {s: i.release for s, i in selection.systems.items()},
         "index": [[bk, i.system, i.release] for bk, i in selection.index],

@@ -55,6 +55,8 @@ CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
 READ_WHOLE_CHUNKS = 256  # chunks of a display table read one by one before it is held whole
 HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
+FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
+TOKEN_PENALTY = 0.003  # per word of a field: of two equal matches, the shorter text ranks first
 
 
 @dataclass
@@ -148,10 +150,14 @@ class Engine:
         self.systems: list[str] = self.meta["code_systems"]
         self.chapters: list[str] = self.meta["chapters"]
         self.initials: dict[str, list[str]] = self.meta.get("acronyms", {})
+        self.defined: dict[str, list[str]] = self.meta.get("defined", {})
+        self.families: dict[str, list[int]] = self.meta.get("families", {})
         self.chunk = int(self.meta.get("chunk", CHUNK))
         self.n_codes = int(self.c_bill.size)
         self.n_tokens = len(self.vocab)
         kw = np.asarray(KIND_WEIGHT, dtype=np.float64)[self.f_kind]
+        ntok = np.diff(self.f_tok_start.astype(np.int64))
+        kw = kw * (1.0 - TOKEN_PENALTY * np.minimum(ntok, 30))
         self.f_kw = kw
         self.f_lenf = np.maximum(self.f_len, 1).astype(np.float64)
         self.f_static = kw * (0.55 + 0.45 / self.f_lenf)
@@ -212,6 +218,9 @@ class Engine:
                 groups.append((lo, hi, q * (0.5 if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
+        if len(word) >= 4 and word.isalpha() and self.families:
+            for t in self.families.get(_text.family(word), ()):
+                ids.setdefault(t, FAMILY_QUALITY)
         groups.extend((t, t + 1, q) for t, q in ids.items())
         groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win
         size = sum(int(p[hi]) - int(p[lo]) for lo, hi, _q in groups)
@@ -252,6 +261,11 @@ class Engine:
                 if _one_edit(word, self.vocab[t]):
                     out.add(t)
         return out
+
+    def is_token(self, word: str) -> bool:
+        """Is ``word`` a token of the index (in two fields at least)?"""
+        t = self.tok_id.get(_text.stem(word))
+        return t is not None and int(self.p_start[t + 1]) - int(self.p_start[t]) >= 2
 
     def known(self, word: str) -> bool:
         """Is ``word`` a word of the index (a token with a few fields at least)?"""

@@ -30,6 +30,10 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 #: Laterality and encounter words: ICD-10-CM states them in the 6th/7th characters' titles, never
 #: in the index, so a query's qualifiers select among codes rather than match an index entry.
 QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela"})
+_SIDES = ("left", "right", "bilateral", "unilateral")
+_ENCOUNTERS = ("initial", "subsequent", "sequela")
+#: each qualifier -> the words of its axis (a code stating none of them has no such axis)
+QUALIFIER_GROUPS = {q: (_SIDES if q in _SIDES else _ENCOUNTERS) for q in QUALIFIERS}
 
 
 def fold(text: str) -> str:
@@ -40,10 +44,17 @@ def fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
 
 
+#: English plurals no suffix rule reaches (``flat feet`` is the Index's ``Flat, foot``).
+IRREGULAR = {"feet": "foot", "teeth": "tooth", "lice": "louse", "children": "child", "women": "woman",
+             "men": "man", "mice": "mouse", "geese": "goose"}
+
+
 def stem(token: str) -> str:
     """Light plural stemming; the same function runs at build and query time."""
     if len(token) <= 3 or token.isdigit():
-        return token
+        return IRREGULAR.get(token, token)
+    if token in IRREGULAR:
+        return IRREGULAR[token]
     if token.endswith("ies") and len(token) > 4:
         return token[:-3] + "y"
     if token.endswith(("sses", "xes", "ches", "shes")):
@@ -175,6 +186,20 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Query-only readings (not used by the coding assistant): clinicians' shorthand for the words the
+#: official titles use, and the lay sense of "removal" (an organ taken out: ICD-10-PCS Resection;
+#: the PCS root operation Removal is taking a device out, which stays the literal reading).
+QUERY_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "fx": ("fracture",),
+    "hx": ("history",),
+    "removal": ("resection",),
+}
+
+
+def _synonyms(key: str) -> tuple[str, ...]:
+    return SYNONYMS.get(key) or QUERY_SYNONYMS.get(key, ())
+
+
 def is_synonym(words: list[str]) -> bool:
     """Is the whole query one entry of the abbreviation / lay phrase table?"""
     return " ".join(words) in SYNONYMS
@@ -188,8 +213,8 @@ def _replace_all(words: list[str]) -> list[str]:
         while i < len(words):
             for size in (3, 2, 1):
                 key = " ".join(words[i:i + size])
-                if len(words[i:i + size]) == size and key in SYNONYMS:
-                    out.extend(SYNONYMS[key][0].split())
+                if len(words[i:i + size]) == size and _synonyms(key):
+                    out.extend(_synonyms(key)[0].split())
                     i += size
                     changed = True
                     break
@@ -240,12 +265,18 @@ def acronyms(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
 
 
 def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = None,
-                     known: Callable[[str], bool] | None = None) -> list[tuple[list[str], float]]:
+                     known: Callable[[str], bool] | None = None,
+                     defined: dict[str, list[str]] | None = None,
+                     is_token: Callable[[str], bool] | None = None) -> list[tuple[list[str], float]]:
     """Alternative word lists for a query, each with a score factor (<= 1).
 
     The original first, then every synonym applied at once, then each
-    single replacement (longest phrases first); then, for a word that is no
-    entry of the table and no word of the index (``known``), the names its
+    single replacement (longest phrases first); then two words written
+    apart that the official texts write as one (``chicken pox`` ->
+    ``chickenpox``, ``is_token``); then the long form the official texts
+    give an abbreviation in parentheses (``defined``: ``IBD``, ``ECMO``);
+    then, for a word that is no entry of the table and either no word of the
+    index (``known``) or one without a vowel (``mdd``, ``cll``), the names its
     letters are the initials of (``initials``); at most six.
     """
     variants: list[tuple[list[str], float]] = [(words, 1.0)]
@@ -261,14 +292,122 @@ def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = N
     for size in (3, 2, 1):
         for i in range(n - size + 1):
             key = " ".join(words[i:i + size])
-            for repl in SYNONYMS.get(key, ()):
+            for repl in _synonyms(key):
                 add(words[:i] + repl.split() + words[i + size:], 0.9)
+    if is_token:
+        for i in range(n - 1):
+            joined = words[i] + words[i + 1]
+            if words[i].isalpha() and words[i + 1].isalpha() and is_token(joined):
+                add(words[:i] + [joined] + words[i + 2:], 0.95)
+    if defined:
+        for i, w in enumerate(words):
+            for name in defined.get(w, ())[:1]:
+                add(words[:i] + name.split() + words[i + 1:], 0.9)
     if initials:
         for i, w in enumerate(words):
-            if 3 <= len(w) <= 5 and w.isalpha() and w not in SYNONYMS and not (known and known(w)):
+            if (3 <= len(w) <= 5 and w.isalpha() and not _synonyms(w)
+                    and not (known and known(w) and _VOWELS.intersection(w))):
                 for name in initials.get(w, ()):
                     add(words[:i] + name.split() + words[i + 1:], 0.85)
     return variants
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def comma_variant(head: str, part: str) -> bool:
+    """``Diabetes, diabetic`` / ``myocardium, myocardial``: one word, the same word's other form
+    (an alternative, not a modifier like ``Fracture, pathological``)."""
+    h, p = head.strip().lower(), part.strip().lower()
+    return " " not in h and " " not in p and len(h) >= 4 and len(p) >= 4 and h[:4] == p[:4]
+
+
+_PAREN = re.compile(r"([^()]*?)\s*\(([^()]{1,80})\)")
+_WORDS = re.compile(r"[A-Za-z0-9'-]+")
+
+
+def _long_form(short: str, words: list[str]) -> str | None:
+    """Schwartz & Hearst (2003): the shortest run of ``words`` ending the text whose letters spell ``short``
+    in order, the first letter starting a word."""
+    s, text = short.lower(), " ".join(words).lower()
+    si, li = len(s) - 1, len(text) - 1
+    while si >= 0:
+        ch = s[si]
+        if not ch.isalnum():
+            si -= 1
+            continue
+        while li >= 0 and (text[li] != ch or (si == 0 and li > 0 and text[li - 1].isalnum())):
+            li -= 1
+        if li < 0:
+            return None
+        si -= 1
+        li -= 1
+    return text[text.rfind(" ", 0, li + 1) + 1:]
+
+
+def _defines(short: str, long: str | None, strict: bool) -> bool:
+    if not long or len(long.split()) < 2 or len(long) <= len(short) or " see " in f" {long} ":
+        return False
+    # an abbreviation written in capitals (ECMO, TURP), or plain initials (ibd: inflammatory bowel disease)
+    return not strict or "".join(w[0] for w in long.split()) == short.lower()
+
+
+def definitions(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
+    """Abbreviations the official texts define in parentheses -> their long forms, most used first.
+
+    ``inflammatory bowel disease (ibd)``, ``Extracorporeal membrane oxygenation (ECMO)`` and
+    ``TURP (transurethral resection of prostate)``, found with the Schwartz-Hearst algorithm.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for text in texts:
+        if "(" not in text:
+            continue
+        for m in _PAREN.finditer(text):
+            before, inside = m.group(1), m.group(2).strip()
+            iw = inside.split()
+            found: tuple[str, str | None, bool] | None = None
+            if len(iw) == 1 and 2 <= len(inside) <= 10 and inside[0].isalnum() and any(c.isalpha() for c in inside):
+                n = len(inside.replace("-", ""))
+                words = _WORDS.findall(before)[-min(n + 5, 2 * n):]
+                if words:
+                    found = (inside, _long_form(inside, words), sum(c.isupper() for c in inside) < 2)
+            elif len(iw) >= 2:
+                words = _WORDS.findall(before)
+                inner = _WORDS.findall(inside)
+                if words and inner and words[-1].isalpha() and words[-1].isupper() and 2 <= len(words[-1]) <= 10:
+                    long = _long_form(words[-1], inner)
+                    if long and long.split()[0] == inner[0].lower():
+                        found = (words[-1], long, False)
+            if found and _defines(found[0], found[1], found[2]):
+                short = " ".join(raw_tokens(found[0]))
+                long = " ".join(raw_tokens(found[1] or ""))
+                if " " not in short and long:
+                    by = counts.setdefault(short, {})
+                    by[long] = by.get(long, 0) + 1
+    return {a: [p for p, _n in sorted(by.items(), key=lambda x: (-x[1], x[0]))[:keep]]
+            for a, by in counts.items()}
+
+
+_PORTER: list = []
+
+
+def family(word: str) -> str:
+    """The Porter2 (Snowball English) stem: ``dislocated``, ``dislocation`` -> ``disloc``. Used only to
+    relate words of one family at a lower quality; tokens themselves keep the light :func:`stem`."""
+    if not _PORTER:
+        import snowballstemmer
+
+        _PORTER.append(snowballstemmer.stemmer("english"))
+    return _PORTER[0].stemWord(word)
+
+
+def families(vocab: list[str]) -> dict[str, list[int]]:
+    """Porter2 stem -> ids of the vocabulary tokens (4+ letters) that share it, when 2 or more do."""
+    groups: dict[str, list[int]] = {}
+    for t, tok in enumerate(vocab):
+        if len(tok) >= 4 and tok.isalpha():
+            groups.setdefault(family(tok), []).append(t)
+    return {k: v for k, v in groups.items() if len(v) > 1}
 
 
 def edits1(word: str) -> set[str]:
