@@ -36,6 +36,8 @@ DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
+RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
+RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
@@ -330,8 +332,8 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     last_is_prefix = text[-1:].isalnum()      # the last word may be still being typed ("diab")
-    quals = [w for w in content if w in _text.QUALIFIERS]
-    core = [w for w in content if w not in _text.QUALIFIERS]
+    quals = _text.qualifiers(content)
+    core = [w for w in content if w not in quals]
     if not quals or not core:
         _match_words(eng, content, last_is_prefix, accept, need, board)
         return
@@ -344,8 +346,21 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         cids = tmp.codes()
         if cids.size > MAX_QUALIFY:
             cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_QUALIFY)[:MAX_QUALIFY]])
-        ok = eng.have_words(cids, [eng.candidate(q, False) for q in quals])
+        qc = [eng.candidate(q, False) for q in quals]
+        ok = eng.have_words(cids, qc)
         board.offer(cids[ok], tmp.score[cids[ok]], tmp.field[cids[ok]])
+        # the lateral / encounter codes below the best ICD-10-CM codes that do not state it ("Varix,
+        # leg" is I83.90, unspecified side: "left" picks I83.92 below the same parent); in ICD-10-PCS
+        # the side is the body part, whose codes the index's tables already lead to
+        if (~ok).any():
+            lack = cids[~ok]
+            lack = lack[eng.c_sys[lack] == eng.systems.index("icd10cm")] if "icd10cm" in eng.systems else lack[:0]
+            best = lack[np.argsort(-tmp.score[lack], kind="stable")[:RELATIVES_OF]]
+            rel, src = eng.relatives(best)
+            if rel.size:
+                good = eng.have_words(rel, qc)
+                rel, src = rel[good], src[good]
+                board.offer(rel, tmp.score[src] * RELATIVE_FACTOR * eng.c_pref[rel], tmp.field[src])
         # a code the qualifier cannot apply to (no laterality at all: "Plantar fascial fibromatosis"
         # for "plantar fasciitis left") stays, below the codes that state it
         rest = cids[~ok]

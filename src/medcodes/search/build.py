@@ -256,7 +256,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
                          _chapter(key, tree, tops))
         b.add_field("title", title, [(cid, 100)], primary=_primary_title(title),
-                    extra=int(title[:6].lower() == "other " and system == "icd10cm"))
+                    extra=int(system == "icd10cm" and title.lower().startswith(RESIDUAL)))
         head = title.split(",", 1)[0]
         if system in HEAD_SYSTEMS and head != title and head.strip() and head != titles.get(tree[key][0]):
             # what the title names, before its qualifiers ("Walker, rigid (pickup), adjustable or
@@ -278,7 +278,9 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
 #: unspecified"): not counted in a title's length, so the plain code a coder picks for a bare
 #: term is not outranked by a more specific one with a shorter title. A residual category
 #: ("Other urticaria", "Other specified anemias") counts one word more than its title: for a bare
-#: term a coder picks "Urticaria, unspecified".
+#: term a coder picks "Urticaria, unspecified"; so does "Family history of ..." (a bare "history of"
+#: is the patient's own, Z85-Z87).
+RESIDUAL = ("other ", "family history")
 DEFAULT_WORDS = frozenset({"unspecified", "specified", "site", "not", "nos", "nec", "elsewhere", "classified"})
 
 
@@ -601,6 +603,24 @@ def deletion_neighbourhood(vocab: list[str]) -> tuple[array, array]:
     return _arr(h[order]), _arr(np.asarray(toks, dtype=np.uint32)[order])
 
 
+def code_tree(rows: list[tuple[str, str, str, str, int, str]]) -> tuple[array, array]:
+    """Per code id: one past its last descendant (the codes after it whose key it starts) and the
+    nearest code above it (itself at the top). Codes are in release order, which for ICD-10-CM,
+    ICD-10-PCS and HCPCS is key order, so a code's descendants are the ids right after it."""
+    n = len(rows)
+    end = np.full(n, n, dtype=np.uint32)
+    up = np.arange(n, dtype=np.uint32)
+    stack: list[tuple[str, str, int]] = []
+    for i, row in enumerate(rows):
+        system, key = row[0], row[2]
+        while stack and not (stack[-1][0] == system and key.startswith(stack[-1][1])):
+            end[stack.pop()[2]] = i
+        if stack:
+            up[i] = stack[-1][2]
+        stack.append((system, key, i))
+    return _arr(end), _arr(up)
+
+
 def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     """Turn the accumulated fields into flat sorted arrays and write the cache file atomically."""
     b.flush()
@@ -632,6 +652,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         "f_tgt_w": b.tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
         "d_hash": d_hash, "d_tok": d_tok,
     }
+    blobs["c_end"], blobs["c_up"] = code_tree(b.code_rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)
     os.close(fd)

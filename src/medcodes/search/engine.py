@@ -44,7 +44,8 @@ from . import text as _text
 from .build import CHUNK, KIND_WEIGHT
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
-           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok")
+           "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok",
+           "c_end", "c_up")
 _DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.uint16, "f": np.float32}
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
@@ -54,9 +55,11 @@ MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
 CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
 READ_WHOLE_CHUNKS = 256  # chunks of a display table read one by one before it is held whole
+MAX_RELATIVES = 4000  # codes below the best matches checked for a query's laterality / encounter words
+RELATIVES_PER_CODE = 200
 HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
-TOKEN_PENALTY = 0.003  # per word of a field: of two equal matches, the shorter text ranks first
+TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
 
 
 @dataclass
@@ -156,8 +159,7 @@ class Engine:
         self.n_codes = int(self.c_bill.size)
         self.n_tokens = len(self.vocab)
         kw = np.asarray(KIND_WEIGHT, dtype=np.float64)[self.f_kind]
-        ntok = np.diff(self.f_tok_start.astype(np.int64))
-        kw = kw * (1.0 - TOKEN_PENALTY * np.minimum(ntok, 30))
+        kw = kw * (1.0 - TOKEN_PENALTY * np.minimum(self.f_len, 30))
         self.f_kw = kw
         self.f_lenf = np.maximum(self.f_len, 1).astype(np.float64)
         self.f_static = kw * (0.55 + 0.45 / self.f_lenf)
@@ -420,7 +422,25 @@ class Engine:
             ok &= best > 0
             total += best
         if ok.any():
-            board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands) * self.c_pref[cids[ok]], f0[ok])
+            # the field that led to the code says how plainly it names the rarest word ("Palpitations"
+            # as a title, not "Palpitations > psychogenic")
+            plain = 0.6 + 0.4 * self.f_static[f0[ok]]
+            board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands) * self.c_pref[cids[ok]] * plain, f0[ok])
+
+    def relatives(self, cids: np.ndarray, limit: int = MAX_RELATIVES) -> tuple[np.ndarray, np.ndarray]:
+        """Codes below each of ``cids`` (or, for a code with none, below its parent): where the
+        lateral and encounter variants of a code the words found are. Returns (relative, from)."""
+        cids = cids.astype(np.int64)
+        lo = cids + 1
+        hi = self.c_end[cids].astype(np.int64)
+        leaf = hi <= lo
+        up = self.c_up[cids[leaf]].astype(np.int64)
+        lo[leaf], hi[leaf] = up + 1, self.c_end[up].astype(np.int64)
+        hi = np.minimum(hi, lo + RELATIVES_PER_CODE)
+        keep = hi > lo
+        pos, lens, _offs = _expand(lo[keep], hi[keep])
+        pos, src = pos[:limit], np.repeat(cids[keep], lens)[:limit]
+        return pos, src
 
     def have_words(self, cids: np.ndarray, cands: list[Candidate]) -> np.ndarray:
         """Which of ``cids`` have every one of ``cands`` somewhere in their fields (pooled)."""

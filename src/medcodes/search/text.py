@@ -29,11 +29,21 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 #: Laterality and encounter words: ICD-10-CM states them in the 6th/7th characters' titles, never
 #: in the index, so a query's qualifiers select among codes rather than match an index entry.
-QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela"})
+QUALIFIERS = frozenset({"left", "right", "bilateral", "unilateral", "initial", "subsequent", "sequela",
+                        "encounter"})
 _SIDES = ("left", "right", "bilateral", "unilateral")
-_ENCOUNTERS = ("initial", "subsequent", "sequela")
+_ENCOUNTERS = ("initial", "subsequent", "sequela", "encounter")
 #: each qualifier -> the words of its axis (a code stating none of them has no such axis)
 QUALIFIER_GROUPS = {q: (_SIDES if q in _SIDES else _ENCOUNTERS) for q in QUALIFIERS}
+
+
+def qualifiers(words: list[str]) -> list[str]:
+    """The laterality / encounter words of a query; "encounter" only beside initial, subsequent or
+    sequela (alone it is the "Encounter for ..." of a Z code, a word to match)."""
+    quals = [w for w in words if w in QUALIFIERS and w != "encounter"]
+    if any(w in _ENCOUNTERS for w in quals):
+        quals += [w for w in words if w == "encounter"]
+    return quals
 
 
 def fold(text: str) -> str:
@@ -299,6 +309,12 @@ def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = N
             joined = words[i] + words[i + 1]
             if words[i].isalpha() and words[i + 1].isalpha() and is_token(joined):
                 add(words[:i] + [joined] + words[i + 2:], 0.95)
+        for i, w in enumerate(words):       # and one the official texts write as two ("non-emergency")
+            if len(w) >= 7 and w.isalpha() and not is_token(w):
+                for k in range(3, len(w) - 2):
+                    if is_token(w[:k]) and is_token(w[k:]):
+                        add(words[:i] + [w[:k], w[k:]] + words[i + 1:], 0.95)
+                        break
     if defined:
         for i, w in enumerate(words):
             for name in defined.get(w, ())[:1]:
