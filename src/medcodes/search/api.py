@@ -367,8 +367,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         if rest.size:
             neutral = np.ones(rest.size, dtype=bool)
             for group in {_text.QUALIFIER_GROUPS[q] for q in quals}:
-                for w in group:
-                    neutral &= ~eng.have_words(rest, [eng.candidate(w, False)])
+                neutral &= ~eng.have_words(rest, [eng.any_of(group)])
             rest = rest[neutral]
             board.offer(rest, tmp.score[rest] * NEUTRAL_FACTOR, tmp.field[rest])
     finally:

@@ -220,7 +220,8 @@ class Engine:
                 groups.append((lo, hi, q * (0.5 if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
-        if len(word) >= 4 and word.isalpha() and self.families:
+        if len(word) >= 4 and word.isalpha() and self.families and (exact is None or rare):
+            # a word the texts rarely use in this form: its family's other forms too
             for t in self.families.get(_text.family(word), ()):
                 ids.setdefault(t, FAMILY_QUALITY)
         groups.extend((t, t + 1, q) for t, q in ids.items())
@@ -266,7 +267,9 @@ class Engine:
 
     def is_token(self, word: str) -> bool:
         """Is ``word`` a token of the index (in two fields at least)?"""
-        t = self.tok_id.get(_text.stem(word))
+        t = self.tok_id.get(word)
+        if t is None:
+            t = self.tok_id.get(_text.stem(word))
         return t is not None and int(self.p_start[t + 1]) - int(self.p_start[t]) >= 2
 
     def known(self, word: str) -> bool:
@@ -441,6 +444,18 @@ class Engine:
         pos, lens, _offs = _expand(lo[keep], hi[keep])
         pos, src = pos[:limit], np.repeat(cids[keep], lens)[:limit]
         return pos, src
+
+    def any_of(self, words: tuple[str, ...]) -> Candidate:
+        """One candidate accepting any of ``words`` (their exact tokens), cached."""
+        key = ("\x00any", words)
+        with self._lock:
+            cand = self._cands.get(key)  # type: ignore[arg-type]
+        if cand is None:
+            ids = sorted({t for w in words for t in (self.tok_id.get(_text.stem(w)),) if t is not None})
+            cand = Candidate(" ".join(words), [(t, t + 1, 1.0) for t in ids])
+            with self._lock:
+                self._cands[key] = cand  # type: ignore[index]
+        return cand
 
     def have_words(self, cids: np.ndarray, cands: list[Candidate]) -> np.ndarray:
         """Which of ``cids`` have every one of ``cands`` somewhere in their fields (pooled)."""
