@@ -35,6 +35,7 @@ MAX_QUERY = 500
 DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
+PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
@@ -331,6 +332,16 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
     content = [w for w in words if w not in _text.STOP_WORDS] or words
+    _words_query(eng, text, content, accept, need, board)
+    # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes
+    # above the diagnoses that mention one ("Liver transplant status", "Postprocedural hypothyroidism")
+    if "icd10cm" in eng.systems and _text.names_procedure(_text._replace_all(content), eng.operations):
+        cids = board.codes()
+        cm = cids[eng.c_sys[cids] == eng.systems.index("icd10cm")]
+        board.score[cm] *= PROCEDURE_DX_FACTOR
+
+
+def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:
     last_is_prefix = text[-1:].isalnum()      # the last word may be still being typed ("diab")
     quals = _text.qualifiers(content)
     core = [w for w in content if w not in quals]

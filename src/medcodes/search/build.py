@@ -69,6 +69,7 @@ KIND_LABEL = {
 SHORT_TITLES = frozenset({"hcpcs", "cpt"})
 HEAD_SYSTEMS = frozenset({"icd10cm", "hcpcs", "cpt", "icd9cm"})   # a title's head names the thing   # elsewhere short titles only abbreviate the long ones
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
+OPERATION_SECTIONS = frozenset("01235B")
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
 MAX_TABLE = 1000         # codes of a PCS table an index entry naming the table also leads to, at most
@@ -722,6 +723,11 @@ def build(selection: Selection, open_db: Any, path: Path) -> None:
     meta = {
         "acronyms": _text.acronyms(cm),
         "defined": _text.definitions(b.field_text),
+        # the ICD-10-PCS root operations (and imaging types): the last part of a table's title, in
+        # the surgical, obstetric, placement, administration, extracorporeal and imaging sections
+        "operations": sorted({w for system, _c, key, title, _b, _ch in b.code_rows if system == "icd10pcs"
+                              and len(key) == 3 and key[0] in OPERATION_SECTIONS
+                              for w in _text.raw_tokens(title.rsplit(",", 1)[-1]) if w not in _text.STOP_WORDS}),
         "version": BUILD_VERSION,
         "systems": {s: i.release for s, i in selection.systems.items()},
         "index": [[bk, i.system, i.release] for bk, i in selection.index],

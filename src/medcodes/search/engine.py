@@ -154,6 +154,7 @@ class Engine:
         self.chapters: list[str] = self.meta["chapters"]
         self.initials: dict[str, list[str]] = self.meta.get("acronyms", {})
         self.defined: dict[str, list[str]] = self.meta.get("defined", {})
+        self.operations: frozenset[str] = frozenset(self.meta.get("operations", ()))
         self.families: dict[str, list[int]] = self.meta.get("families", {})
         self.chunk = int(self.meta.get("chunk", CHUNK))
         self.n_codes = int(self.c_bill.size)

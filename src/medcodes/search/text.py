@@ -46,6 +46,33 @@ def qualifiers(words: list[str]) -> list[str]:
     return quals
 
 
+#: What makes a query name a procedure, besides the ICD-10-PCS root operations (read from the
+#: tables' headers at build time): the suffixes of surgical terms and a few plain words.
+PROCEDURE_SUFFIXES = ("ectomy", "otomy", "ostomy", "plasty", "scopy", "graphy", "gram", "pexy", "rrhaphy",
+                      "centesis", "cision", "tripsy", "desis", "lysis")
+PROCEDURE_WORDS = frozenset({"surgery", "surgical", "biopsy", "transplant", "implant", "implantation",
+                             "procedure", "operation", "placement", "scan", "ct", "mri", "ultrasound", "xray",
+                             "angioplasty", "catheterization", "intubation", "ventilation", "dialysis",
+                             "ligation", "stent", "cardioversion", "infusion", "transfusion"})
+#: Root operations that are also the words of conditions ("spontaneous abortion", "normal delivery",
+#: "change in bowel habit", "compression fracture"): not taken as naming a procedure.
+NOT_PROCEDURE = frozenset({"abortion", "delivery", "change", "control", "compression", "release", "division",
+                           "performance", "restoration", "supplement", "map", "plain", "magnetic", "dressing",
+                           "packing", "traction", "creation", "detachment", "introduction"})
+#: ... unless it asks for the diagnosis side of one (a status, a history, a complication).
+DIAGNOSIS_WORDS = frozenset({"status", "history", "complication", "complications", "failure", "rejection",
+                             "infection", "following", "after", "post", "presence", "absence", "encounter",
+                             "screening", "aftercare", "fitting", "adjustment", "mechanical", "malfunction"})
+
+
+def names_procedure(words: list[str], operations: frozenset[str] | set[str]) -> bool:
+    """Does a query (its words) name a procedure rather than a condition?"""
+    if any(w in DIAGNOSIS_WORDS for w in words):
+        return False
+    return any(w in PROCEDURE_WORDS or (w in operations and w not in NOT_PROCEDURE) or w.endswith(PROCEDURE_SUFFIXES)
+               for w in words)
+
+
 def fold(text: str) -> str:
     """Lower case with accents removed (``Ménière`` -> ``meniere``)."""
     if text.isascii():
