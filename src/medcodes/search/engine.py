@@ -58,6 +58,8 @@ READ_WHOLE_CHUNKS = 256  # chunks of a display table read one by one before it i
 MAX_RELATIVES = 4000  # codes below the best matches checked for a query's laterality / encounter words
 RELATIVES_PER_CODE = 200
 HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
+WHOLE_WORD_PREFIX = 0.3  # a common whole token ("flu") as the start of a longer one ("fluoroscopy")
+CROSS_PLAIN = 0.8     # a cross match led to by a long field scores down to this, relative to a plain one
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
 
@@ -216,15 +218,19 @@ class Engine:
             hi = bisect.bisect_left(self.vocab, word + "\uffff")
             if hi > lo:
                 # a word still being typed: the longer, the surer; a word that is already a whole
-                # token of the index ("flu") counts half as the start of another ("fluoroscopy")
+                # token of the index counts half as the start of another, less when the index uses it
+                # often ("flu" is rarely "fluoroscopy" being typed)
                 q = 0.55 + 0.4 * min(1.0, len(word) / 8) if len(word) < 4 else 0.75 + 0.2 * min(1.0, len(word) / 8)
-                groups.append((lo, hi, q * (0.5 if ids else 1.0)))
+                groups.append((lo, hi, q * ((0.5 if rare else WHOLE_WORD_PREFIX) if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
-        if len(word) >= 4 and word.isalpha() and self.families and (exact is None or rare):
-            # a word the texts rarely use in this form: its family's other forms too
+        if len(word) >= 4 and word.isalpha() and self.families:
+            # the other forms of the word's family the texts use more than this one ("collapsed" ->
+            # "collapse", "dislocated" -> "dislocation"), at a lower quality
+            own = int(p[exact + 1]) - int(p[exact]) if exact is not None else 0
             for t in self.families.get(_text.family(word), ()):
-                ids.setdefault(t, FAMILY_QUALITY)
+                if t not in ids and int(p[t + 1]) - int(p[t]) > own:
+                    ids[t] = FAMILY_QUALITY
         groups.extend((t, t + 1, q) for t, q in ids.items())
         groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win
         size = sum(int(p[hi]) - int(p[lo]) for lo, hi, _q in groups)
@@ -428,7 +434,7 @@ class Engine:
         if ok.any():
             # the field that led to the code says how plainly it names the rarest word ("Palpitations"
             # as a title, not "Palpitations > psychogenic")
-            plain = 0.6 + 0.4 * self.f_static[f0[ok]]
+            plain = CROSS_PLAIN + (1.0 - CROSS_PLAIN) * self.f_static[f0[ok]]
             board.offer(cids[ok], factor * 0.9 * total[ok] / len(cands) * self.c_pref[cids[ok]] * plain, f0[ok])
 
     def relatives(self, cids: np.ndarray, limit: int = MAX_RELATIVES) -> tuple[np.ndarray, np.ndarray]:
