@@ -53,7 +53,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "18"
+BUILD_VERSION = "19"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -142,6 +142,7 @@ class Builder:
     code_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     code_rows: list[tuple[str, str, str, str, int, str]] = field(default_factory=list)
     code_bill: array = field(default_factory=lambda: array("b"))
+    code_rank: array = field(default_factory=lambda: array("B"))
     field_kind: array = field(default_factory=lambda: array("B"))
     field_text: list[str] = field(default_factory=list)
     field_len: array = field(default_factory=lambda: array("B"))
@@ -155,8 +156,11 @@ class Builder:
     words: _WordIds = field(default_factory=_WordIds)
     pending: "_Pending" = field(default_factory=lambda: _Pending())
 
-    def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str) -> int:
+    def add_code(self, system: str, key: str, code: str, title: str, billable: bool | None, chapter: str,
+                 rank: int = 100) -> int:
+        """One code; ``rank`` (percent) scales its scores (a report-only HCPCS code ranks lower)."""
         cid = len(self.code_rows)
+        self.code_rank.append(rank)
         self.code_ids[(system, key)] = cid
         self.code_rows.append((system, code, key, title, -1 if billable is None else int(billable), chapter))
         self.code_bill.append(-1 if billable is None else int(billable))
@@ -255,7 +259,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
             continue
         title = title or ""
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
-                         _chapter(key, tree, tops))
+                         _chapter(key, tree, tops), _rank(system, attrs))
         b.add_field("title", title, [(cid, 100)], primary=_primary_title(title),
                     extra=int(system == "icd10cm" and title.lower().startswith(RESIDUAL)))
         head = title.split(",", 1)[0]
@@ -283,6 +287,18 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
 #: is the patient's own, Z85-Z87).
 RESIDUAL = ("other ", "family history")
 DEFAULT_WORDS = frozenset({"unspecified", "specified", "site", "not", "nos", "nec", "elsewhere", "classified"})
+
+
+#: HCPCS codes a coder reports for information only, not for payment: BETOS "Z2" (undefined:
+#: the quality-measure G/M codes, most S codes), ranked below the codes that pay for the same words.
+REPORT_ONLY_BETOS = frozenset({"Z2"})
+REPORT_ONLY_RANK = 92
+
+
+def _rank(system: str, attrs: str | None) -> int:
+    if system != "hcpcs" or not attrs or '"betos"' not in attrs:
+        return 100
+    return REPORT_ONLY_RANK if json.loads(attrs).get("betos") in REPORT_ONLY_BETOS else 100
 
 
 def _primary_title(title: str) -> str | None:
@@ -650,7 +666,7 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         "c_chapter": array("H", [ch_ix[r[5] or ""] for r in b.code_rows]),
         "f_tok_start": f_tok_start, "f_toks": f_toks, "f_len": b.field_len, "f_kind": b.field_kind,
         "p_start": p_start, "p_data": p_data, "f_tgt_start": b.tgt_start, "f_tgt": b.tgt,
-        "f_tgt_w": b.tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill,
+        "f_tgt_w": b.tgt_w, "c_f_start": c_f_start, "c_f": c_f, "c_bill": b.code_bill, "c_rank": b.code_rank,
         "d_hash": d_hash, "d_tok": d_tok,
     }
     blobs["c_end"], blobs["c_up"] = code_tree(b.code_rows)

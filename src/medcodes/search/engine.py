@@ -45,7 +45,7 @@ from .build import CHUNK, KIND_WEIGHT
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
            "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok",
-           "c_end", "c_up")
+           "c_end", "c_up", "c_rank")
 _DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.uint16, "f": np.float32}
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
@@ -168,7 +168,7 @@ class Engine:
         self.f_static = kw * (0.55 + 0.45 / self.f_lenf)
         self.c_nf = np.diff(self.c_f_start.astype(np.int64))
         # a coder reports billable codes: a header (E11.6, a PCS table) ranks below its codes
-        self.c_pref = np.where(self.c_bill == 0, HEADER_FACTOR, 1.0)
+        self.c_pref = np.where(self.c_bill == 0, HEADER_FACTOR, 1.0) * (self.c_rank * 0.01)
         self._cands: OrderedDict[tuple[str, bool], Candidate] = OrderedDict()
         self._local = threading.local()
         self._lock = threading.Lock()
