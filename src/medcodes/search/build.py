@@ -53,7 +53,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "19"
+BUILD_VERSION = "20"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -70,6 +70,7 @@ SHORT_TITLES = frozenset({"hcpcs", "cpt"})
 HEAD_SYSTEMS = frozenset({"icd10cm", "hcpcs", "cpt", "icd9cm"})   # a title's head names the thing   # elsewhere short titles only abbreviate the long ones
 NOT_HITS = frozenset({"chapter", "block", "section", "range", "body_system"})
 OPERATION_SECTIONS = frozenset("01235B")
+MAX_DEFINED_USES = 100  # fields an abbreviation may appear in and still be read as its long form
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
 MAX_TABLE = 1000         # codes of a PCS table an index entry naming the table also leads to, at most
@@ -661,6 +662,17 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
     sys_ix = {s: i for i, s in enumerate(systems)}
     ch_ix = {c: i for i, c in enumerate(chapters)}
     meta = dict(meta, code_systems=systems, chapters=chapters, chunk=CHUNK, families=_text.families(vocab))
+    if "defined" in meta:
+        # an abbreviation that is also a common word of the texts ("hit", "fish", "vas") keeps its own sense
+        tid = {t: i for i, t in enumerate(vocab)}
+        uses = np.diff(np.frombuffer(p_start, dtype=np.uint32).astype(np.int64))
+
+        def rare(short: str) -> bool:
+            t = tid.get(_text.stem(short))
+            return t is None or int(uses[t]) <= MAX_DEFINED_USES
+
+        meta["defined"] = {a: v for a, v in meta["defined"].items()
+                           if len(a) >= 3 and a not in _text.STOP_WORDS and rare(a)}
     blobs = {
         "c_sys": array("B", [sys_ix[r[0]] for r in b.code_rows]),
         "c_chapter": array("H", [ch_ix[r[5] or ""] for r in b.code_rows]),
