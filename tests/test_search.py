@@ -124,6 +124,68 @@ def test_acronyms_from_official_names():
     assert "bsw" not in got and "idb" not in got       # names must end in a head noun
 
 
+def test_abbreviations_defined_in_parentheses():
+    from medcodes.search.text import definitions
+
+    got = definitions(["Patients with inflammatory bowel disease (ibd)", "Extracorporeal membrane oxygenation (ECMO)",
+                       "TURP (transurethral resection of prostate)", "Injury involving roller skating (inline)",
+                       "Fracture (traumatic)", "C-section (see Extraction, products of conception)"])
+    assert got == {"ibd": ["inflammatory bowel disease"], "ecmo": ["extracorporeal membrane oxygenation"],
+                   "turp": ["transurethral resection of prostate"]}
+
+
+def test_query_words_the_texts_write_otherwise():
+    from medcodes.search.text import family, qualifiers, stem, synonym_variants
+
+    assert stem("feet") == "foot" and stem("teeth") == "tooth"
+    assert family("dislocated") == family("dislocation") and family("collapsed") == family("collapse")
+    tokens = {"chickenpox", "non", "emergency"}
+    got = [v for v, _f in synonym_variants(["chicken", "pox"], is_token=tokens.__contains__)]
+    assert ["chickenpox"] in got
+    got = [v for v, _f in synonym_variants(["nonemergency", "ambulance"], is_token=tokens.__contains__)]
+    assert ["non", "emergency", "ambulance"] in got
+    assert qualifiers(["flu", "vaccine", "encounter"]) == []          # "Encounter for immunization" is a word to match
+    assert qualifiers(["sprain", "left", "subsequent", "encounter"]) == ["left", "subsequent", "encounter"]
+
+
+@pytest.mark.parametrize("query,system,first", [
+    ("urticaria", None, "L50.9"),            # Urticaria, unspecified; not "Other urticaria" (L50.8)
+    ("hypothyroidism", None, "E03.9"),       # Hypothyroidism, unspecified; not "Other specified hypothyroidism"
+    ("diabetic retinopathy", None, "E11.319"),  # Index: Retinopathy, diabetic -> see Diabetes, retinopathy (under "with")
+    ("history of breast cancer", None, "Z85.3"),  # Personal history (Z85.3) before Family history (Z80.3)
+    ("chicken pox", None, "B01.9"),          # Index: Chickenpox B01.9
+    ("dislocated shoulder", None, "S43.0"),  # Index: Dislocation, shoulder S43.00-
+    ("flat feet", None, "Q66.5"),            # Index: Flat, foot (congenital) Q66.5-
+    ("ecmo", "icd10pcs", "5A1522F"),         # PCS Index: ECMO -> Extracorporeal Oxygenation, Membrane, Central
+    ("hip fx", None, "S72.0"),               # fx: fracture; Index: Fracture, hip -> see Fracture, femur, neck
+    ("liver transplant", None, "Z94.4"),     # (Liver transplant status stays first: see the next test)
+])
+def test_coder_first_pick(cb, query, system, first):
+    assert codes(search(cb, query, systems=system, limit=10))[0].startswith(first), codes(search(cb, query, limit=5))
+
+
+def test_a_procedure_ranks_above_the_diagnoses_that_mention_it(cb):
+    got = codes(search(cb, "cholecystectomy", limit=10))
+    assert got[0].startswith("0FT4") and got.index("Z90.49") > 0   # Resection of Gallbladder; then the status code
+    assert codes(search(cb, "liver transplant", limit=3))[1] == "0FY00Z0"      # Transplantation of Liver, Allogeneic
+
+
+def test_laterality_and_encounter_words_reach_the_codes_below(cb):
+    # Index: Varix, leg -> I83.90 (unspecified side); "left" picks I83.92 under the same parent
+    assert codes(search(cb, "varicose veins of left leg", limit=5))[0] == "I83.92"
+    # the inclusion term "Fracture of distal end of radius" is on the header S52.5
+    assert codes(search(cb, "left distal radius fracture", limit=5))[0] == "S52.502A"
+    assert codes(search(cb, "fracture of left hip subsequent encounter", limit=5))[0] == "S72.002D"
+    assert codes(search(cb, "concussion sequela", limit=5))[0] == "S06.0X0S"
+    # a code without laterality stays when the query states one
+    assert codes(search(cb, "plantar fasciitis left", limit=5))[0] == "M72.2"
+
+
+def test_report_only_hcpcs_codes_rank_below_payable_ones(cb):
+    got = codes(search(cb, "removal of sutures", limit=5))
+    assert got.index("Z48.02") < got.index("S0630")    # S0630 is BETOS Z2 (not payable by Medicare)
+
+
 @pytest.mark.parametrize("query,code", [
     ("diabetes type 2 with hyperglycemia", "E11.65"),
     ("hives", "L50.9"),
