@@ -37,6 +37,7 @@ MAX_LIMIT = 1000
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
 PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
+MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
@@ -368,6 +369,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             lack = lack[eng.c_sys[lack] == eng.systems.index("icd10cm")] if "icd10cm" in eng.systems else lack[:0]
             best = lack[np.argsort(-tmp.score[lack], kind="stable")[:RELATIVES_OF]]
             rel, src = eng.relatives(best)
+            billable = eng.c_bill[rel] == 1
+            rel, src = rel[billable], src[billable]
             if rel.size:
                 good = eng.have_words(rel, qc)
                 rel, src = rel[good], src[good]
@@ -375,6 +378,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
         # a code the qualifier cannot apply to (no laterality at all: "Plantar fascial fibromatosis"
         # for "plantar fasciitis left") stays, below the codes that state it
         rest = cids[~ok]
+        if rest.size > MAX_NEUTRAL:
+            rest = rest[np.argpartition(-tmp.score[rest], MAX_NEUTRAL)[:MAX_NEUTRAL]]
         if rest.size:
             neutral = np.ones(rest.size, dtype=bool)
             for group in {_text.QUALIFIER_GROUPS[q] for q in quals}:
