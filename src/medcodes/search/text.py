@@ -337,9 +337,9 @@ def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = N
             if words[i].isalpha() and words[i + 1].isalpha() and is_token(joined):
                 add(words[:i] + [joined] + words[i + 2:], 0.95)
         for i, w in enumerate(words):       # and one the official texts write as two ("non-emergency")
-            if len(w) >= 7 and w.isalpha() and not is_token(w):
+            if len(w) >= 7 and w.isalpha() and not is_token(w) and known is not None:
                 for k in range(3, len(w) - 2):
-                    if is_token(w[:k]) and is_token(w[k:]):
+                    if known(w[:k]) and known(w[k:]):
                         add(words[:i] + [w[:k], w[k:]] + words[i + 1:], 0.95)
                         break
     if defined:
