@@ -55,11 +55,13 @@ MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
 CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
 READ_WHOLE_CHUNKS = 256  # chunks of a display table read one by one before it is held whole
-MAX_RELATIVES = 2000  # codes below the best matches checked for a query's laterality / encounter words
-RELATIVES_PER_CODE = 120
+MAX_RELATIVES = 1000  # codes below the best matches checked for a query's laterality / encounter words
+RELATIVES_PER_CODE = 60
 HEADER_FACTOR = 0.95  # score of a code that is not billable (a header), relative to a billable one
 WHOLE_WORD_PREFIX = 0.3  # a common whole token ("flu") as the start of a longer one ("fluoroscopy")
 CROSS_PLAIN = 0.8     # a cross match led to by a long field scores down to this, relative to a plain one
+FAMILY_MAX_OWN = 150   # a word the texts use more often than this is read as written
+FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (too broad to pay)
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
@@ -225,13 +227,13 @@ class Engine:
                 groups.append((lo, hi, q * ((0.5 if rare else WHOLE_WORD_PREFIX) if ids else 1.0)))
         if not ids and not groups and len(word) >= 4 and not word.isdigit():
             ids = self._typos(word, is_prefix)
-        if len(word) >= 4 and word.isalpha() and self.families:
+        own = int(p[exact + 1]) - int(p[exact]) if exact is not None else 0
+        if len(word) >= 4 and word.isalpha() and self.families and own < FAMILY_MAX_OWN:
             # the other forms of the word's family the texts use more than this one ("collapsed" ->
             # "collapse", "dislocated" -> "dislocation"), at a lower quality
-            own = int(p[exact + 1]) - int(p[exact]) if exact is not None else 0
             more = [(int(p[t + 1]) - int(p[t]), t) for t in self.families.get(_text.family(word), ()) if t not in ids]
             for n, t in sorted(more, reverse=True)[:MAX_FAMILY]:
-                if n > own:
+                if own < n <= FAMILY_MAX_USES:
                     ids[t] = FAMILY_QUALITY
         groups.extend((t, t + 1, q) for t, q in ids.items())
         groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win
