@@ -34,6 +34,7 @@ ALL_SYSTEMS = ("icd10cm", "icd10pcs", "hcpcs", "cpt", "icd9cm")
 MAX_QUERY = 500
 DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
+GOOD_SCORE = 0.55     # a hit this good counts towards "enough found" (else words spread over fields, then all but one)
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
 PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
@@ -395,13 +396,13 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
     variants = _text.synonym_variants(content, eng.initials, eng.known, eng.defined, eng.is_token)
     partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
     cids = board.codes()
-    good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))
+    good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))
     if good < min(need, 3):
         for (_vwords, factor), got in zip(variants[:3], partials):
             if got is not None:
                 eng.cross(got[0], got[1], factor, board)
         cids = board.codes()
-        good = int(np.count_nonzero((board.score[cids] >= 0.6) & accept(cids)))
+        good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))
     if good < min(need, 3) and 2 <= len(content) <= 8:
         _relax(eng, variants[:2], last_is_prefix, board)
 
