@@ -73,9 +73,10 @@ def _scores(cb, path):
 
 def test_relevance_regression_tuning(cb):
     overall, ctx = _scores(cb, TUNING)
-    # measured: all systems r@1 0.812 r@10 0.943 MRR 0.866; with context r@1 0.845 r@10 0.952 MRR 0.889
-    assert overall.recall1 >= 0.79 and overall.recall10 >= 0.92 and overall.mrr >= 0.84, overall.line()
-    assert ctx.recall1 >= 0.82 and ctx.recall10 >= 0.93 and ctx.mrr >= 0.86, ctx.line()
+    # measured (531 queries, 195 of them written in session 9 before any engine answered them): all systems
+    # r@1 0.832 r@10 0.915 MRR 0.864; with context r@1 0.851 r@10 0.923 MRR 0.878
+    assert overall.recall1 >= 0.81 and overall.recall10 >= 0.89 and overall.mrr >= 0.84, overall.line()
+    assert ctx.recall1 >= 0.83 and ctx.recall10 >= 0.90 and ctx.mrr >= 0.85, ctx.line()
 
 
 def test_relevance_heldout(cb):
@@ -85,9 +86,10 @@ def test_relevance_heldout(cb):
     thresholds only keep what was measured from getting worse.
     """
     overall, ctx = _scores(cb, HELDOUT)
-    # measured: all systems r@1 0.642 r@10 0.806 MRR 0.695; with context r@1 0.662 r@10 0.846 MRR 0.729
-    assert overall.recall1 >= 0.61 and overall.recall10 >= 0.78 and overall.mrr >= 0.67, overall.line()
-    assert ctx.recall1 >= 0.64 and ctx.recall10 >= 0.82 and ctx.mrr >= 0.70, ctx.line()
+    # measured: all systems r@1 0.682 r@10 0.836 MRR 0.733; with context r@1 0.706 r@10 0.871 MRR 0.766
+    # (session 8: 0.642 / 0.806 / 0.695 and 0.662 / 0.846 / 0.729)
+    assert overall.recall1 >= 0.66 and overall.recall10 >= 0.81 and overall.mrr >= 0.71, overall.line()
+    assert ctx.recall1 >= 0.68 and ctx.recall10 >= 0.85 and ctx.mrr >= 0.74, ctx.line()
 
 
 @pytest.mark.parametrize("query,first", [
@@ -142,7 +144,8 @@ def test_query_words_the_texts_write_otherwise():
     tokens = {"chickenpox", "non", "emergency"}
     got = [v for v, _f in synonym_variants(["chicken", "pox"], is_token=tokens.__contains__)]
     assert ["chickenpox"] in got
-    got = [v for v, _f in synonym_variants(["nonemergency", "ambulance"], is_token=tokens.__contains__)]
+    got = [v for v, _f in synonym_variants(["nonemergency", "ambulance"], known=tokens.__contains__,
+                                           is_token=tokens.__contains__)]
     assert ["non", "emergency", "ambulance"] in got
     assert qualifiers(["flu", "vaccine", "encounter"]) == []          # "Encounter for immunization" is a word to match
     assert qualifiers(["sprain", "left", "subsequent", "encounter"]) == ["left", "subsequent", "encounter"]
