@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..search.text import STOP_WORDS, SYNONYMS, fold, stem
-from ..search.text import comma_variant as _variant
+from ..search.text import comma_variant as _variant   # shared with search's index paths
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 #: words that end the reach of a preceding "without"/"no" inside a sentence

@@ -16,6 +16,12 @@ codes of the release searched):
   more``): the names coders and surgeons still use, each leading to the
   ICD-10-PCS codes CMS's GEMs map it to (forward and backward files pooled).
 
+Also compiled, as meta data read at query time: the initials of the agencies'
+multi-word names, the abbreviations the texts define in parentheses, the
+Porter2 families of the vocabulary, the ICD-10-PCS root operations; and per
+code its subtree (release order is key order) and a rank (report-only HCPCS
+codes below payable ones).
+
 Index codes are checked against the release searched: a code that exists
 is kept; a code with a dash (``E11.-``, ``H93.29-``) or one that no longer
 exists is redirected to the codes under it; anything else is dropped and
@@ -28,7 +34,7 @@ compiles in seconds.
 
 The compiled form is a handful of flat arrays stored as raw bytes
 (vocabulary, postings, field tokens, field -> codes, code -> fields, code
-system / chapter / billable flags), the code table (for code-prefix
+system / chapter / billable flags / rank / subtree), the code table (for code-prefix
 queries) and the display texts in chunks, in ``<home>/search/<digest>.sqlite``
 where the digest covers the builder version and the sha256 of every release
 file's sources.

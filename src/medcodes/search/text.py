@@ -7,9 +7,12 @@ few stop words dropped (``of``, ``the``... but never ``with``/``without``/
 ``not``, which change the code in ICD-10-CM).
 
 Also here: the small, hand-written table of coders' abbreviations and lay
-phrases (``MI``, ``lap``, ``heart attack``...) used to expand a query, and
-edit-distance-1 variants for typo tolerance (checked against the
-vocabulary only, never against documents).
+phrases (``MI``, ``lap``, ``heart attack``...) used to expand a query; what
+is read from the official texts at build time to expand it further (the
+initials of their multi-word names, the abbreviations they define in
+parentheses, Porter2 word families); the laterality / encounter words and
+what makes a query name a procedure; and edit-distance-1 variants for typo
+tolerance (checked against the vocabulary only, never against documents).
 """
 
 from __future__ import annotations
