@@ -61,7 +61,9 @@ def test_note_set_scores_and_baseline(notes, cb):
         return got
 
     base = score(notes, baseline)
-    assert ours.recall5 >= base.recall5 + 0.25, (ours.as_dict(), base.as_dict())
+    # the margin shrank when search improved (issue 13: on the 215 first notes its baseline went from
+    # recall@5 0.587 to 0.664; on all 262 from 0.541 to 0.610)
+    assert ours.recall5 >= base.recall5 + 0.2, (ours.as_dict(), base.as_dict())
 
 
 # ------------------------------------------------------------------ how a coder works
