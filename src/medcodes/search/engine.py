@@ -463,7 +463,9 @@ class Engine:
             cand = self._cands.get(key)  # type: ignore[arg-type]
         if cand is None:
             ids = sorted({t for w in words for t in (self.tok_id.get(_text.stem(w)),) if t is not None})
-            cand = Candidate(" ".join(words), [(t, t + 1, 1.0) for t in ids])
+            p = self.p_start
+            cand = Candidate(" ".join(words), [(t, t + 1, 1.0) for t in ids],
+                             sum(int(p[t + 1]) - int(p[t]) for t in ids))
             with self._lock:
                 self._cands[key] = cand  # type: ignore[index]
         return cand
