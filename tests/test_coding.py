@@ -123,6 +123,16 @@ def test_laterality_encounter_and_queries(cb):
     assert codes(cb, "Sprain of the right ankle, initial encounter.") == ["S93.401A"]
 
 
+def test_with_alone_is_not_evidence_for_a_title(cb):
+    """'Admitted with myocardial infarction': the I21 title that has a 'with' (I21.B, Myocardial
+    infarction with coronary microvascular dysfunction) is not chosen for the connective alone;
+    'smoker with nicotine dependence' -> F17.210 (cigarettes), not F17.219 (with unspecified
+    nicotine-induced disorders)."""
+    got = codes(cb, "Patient admitted with myocardial infarction.")
+    assert got and got[0].startswith("I21.") and "I21.B" not in got
+    assert "F17.210" in codes(cb, "Chronic obstructive pulmonary disease. Cigarette smoker with nicotine dependence.")
+
+
 def test_use_additional_code_companions(cb):
     """E11.22's Tabular notes: 'use additional code to identify stage of chronic kidney disease
     (N18.1-N18.6)' -> N18.4 stated; E11 'insulin (Z79.4)' -> Z79.4 when the note says insulin;

@@ -22,6 +22,7 @@ _SOFT = frozenset({"unspecified", "specified", "other", "approach", "encounter",
 _AS_TO = re.compile(r"\bas to [^,]*", re.I)   # "unspecified as to partial versus complete": no claim
 #: a sibling search wider than this (S72 has ~1,800 codes) costs more than it finds
 _WIDEST = 400
+_CONNECTIVE = frozenset({"with"})
 _DEFAULT_FIRST = ("unspecified", "without", "closed", "initial", "uncomplicated")
 
 
@@ -130,6 +131,9 @@ class Refiner:
             k, c, t, _s = cands[0]
             return Refined(k, c, t, True)
         bag = sent.stated | {"without"} if sent.any_neg else sent.stated
+        # "with" alone says nothing about which title: "admitted with MI" must not pick the
+        # one I21 title that has a "with" (I21.B); the words after it are the evidence
+        bag = bag - _CONNECTIVE
         prep = self._prepared(cands)
         rows, inv, static = prep.rows, prep.inv, prep.static
         touched: set[int] = set()
