@@ -151,7 +151,7 @@ def fact_cols(scope: str) -> tuple[str, ...]:
     return cols
 
 
-def _CANDS_RELEASE_FREE() -> bool:
+def _cands_release_free() -> bool:
     """Whether no dx rule's fact condition reads the release (then a code's candidates follow its DxFacts)."""
     return "release" not in fact_cols("dx")
 
@@ -281,7 +281,7 @@ class Checker:
             if len(self._dx) > 500_000:
                 self._dx.clear()
             f = code.facts
-            if f is None or not _CANDS_RELEASE_FREE():
+            if f is None or not _cands_release_free():
                 cands = candidates("dx", code.row)
             else:     # a DxFacts another release shares (factindex.Shared) has the same fact columns but the release
                 cands = f._index.get("dx-candidates")
