@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import MedcodesError
 from ..model import ReleaseInfo, normalize_key
+from . import lexicon as _lexicon
 from . import text as _text
 from .build import KIND_LABEL, KINDS, Selection, build
 from .engine import Board, Engine
@@ -333,6 +334,7 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
 
 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
+    words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     _words_query(eng, text, content, accept, need, board)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes

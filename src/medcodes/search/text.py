@@ -21,6 +21,8 @@ import re
 import unicodedata
 from typing import Callable, Iterable
 
+from . import lexicon as _lexicon
+
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
 STOP_WORDS = frozenset({
@@ -236,13 +238,26 @@ QUERY_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+_MERGED: dict[str, tuple[str, ...]] = {}
+
+
 def _synonyms(key: str) -> tuple[str, ...]:
-    return SYNONYMS.get(key) or QUERY_SYNONYMS.get(key, ())
+    """Readings of a phrase: this module's tables first, then the general lexicon's (search/lexicon.py)."""
+    got = _MERGED.get(key)
+    if got is None:
+        own = SYNONYMS.get(key) or QUERY_SYNONYMS.get(key, ())
+        got = own + tuple(r for r in _lexicon.readings(key) if r not in own)
+        # stop words never match (the index drops them): "failure to thrive" reads as "failure thrive"
+        got = tuple(" ".join(w for w in r.split() if w not in STOP_WORDS) or r for r in got)
+        if len(_MERGED) < 100000:
+            _MERGED[key] = got
+    return got
 
 
 def is_synonym(words: list[str]) -> bool:
-    """Is the whole query one entry of the abbreviation / lay phrase table?"""
-    return " ".join(words) in SYNONYMS
+    """Is the whole query one entry of the abbreviation / lay phrase tables?"""
+    key = " ".join(words)
+    return key in SYNONYMS or bool(_lexicon.readings(key))
 
 
 def _replace_all(words: list[str]) -> list[str]:
@@ -304,6 +319,10 @@ def acronyms(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
             for a, by in counts.items()}
 
 
+#: The score factor of a query's own words when the whole query is a table entry (its readings get 1).
+WHOLE_LITERAL_FACTOR = 0.9
+
+
 def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = None,
                      known: Callable[[str], bool] | None = None,
                      defined: dict[str, list[str]] | None = None,
@@ -327,8 +346,17 @@ def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = N
             seen.add(tuple(new))
             variants.append((new, factor))
 
-    add(_replace_all(words), 0.9)
     n = len(words)
+    whole = _synonyms(" ".join(words)) if n <= 4 else ()
+    if whole:
+        # the whole query is an abbreviation or lay phrase ("hcc", "mini stroke"): its readings rank
+        # first; the words as typed stay, just below (an HCPCS measure that says "HCC" literally)
+        variants.clear()
+        seen.clear()
+        for repl in whole:
+            add(repl.split(), 1.0)
+        add(words, WHOLE_LITERAL_FACTOR)
+    add(_replace_all(words), 0.9)
     for size in (3, 2, 1):
         for i in range(n - size + 1):
             key = " ".join(words[i:i + size])
