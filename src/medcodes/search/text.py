@@ -246,7 +246,7 @@ def _synonyms(key: str) -> tuple[str, ...]:
     got = _MERGED.get(key)
     if got is None:
         own = SYNONYMS.get(key) or QUERY_SYNONYMS.get(key, ())
-        got = own + tuple(r for r in _lexicon.readings(key) if r not in own)
+        got = own + tuple(r for r in _lexicon_readings(key) if r not in own)
         # stop words never match (the index drops them): "failure to thrive" reads as "failure thrive"
         got = tuple(" ".join(w for w in r.split() if w not in STOP_WORDS) or r for r in got)
         if len(_MERGED) < 100000:
@@ -254,10 +254,23 @@ def _synonyms(key: str) -> tuple[str, ...]:
     return got
 
 
+_LEXICON: dict[str, tuple[str, ...]] = {}
+
+
+def _lexicon_readings(key: str) -> tuple[str, ...]:
+    """The lexicon's readings, its keys taken without stop words as queries are ("water on the knee" is
+    looked up as "water knee"); the table is keyed once, on first use."""
+    if not _LEXICON:
+        for table in (_lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):     # abbreviations win a clash
+            for k, v in table.items():
+                _LEXICON[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
+    return _LEXICON.get(key, ())
+
+
 def is_synonym(words: list[str]) -> bool:
     """Is the whole query one entry of the abbreviation / lay phrase tables?"""
     key = " ".join(words)
-    return key in SYNONYMS or bool(_lexicon.readings(key))
+    return key in SYNONYMS or bool(_lexicon_readings(key))
 
 
 def _replace_all(words: list[str]) -> list[str]:
