@@ -333,7 +333,7 @@ def acronyms(texts: Iterable[str], keep: int = 2) -> dict[str, list[str]]:
 
 
 #: The score factor of a query's own words when the whole query is a table entry (its readings get 1).
-WHOLE_LITERAL_FACTOR = 0.9
+WHOLE_LITERAL_FACTOR = 1.0
 
 
 def synonym_variants(words: list[str], initials: dict[str, list[str]] | None = None,
