@@ -64,6 +64,8 @@ FAMILY_MAX_OWN = 150   # a word the texts use more often than this is read as wr
 FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (too broad to pay)
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
+TWO_EDITS_MIN = 8       # a word this long, with no token one edit away, may be read two edits away
+RARE_TYPO_RATIO = 8    # a word one edit away used 8x less than another one edit away is the less likely fix
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
 
 
@@ -243,12 +245,27 @@ class Engine:
     def _typos(self, word: str, is_prefix: bool) -> dict[int, float]:
         """Tokens one edit away (quality 0.8); else, while typing, tokens starting one edit away (0.7)."""
         ids: dict[int, float] = {}
-        for t in self.near(word):
-            ids[t] = 0.8
         stem = _text.stem(word)
-        if stem != word:
-            for t in self.near(stem):
-                ids[t] = 0.8
+        near = self.near(word) | (self.near(stem) if stem != word else set())
+        if not near:
+            # sound-alike spellings two or more edits away ("lymfoma", "nuemonia"): respell, then one edit
+            for variant in _text.respellings(word):
+                t = self.tok_id.get(_text.stem(variant))
+                near |= {t} if t is not None else self.near(variant)
+        if not near and len(word) >= TWO_EDITS_MIN:
+            near2 = self.near2(stem)
+            if near2:
+                uses = {t: int(self.p_start[t + 1]) - int(self.p_start[t]) for t in near2}
+                top = max(uses.values())
+                return {t: 0.72 if n * RARE_TYPO_RATIO >= top else 0.66 for t, n in uses.items()}
+        if near:
+            # of several words one edit away, the ones the texts use far less often are the less likely
+            # meaning ("artheritis": arthritis before arteritis; "osteoperosis": osteoporosis first)
+            p = self.p_start
+            uses = {t: int(p[t + 1]) - int(p[t]) for t in near}
+            top = max(uses.values())
+            for t, n in uses.items():
+                ids[t] = 0.8 if n * RARE_TYPO_RATIO >= top else 0.72
         if not ids and is_prefix:
             for variant in _text.edits1(word):
                 lo = bisect.bisect_left(self.vocab, variant)
@@ -275,6 +292,21 @@ class Engine:
                 if _one_edit(word, self.vocab[t]):
                     out.add(t)
         return out
+
+    def near2(self, word: str) -> set[int]:
+        """Vocabulary tokens two edits away (OSA distance) that share a one-deletion key with one of
+        ``word``'s one- or two-character deletions (``hemmorhoids`` -> ``hemorrhoids``). Only for a long
+        word no token lies within one edit of: about len(word)^2 / 2 hash probes."""
+        from rapidfuzz.distance import OSA
+
+        n = len(word)
+        keys = {word[:i] + word[i + 1:] for i in range(n)}
+        keys |= {k[:j] + k[j + 1:] for k in keys for j in range(n - 1)}
+        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint32, count=len(keys))
+        lo = np.searchsorted(self.d_hash, h, "left")
+        hi = np.searchsorted(self.d_hash, h, "right")
+        cand = {t for a, b in zip(lo.tolist(), hi.tolist()) for t in self.d_tok[a:b].tolist()}
+        return {t for t in cand if OSA.distance(word, self.vocab[t], score_cutoff=2) <= 2}
 
     def is_token(self, word: str) -> bool:
         """Is ``word`` a token of the index (in two fields at least)?"""

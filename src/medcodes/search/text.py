@@ -505,3 +505,20 @@ def edits1(word: str) -> set[str]:
     replaces = {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
     inserts = {a + c + b for a, b in splits for c in _ALPHABET}
     return deletes | transposes | replaces | inserts
+
+
+#: Spellings that sound alike, for typo tolerance beyond one edit (each respelling then gets one edit).
+_RESPELL = (("ph", "f"), ("f", "ph"), ("ae", "e"), ("oe", "e"), ("k", "c"), ("c", "k"), ("z", "s"), ("y", "i"),
+            ("i", "y"), ("ee", "ea"), ("ea", "ee"), ("sh", "ti"), ("x", "cs"))
+
+
+def respellings(word: str) -> set[str]:
+    """``word`` with one sound-alike spelling swapped (``lymfoma`` -> ``lymphoma``), at every place it occurs."""
+    out = set()
+    for a, b in _RESPELL:
+        start = word.find(a)
+        while start >= 0:
+            out.add(word[:start] + b + word[start + len(a):])
+            start = word.find(a, start + 1)
+    out.discard(word)
+    return out
