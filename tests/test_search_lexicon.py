@@ -1,0 +1,80 @@
+"""Query understanding: the clinical abbreviation / lay-term lexicon, shorthand and typo tolerance.
+
+Each search test names the official code a coder would pick and checks the hit carries the agency's own
+title from the installed release (cb.lookup), not a string written here alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from medcodes.search import lexicon, search
+from medcodes.search import text as _text
+from medcodes.search.api import engine_for
+
+
+def test_shorthand_spells_out_slashes_and_sides():
+    assert lexicon.shorthand(["s", "p", "cabg"]) == ["status", "cabg"]
+    assert lexicon.shorthand(["n", "v"]) == ["nausea", "vomiting"]
+    assert lexicon.shorthand(["rt", "knee", "oa"]) == ["right", "knee", "oa"]
+    assert lexicon.shorthand(["s", "aureus"]) == ["s", "aureus"]       # a lone "s" stays
+
+
+def test_lexicon_readings_are_looked_up_without_stop_words():
+    assert _text._synonyms("water knee") == ("effusion knee",)          # "water on the knee"
+    assert _text._synonyms("ftt") == ("failure thrive",)                # "failure to thrive", "to" dropped
+    assert "aortocoronary bypass graft" in _text._synonyms("cabg")      # the lexicon adds to the base table
+    assert _text._synonyms("cabg")[0] == "coronary artery bypass"       # ... after the base table's reading
+    assert _text.is_synonym(["mini", "stroke"]) and not _text.is_synonym(["knee"])
+
+
+def test_lexicon_entries_are_words_not_codes(cb):
+    """Every reading is made of words the official texts use (a misspelt reading would find nothing)."""
+    eng = engine_for(cb)
+    for table in (lexicon.ABBREVIATIONS, lexicon.LAY_TERMS):
+        assert len(table) >= 300
+        for key, readings in table.items():
+            assert readings and key == key.lower().strip(), key
+            for reading in readings:
+                for w in reading.split():
+                    assert not any(ch.isdigit() for ch in w) or w in ("19", "2", "1"), (key, reading)
+                    if w not in _text.STOP_WORDS:
+                        assert eng.tok_id.get(_text.stem(w)) is not None, (key, reading, w)
+
+
+def test_respellings():
+    assert "lymphoma" in _text.respellings("lymfoma")
+    assert "fetal" in _text.respellings("foetal")
+    assert "lymfoma" not in _text.respellings("lymfoma")
+
+
+def _hit(cb, query, code, within=1, system="icd10cm"):
+    hits = search(cb, query, limit=10).hits
+    top = [(h.system, h.code) for h in hits[:within]]
+    assert (system, code) in top, (query, [(h.code, h.title) for h in hits[:5]])
+    hit = next(h for h in hits if h.code == code)
+    assert hit.title == cb.lookup(code, system=system).title
+    return hit
+
+
+@pytest.mark.parametrize("query,code,title", [
+    ("hcc", "C22.0", "Liver cell carcinoma"),                           # hepatocellular carcinoma
+    ("s/p cabg", "Z95.1", "Presence of aortocoronary bypass graft"),   # status post CABG
+    ("mini stroke", "G45.9", "Transient cerebral ischemic attack, unspecified"),
+    ("nstemi", "I21.4", "Non-ST elevation (NSTEMI) myocardial infarction"),
+    ("aicd", "Z95.810", "Presence of automatic (implantable) cardiac defibrillator"),
+    ("hemmorhoids", "K64.9", "Unspecified hemorrhoids"),                # two edits
+    ("lymfoma", "C85.90", "Non-Hodgkin lymphoma, unspecified, unspecified site"),   # f for ph
+])
+def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
+    assert _hit(cb, query, code).title == title
+
+
+@pytest.mark.parametrize("query,code,within", [
+    ("water on the knee", "M25.469", 3),     # Effusion, unspecified knee
+    ("artheritis", "M19.90", 1),             # arthritis (1,800 uses) before arteritis (137): both one edit
+    ("ercp", "0FJB8ZZ", 10),                 # Inspection of Hepatobiliary Duct, Via Natural or Artificial Opening Endoscopic
+])
+def test_lexicon_and_typos_reach_the_code(cb, query, code, within):
+    system = "icd10pcs" if code[0].isdigit() else "icd10cm"
+    _hit(cb, query, code, within, system)
