@@ -73,10 +73,11 @@ def _scores(cb, path):
 
 def test_relevance_regression_tuning(cb):
     overall, ctx = _scores(cb, TUNING)
-    # measured (531 queries, 195 of them written in session 9 before any engine answered them): all systems
-    # r@1 0.832 r@10 0.915 MRR 0.864; with context r@1 0.851 r@10 0.923 MRR 0.878
-    assert overall.recall1 >= 0.81 and overall.recall10 >= 0.89 and overall.mrr >= 0.84, overall.line()
-    assert ctx.recall1 >= 0.83 and ctx.recall10 >= 0.90 and ctx.mrr >= 0.85, ctx.line()
+    # measured (694 queries: 195 written in session 9 and 163 abbreviation / lay / typo queries in session 10,
+    # each before any engine answered them): all systems r@1 0.911 r@10 0.967 MRR 0.935; with context
+    # r@1 0.924 r@10 0.973 MRR 0.944 (session 9, 531 queries: 0.832 / 0.915 / 0.864)
+    assert overall.recall1 >= 0.89 and overall.recall10 >= 0.95 and overall.mrr >= 0.91, overall.line()
+    assert ctx.recall1 >= 0.90 and ctx.recall10 >= 0.955 and ctx.mrr >= 0.92, ctx.line()
 
 
 def test_relevance_heldout(cb):
