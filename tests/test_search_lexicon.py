@@ -31,8 +31,8 @@ def test_lexicon_readings_are_looked_up_without_stop_words():
 def test_lexicon_entries_are_words_not_codes(cb):
     """Every reading is made of words the official texts use (a misspelt reading would find nothing)."""
     eng = engine_for(cb)
-    for table in (lexicon.ABBREVIATIONS, lexicon.LAY_TERMS):
-        assert len(table) >= 300
+    assert len(lexicon.ABBREVIATIONS) >= 300 and len(lexicon.LAY_TERMS) >= 300
+    for table in (lexicon.ABBREVIATIONS, lexicon.LAY_TERMS, lexicon.PROCEDURE_TERMS):
         for key, readings in table.items():
             assert readings and key == key.lower().strip(), key
             for reading in readings:
@@ -74,6 +74,8 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("water on the knee", "M25.469", 3),     # Effusion, unspecified knee
     ("artheritis", "M19.90", 1),             # arthritis (1,800 uses) before arteritis (137): both one edit
     ("ercp", "0FJB8ZZ", 10),                 # Inspection of Hepatobiliary Duct, Via Natural or Artificial Opening Endoscopic
+    ("thyroidectomy", "0GTK0ZZ", 3),         # Resection of Thyroid Gland, Open Approach
+    ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
 ])
 def test_lexicon_and_typos_reach_the_code(cb, query, code, within):
     system = "icd10pcs" if code[0].isdigit() else "icd10cm"

@@ -55,8 +55,11 @@ def shorthand(words: list[str]) -> list[str]:
 
 
 def readings(key: str) -> tuple[str, ...]:
-    """The lexicon's readings of a folded phrase (abbreviation first, then lay term), or ()."""
-    return ABBREVIATIONS.get(key) or LAY_TERMS.get(key, ())
+    """The lexicon's readings of a folded phrase (abbreviation, else lay term, else procedure term), or ().
+
+    Used as written (the tests); the query path looks keys up without stop words (search/text.py)."""
+    return ABBREVIATIONS.get(key) or LAY_TERMS.get(key) or PROCEDURE_TERMS.get(key, ())
+
 
 #: Clinical abbreviations and acronyms -> readings in official words (most common meaning first).
 ABBREVIATIONS: dict[str, tuple[str, ...]] = {
@@ -321,7 +324,11 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "mets": ("secondary malignant neoplasm",),
     "ca": ("malignant neoplasm",),
     "ca breast": ("malignant neoplasm breast",),
-    "chemo": ("chemotherapy",),
+    "chemo": ("chemotherapy", "antineoplastic"),
+    "preop": ("preprocedural",),
+    "pre op": ("preprocedural",),
+    "postop": ("postprocedural",),
+    "post op": ("postprocedural",),
     "xrt": ("radiation therapy",),
     # musculoskeletal / rheumatology / injury
     "ra": ("rheumatoid arthritis",),
@@ -456,6 +463,75 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "w o": ("without",),
     "rt side": ("right",),
     "yo": ("year old",),
+}
+
+#: Surgical and procedure words -> the ICD-10-PCS root operation and body part words (PCS titles never
+#: say "-ectomy", "-scopy": "Resection of Thyroid Gland", "Inspection of Bladder, ... Endoscopic"), and
+#: everyday names of procedures and devices.
+PROCEDURE_TERMS: dict[str, tuple[str, ...]] = {
+    "thyroidectomy": ("resection thyroid gland",),
+    "parathyroidectomy": ("resection parathyroid gland",),
+    "colectomy": ("resection colon",),
+    "sigmoid colectomy": ("resection sigmoid colon",),
+    "sigmoidectomy": ("resection sigmoid colon",),
+    "hemicolectomy": ("resection colon",),
+    "hysterectomy": ("resection uterus",),
+    "mastectomy": ("resection breast",),
+    "lumpectomy": ("excision breast",),
+    "vasectomy": ("excision vas deferens", "occlusion vas deferens"),
+    "nephrectomy": ("resection kidney",),
+    "splenectomy": ("resection spleen",),
+    "prostatectomy": ("resection prostate",),
+    "oophorectomy": ("resection ovary",),
+    "salpingectomy": ("resection fallopian tube",),
+    "gastrectomy": ("resection stomach",),
+    "pneumonectomy": ("resection lung",),
+    "lobectomy": ("resection lung lobe",),
+    "adenoidectomy": ("resection adenoids",),
+    "cystectomy": ("resection bladder",),
+    "orchiectomy": ("resection testis",),
+    "orchidectomy": ("resection testis",),
+    "pancreatectomy": ("resection pancreas",),
+    "esophagectomy": ("resection esophagus",),
+    "adrenalectomy": ("resection adrenal gland",),
+    "circumcision": ("resection prepuce",),
+    "bronchoscopy": ("inspection tracheobronchial tree endoscopic",),
+    "cystoscopy": ("inspection bladder endoscopic",),
+    "colonoscopy": ("inspection lower intestinal tract endoscopic",),
+    "sigmoidoscopy": ("inspection lower intestinal tract endoscopic",),
+    "laparoscopy": ("inspection peritoneal cavity percutaneous endoscopic",),
+    "hysteroscopy": ("inspection uterus endoscopic",),
+    "thoracentesis": ("drainage pleural cavity",),
+    "paracentesis": ("drainage peritoneal cavity",),
+    "lumbar puncture": ("drainage spinal canal",),
+    "spinal tap": ("drainage spinal canal",),
+    "chest tube": ("drainage pleural cavity drainage device",),
+    "feeding tube": ("feeding device",),
+    "peg tube": ("feeding device stomach",),
+    "picc line": ("infusion device superior vena cava", "peripherally inserted central catheter"),
+    "picc": ("infusion device superior vena cava", "peripherally inserted central catheter"),
+    "cataract surgery": ("replacement lens synthetic substitute", "extraction lens"),
+    "cataract extraction": ("extraction lens", "replacement lens synthetic substitute"),
+    "biopsy": ("excision diagnostic",),
+    "chemotherapy": ("antineoplastic",),
+    "central line": ("central venous catheter",),
+    "port a cath": ("totally implantable vascular access device",),
+    "mammogram": ("mammography", "plain radiography breast"),
+    "mammo": ("mammography",),
+    "tubes tied": ("occlusion fallopian tube",),
+    "tummy tuck": ("abdominoplasty",),
+    "nose job": ("rhinoplasty",),
+    "pap smear": ("cervical smear",),
+    "pap test": ("cervical smear",),
+    "flu shot": ("influenza vaccine",),
+    "flu jab": ("influenza vaccine",),
+    "tetanus shot": ("tetanus vaccine",),
+    "water pill": ("diuretic",),
+    "blood thinner": ("anticoagulant",),
+    "blood thinners": ("anticoagulant",),
+    "hearing aid": ("hearing aid",),
+    "walker": ("walker",),
+    "crutches": ("crutches",),
 }
 
 #: Everyday words people use for conditions -> the clinical words of the official texts.

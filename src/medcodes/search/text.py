@@ -261,7 +261,7 @@ def _lexicon_readings(key: str) -> tuple[str, ...]:
     """The lexicon's readings, its keys taken without stop words as queries are ("water on the knee" is
     looked up as "water knee"); the table is keyed once, on first use."""
     if not _LEXICON:
-        for table in (_lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):     # abbreviations win a clash
+        for table in (_lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):   # the last wins a clash
             for k, v in table.items():
                 _LEXICON[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
     return _LEXICON.get(key, ())
