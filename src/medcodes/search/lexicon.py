@@ -10,6 +10,8 @@ Alphabetic Index use; a reading is then searched like any typed query and ranked
 No entry names a code. Kept to widely used, standard clinical abbreviations and everyday lay terms
 (the kind in a medical dictionary), not to any particular test query.
 
+Two-letter abbreviations that are also common words or units of a query (``as``, ``all``, ``mg``,
+``us``, ``ed``, ``pt``, ``lad``) are left out: read everywhere, they would add noise to other queries.
 Several meanings of one abbreviation are listed most common first (``pe``: pulmonary embolism,
 then pleural effusion); the engine tries each reading as its own variant.
 
@@ -97,10 +99,7 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "lvh": ("left ventricular hypertrophy",),
     "lvad": ("heart assist device", "left ventricular assist device"),
     "mvp": ("mitral valve prolapse",),
-    "mr": ("mitral regurgitation insufficiency",),
     "ms": ("multiple sclerosis", "mitral stenosis"),
-    "ai": ("aortic insufficiency",),
-    "tr": ("tricuspid insufficiency",),
     "nstemi": ("non st elevation myocardial infarction",),
     "stemi": ("st elevation myocardial infarction",),
     "pad": ("peripheral arterial disease",),
@@ -148,7 +147,6 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "aloc": ("altered level of consciousness",),
     "als": ("amyotrophic lateral sclerosis",),
     "gbs": ("guillain barre syndrome",),
-    "mg": ("myasthenia gravis",),
     "nph": ("normal pressure hydrocephalus",),
     "pd": ("parkinson disease",),
     "mci": ("mild cognitive impairment",),
@@ -404,8 +402,6 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "uri ear": ("otitis media",),
     "osom": ("otitis media",),
     "ent": ("ear nose throat",),
-    "ak": ("actinic keratosis",),
-    "sk": ("seborrheic keratosis",),
     # symptoms, findings, care
     "abd pain": ("abdominal pain",),
     "ftt": ("failure to thrive",),
@@ -413,7 +409,6 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "n v": ("nausea with vomiting",),
     "nvd": ("nausea vomiting diarrhea",),
     "ha headache": ("headache",),
-    "lad": ("lymphadenopathy",),
     "cbg": ("blood glucose",),
     "hgb": ("hemoglobin",),
     "wbc": ("white blood cell",),
@@ -529,9 +524,23 @@ PROCEDURE_TERMS: dict[str, tuple[str, ...]] = {
     "water pill": ("diuretic",),
     "blood thinner": ("anticoagulant",),
     "blood thinners": ("anticoagulant",),
-    "hearing aid": ("hearing aid",),
-    "walker": ("walker",),
-    "crutches": ("crutches",),
+    "oxygen tank": ("oxygen contents gaseous", "oxygen concentrator"),
+    "home oxygen": ("oxygen concentrator", "oxygen contents"),
+    "glucose meter": ("blood glucose monitor",),
+    "glucometer": ("blood glucose monitor",),
+    "test strips": ("blood glucose test reagent strips",),
+    "insulin pump": ("infusion pump insulin",),
+    "cpap mask": ("mask positive airway pressure device",),
+    "tens unit": ("transcutaneous electrical nerve stimulation",),
+    "tens": ("transcutaneous electrical nerve stimulation",),
+    "compression stockings": ("gradient compression stocking",),
+    "support stockings": ("gradient compression stocking",),
+    "glasses": ("spectacles",),
+    "eyeglasses": ("spectacles",),
+    "contacts": ("contact lens",),
+    "lenses": ("lens",),               # the light stemmer reads "lenses" as "lense"
+    "bedside commode": ("commode chair",),
+    "shower chair": ("bath tub chair",),
 }
 
 #: Everyday words people use for conditions -> the clinical words of the official texts.
