@@ -83,14 +83,14 @@ def test_relevance_regression_tuning(cb):
 def test_relevance_heldout(cb):
     """Scored only: no ranking change is tuned on these queries (tests/relevance/heldout.tsv).
 
-    The issue's targets (recall@1 >= 0.75, recall@10 >= 0.95) are not met yet; these
+    The issue's recall@10 target (>= 0.95) is not met yet (recall@1 >= 0.75 is); these
     thresholds only keep what was measured from getting worse.
     """
     overall, ctx = _scores(cb, HELDOUT)
-    # measured: all systems r@1 0.682 r@10 0.836 MRR 0.733; with context r@1 0.706 r@10 0.871 MRR 0.766
-    # (session 8: 0.642 / 0.806 / 0.695 and 0.662 / 0.846 / 0.729)
-    assert overall.recall1 >= 0.66 and overall.recall10 >= 0.81 and overall.mrr >= 0.71, overall.line()
-    assert ctx.recall1 >= 0.68 and ctx.recall10 >= 0.85 and ctx.mrr >= 0.74, ctx.line()
+    # measured (session 10, find13a: query lexicon and typos): all systems r@1 0.776 r@10 0.910 MRR 0.827;
+    # with context r@1 0.801 r@10 0.945 MRR 0.859 (session 9: 0.682 / 0.836 / 0.733 and 0.706 / 0.871 / 0.766)
+    assert overall.recall1 >= 0.75 and overall.recall10 >= 0.89 and overall.mrr >= 0.80, overall.line()
+    assert ctx.recall1 >= 0.78 and ctx.recall10 >= 0.92 and ctx.mrr >= 0.83, ctx.line()
 
 
 @pytest.mark.parametrize("query,first", [
