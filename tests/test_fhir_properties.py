@@ -152,3 +152,13 @@ def test_integer_parameters_in_range_or_400(raw):
         assert exc.status == 400 and "offset" in exc.message
     else:
         assert 0 <= n <= fhir.MAX_OFFSET
+
+
+@pytest.mark.parametrize("coding", [1, "E11.65", {"code": "E11.65"}, [], [1]])
+def test_codeable_concept_whose_coding_is_not_a_list_of_codings_is_a_400(coding):
+    """Found by hypothesis: ``{"coding": 1}`` raised TypeError (a 500) instead of a 400."""
+    body = {"resourceType": "Parameters",
+            "parameter": [{"name": "codeableConcept", "valueCodeableConcept": {"coding": coding}}]}
+    with pytest.raises(fhir.FhirError) as info:
+        fhir.Params.from_resource(body).coding("codeableConcept")
+    assert info.value.status == 400 and "coding" in info.value.message

@@ -225,7 +225,7 @@ def _param_value(item: dict[str, Any], i: int) -> Any:
             raise FhirError(400, "structure", f"Parameters.parameter[{i}].{key} must be an object")
         if kind == "CodeableConcept":
             codings = value.get("coding") or []
-            if not codings or not isinstance(codings[0], dict):
+            if not isinstance(codings, list) or not codings or not isinstance(codings[0], dict):
                 raise FhirError(400, "structure", f"Parameters.parameter[{i}].{key} has no coding")
             return codings[0]
         return value
