@@ -42,7 +42,7 @@ from .check import Checker, checker
 from .codefacts import DX_SCHEMA, DxCode, DxTables, classify_dx, code_table, hcpcs_table, pcs_table
 from .model import SETTINGS, Claim, ClaimFormatError, Finding, Line
 from .ncci import findings as ncci_findings
-from .ncci import gap_finding
+from .ncci import gap_finding, mue_finding
 from .rules import BATCH_RULES, BY_SCOPE, ICD10_START, NCCI_RULES, SCOPES, Rule
 
 FINDINGS_SCHEMA = {"claim_id": pl.String, "line": pl.Int64, "rule": pl.String, "severity": pl.String,
@@ -222,6 +222,8 @@ def _sorted_matches(keys: pl.Series, probe: pl.Series) -> tuple[pl.Series, pl.Se
     return keys.search_sorted(probe, side="left"), keys.search_sorted(probe, side="right")
 
 
+_MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units": pl.Float64, "indicator": pl.String,
+               "mid": pl.Int64}
 _MISSING = "\x00"   # a release id for "no release of the system installed"
 
 
@@ -248,7 +250,8 @@ class _Tables:
         self._cpt: dict[tuple[str, Any], str | None] = {}
         self._codes: dict[tuple[str, str], pl.DataFrame] = {}
         self._cpt_mod: dict[tuple[str, Any], bool] = {}
-        self._ncci_codes: dict[tuple[int, ...], tuple[list[Any], pl.DataFrame]] = {}
+        self._ncci: dict[int, tuple[Any, pl.DataFrame, pl.DataFrame]] = {}   # id(NcciEdits) -> its tables
+        self.ncci_mue_rows: list[tuple[Any, Any]] = []    # (Mue, NcciEdits) by mid
 
     # ---------------------------------------------------------------- releases
     def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
@@ -383,17 +386,31 @@ class _Tables:
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
 
     # ---------------------------------------------------------------- NCCI
-    def ncci_codes(self, sets: dict[int, Any]) -> pl.DataFrame:
-        """(eid, key) of every code the NCCI edits ``sets`` (id -> NcciEdits) have a finding about."""
-        k = tuple(sorted(sets))
-        got = self._ncci_codes.get(k)
-        if got is None or any(a is not sets[i] for a, i in zip(got[0], k)):   # ids of live objects: same edits
-            frame = pl.DataFrame([(eid, key) for eid, e in sets.items() for key in e.codes()],
-                                 schema={"eid": pl.Int64, "key": pl.String}, orient="row")
-            got = self._ncci_codes[k] = ([sets[i] for i in k], frame)
-            if len(self._ncci_codes) > 64:
-                self._ncci_codes = {k: got}
-        return got[1]
+    def ncci_tables(self, sets: dict[int, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """For the NCCI edits ``sets`` (id -> NcciEdits): their MUE rows (eid, tset, key, mue_units, indicator,
+        mid: the row of :attr:`ncci_mue_rows` holding the Mue and its edits) and the (eid, key) of codes with
+        add-on code or PTP edits. Built once per set of edits."""
+        mues, hards = [], []
+        for eid, e in sets.items():
+            got = self._ncci.get(eid)
+            if got is None or got[0] is not e:   # ids of live objects: same edits
+                mid0 = len(self.ncci_mue_rows)
+                rows = [(s, k, m) for s, table in e.mue.items() for k, m in table.items()]
+                self.ncci_mue_rows.extend((m, e) for _s, _k, m in rows)
+                mue = pl.DataFrame({"eid": pl.Series([eid] * len(rows), dtype=pl.Int64),
+                                    "tset": [s for s, _k, _m in rows], "key": [k for _s, k, _m in rows],
+                                    "mue_units": pl.Series([m.units for _s, _k, m in rows], dtype=pl.Float64),
+                                    "indicator": [m.indicator for _s, _k, m in rows],
+                                    "mid": pl.int_range(mid0, mid0 + len(rows), dtype=pl.Int64, eager=True)},
+                                   schema=_MUE_SCHEMA)
+                ptp = e.ptp_codes() if e.ptp_codes is not None else e.ptp.keys()
+                keys = sorted(set(e.aoc.keys()) | set(ptp))
+                hard = pl.DataFrame({"eid": pl.Series([eid] * len(keys), dtype=pl.Int64), "key": keys},
+                                    schema={"eid": pl.Int64, "key": pl.String})
+                got = self._ncci[eid] = (e, mue, hard)
+            mues.append(got[1])
+            hards.append(got[2])
+        return pl.concat(mues), pl.concat(hards)
 
     # ---------------------------------------------------------------- HCPCS / PCS / CPT
     def hcpcs(self, releases: list[str]) -> pl.DataFrame:
@@ -543,17 +560,34 @@ CHUNK_ROWS = 65_536   # rows per chunk: at 10M lines 824 MB peak RSS (100,000: 9
 def _frames(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
     """The file as frames of about ``chunk_rows`` rows.
 
-    Parquet: Arrow's reader, one row group at a time (``iter_batches``): Polars' streaming engine
-    (``collect_batches``) decodes row groups ahead of a slow consumer -- 300 MB resident for a 2M-line
-    file before the first chunk is checked. CSV: Polars' streaming reader."""
+    Parquet: whole row groups at a time, decoded by Polars' own reader straight into its string views
+    (a slice on row-group boundaries reads just those groups; half the CPU of decoding with Arrow and
+    converting), then cut to ``chunk_rows``. A file whose row groups are much larger than a chunk is read
+    with Arrow's reader, a batch at a time (``iter_batches``), as a slice inside a row group would decode
+    it from its start. Not Polars' streaming engine (``collect_batches``): it decodes row groups ahead of a
+    slow consumer -- 300 MB resident for a 2M-line file before the first chunk is checked. CSV: Polars'
+    streaming reader."""
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
         with pq.ParquetFile(path) as f:
-            for batch in f.iter_batches(batch_size=chunk_rows, use_threads=False):
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                yield frame
+            sizes = [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+            if sizes and max(sizes) > 4 * chunk_rows:
+                for batch in f.iter_batches(batch_size=chunk_rows, use_threads=False):
+                    frame = pl.from_arrow(batch)
+                    assert isinstance(frame, pl.DataFrame)
+                    yield frame
+                return
+        lf = pl.scan_parquet(path)
+        start = 0
+        while sizes:
+            n = 0      # whole row groups, about one chunk
+            while sizes and (n == 0 or n + sizes[0] <= chunk_rows):
+                n += sizes.pop(0)
+            frame = lf.slice(start, n).collect()
+            start += n
+            for at in range(0, frame.height, chunk_rows):
+                yield frame.slice(at, chunk_rows)
         return
     lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
     yield from lf.collect_batches(chunk_size=chunk_rows)
@@ -1060,23 +1094,27 @@ _NCCI_ORDER = 10_000    # NCCI findings sort after the table rules' within a cla
 
 
 def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
-    """NCCI MUE, add-on code and PTP edits: :func:`medcodes.claims.ncci.findings` (the rule the per-claim
-    checker runs) on the lines of each claim that can have such a finding, with the edits the Checker has
-    for each date -- one definition of the rule, so both modes agree finding for finding.
+    """NCCI MUE, add-on code and PTP edits, finding for finding as :func:`medcodes.claims.ncci.findings` (the
+    rule the per-claim checker runs), with the edits the Checker has for each date.
 
-    Polars only narrows the work: claims of a setting without NCCI tables are skipped, and a claim none
-    of whose lines (on a date a quarter covers) has a code of the edits (:meth:`NcciEdits.codes`) can
-    only get the once-per-claim note about uncovered dates (:func:`medcodes.claims.ncci.gap_finding`).
+    Claims of a setting without NCCI tables are skipped. The MUE edits -- the common case -- are joins:
+    each line's code against the MUE table of its edits and claim setting, indicator 1 per line, 2 and 3
+    summed per (date of service, provider, code); their texts are made by the rule's own
+    :func:`medcodes.claims.ncci.mue_finding`, once per distinct (code, units, edit, scope). A claim with a
+    line whose code has add-on code or PTP edits (few) runs the rule itself. Lines on dates no installed
+    quarter covers give the once-per-claim note (:func:`medcodes.claims.ncci.gap_finding`).
     """
     empty = pl.DataFrame(schema=_OUT)
     if not lines.height:
         return empty
     edits_on = tabs.ck.ncci_on
-    ln = (lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider")
-          .join(claims.select("c", "claim_id", "claim_type", "setting", "provider", "service_date"), on="c",
-                how="left", suffix="_claim")
+    # claims[c] is the claim's row: its columns are gathered, not joined
+    head = claims.select("claim_id", "claim_type", "setting", pl.col("provider").alias("provider_claim"),
+                         "service_date").select(pl.all().gather(lines["c"]))
+    ln = (pl.concat([lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider"), head],
+                    how="horizontal")
           .filter(~pl.col("setting").is_in(["inpatient", "other"]).fill_null(False))
-          .with_columns(pl.coalesce("line_date", "service_date").alias("day"), _norm(pl.col("code")).alias("key")))
+          .with_columns(pl.coalesce("line_date", "service_date").alias("day")))
     if not ln.height:
         return empty
     sets: dict[int, Any] = {}
@@ -1087,9 +1125,25 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             sets.setdefault(id(edits), edits)
         day_rows.append((day, None if edits is None else id(edits)))
     days = pl.DataFrame(day_rows, schema={"day": pl.Date, "eid": pl.Int64}, orient="row")
-    codes = tabs.ncci_codes(sets)
     ln = ln.join(days, on="day", how="left")
-    busy = ln.join(codes, on=["eid", "key"], how="semi").select("c").unique()
+    parts = []
+    rule_claims = pl.DataFrame(schema={"c": pl.Int64})
+    if sets:
+        mue, hard = tabs.ncci_tables(sets)
+        covered = ln.filter(pl.col("eid").is_not_null()).with_columns(_norm(pl.col("code")).alias("key"))
+        # claims with a line whose code has add-on code or PTP edits: the rule itself
+        rule_claims = covered.join(hard, on=["eid", "key"], how="semi").select("c").unique()
+        if rule_claims.height:
+            parts.append(_ncci_by_rule(ln.join(rule_claims, on="c", how="semi"), edits_on))
+            covered = covered.join(rule_claims, on="c", how="anti")
+        parts.append(_ncci_mue(tabs, covered, mue, ln))
+    parts.append(_ncci_gaps(ln.filter(pl.col("eid").is_null()).join(rule_claims, on="c", how="anti")))
+    parts = [p for p in parts if p.height]
+    return pl.concat(parts) if parts else empty
+
+
+def _ncci_by_rule(ln: pl.DataFrame, edits_on: Callable[[dt.date], Any]) -> pl.DataFrame:
+    """:func:`medcodes.claims.ncci.findings` on each claim of ``ln`` (sorted by claim and line)."""
     found: list[tuple[Any, ...]] = []
     cur: int | None = None
     buf: list[Line] = []
@@ -1105,7 +1159,7 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             found.append((cur, _NCCI_ORDER, pos, cid, line, f.rule, f.severity, at, ";".join(f.codes), f.message,
                           f.source))
 
-    rows = ln.join(busy, on="c", how="semi").sort("c", "line").select(
+    rows = ln.sort("c", "line").select(
         "c", "code", "modifiers", "units", "line_date", "provider", "claim_id", "claim_type", "setting",
         "provider_claim", "service_date").iter_rows()
     for c, code, mods, units, day, prov, *claim_head in rows:
@@ -1116,15 +1170,72 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
         buf.append(Line(code, mods or [], units, [], day, None, provider=prov))
     if buf:
         flush()
-    # the other claims: only the note about dates no installed quarter covers, one text per set of dates
-    gaps = (ln.filter(pl.col("eid").is_null()).join(busy, on="c", how="anti")
-            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
-                               pl.col("day").max().alias("d1")))
+    return pl.DataFrame(found, schema=_OUT, orient="row")
+
+
+_NCCI_SETTING = (pl.when(pl.col("setting").is_null())
+                 .then(pl.when(pl.col("claim_type") == "professional").then(pl.lit("practitioner"))
+                       .otherwise(pl.lit("outpatient-hospital")))
+                 .otherwise(pl.col("setting")))    # ncci.setting_of, as an expression (inpatient/other filtered out)
+_NCCI_GAP_AT = 1 << 50    # the note about uncovered dates comes after the claim's other NCCI findings
+
+
+def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.DataFrame) -> pl.DataFrame:
+    """:func:`medcodes.claims.ncci._mue` as joins, in its order: per group of lines (date of service,
+    provider; in order of the group's first line), indicator 1 findings by line, then the per-date totals
+    (2 and 3) in order of each code's first line. ``covered``: the lines (with ``key``) on dates some edits
+    cover; ``ln``: all the lines of the claims (for the order of their groups)."""
+    if not covered.height:
+        return pl.DataFrame(schema=_OUT)
+    hit = covered.with_columns(_NCCI_SETTING.alias("tset")).join(mue, on=["eid", "tset", "key"])
+    if not hit.height:
+        return pl.DataFrame(schema=_OUT)
+    hit = hit.with_columns(pl.coalesce("provider", "provider_claim", pl.lit("")).alias("prov"))
+    one = hit.filter(pl.col("indicator") == "1").filter(pl.col("units") > pl.col("mue_units")).select(
+        "c", "claim_id", "day", "prov", pl.lit(0, pl.Int64).alias("sub"), "line", "code", "units", "mid", "tset",
+        pl.lit("on one line").alias("scope"))
+    tot = (hit.filter(pl.col("indicator") != "1").sort("c", "line")
+           .group_by("c", "day", "prov", "key", maintain_order=True)
+           .agg(pl.col("claim_id").first(), pl.col("line").first(), pl.col("code").first(),
+                pl.col("units").sum(), pl.col("mue_units").first(), pl.col("mid").first(), pl.col("tset").first())
+           .filter(pl.col("units") > pl.col("mue_units"))
+           .select("c", "claim_id", "day", "prov", pl.lit(1, pl.Int64).alias("sub"), "line", "code", "units", "mid", "tset",
+                   pl.lit("on ").add(pl.col("day").cast(pl.String)).alias("scope")))
+    rows = pl.concat([one, tot])
+    if not rows.height:
+        return pl.DataFrame(schema=_OUT)
+    # the order of a group: its first line among all the claim's lines
+    groups = (ln.join(rows.select("c").unique(), on="c", how="semi")
+              .select("c", "day", pl.coalesce("provider", "provider_claim", pl.lit("")).alias("prov"), "line")
+              .group_by("c", "day", "prov").agg(pl.col("line").min().alias("g")))
+    rows = rows.join(groups, on=["c", "day", "prov"], how="left").with_columns(pl.col("code").str.strip_chars())
+    keys = rows.select("code", "units", "mid", "tset", "scope").unique()
+    texts = []
+    for code, units, mid, tset, scope in keys.iter_rows():
+        m, edits = tabs.ncci_mue_rows[mid]
+        f = mue_finding(0, code, units, m, edits, scope, tset)
+        texts.append((code, units, mid, tset, scope, f.message, f.source))
+    text = pl.DataFrame(texts, orient="row", schema={"code": pl.String, "units": pl.Float64, "mid": pl.Int64,
+                                                     "tset": pl.String, "scope": pl.String, "message": pl.String,
+                                                     "source": pl.String})
+    rows = rows.join(text, on=["code", "units", "mid", "tset", "scope"], how="left")
+    return rows.select(
+        pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"),
+        ((pl.col("g") * 2 + pl.col("sub")) * 1_000_000 + pl.col("line")).cast(pl.Int64).alias("at"),
+        "claim_id", pl.col("line").cast(pl.Int64), pl.lit("ncci-mue").alias("rule"), pl.lit("error").alias("severity"),
+        pl.format("lines[{}].units", pl.col("line")).alias("location"), pl.col("code").alias("codes"), "message",
+        "source")
+
+
+def _ncci_gaps(ln: pl.DataFrame) -> pl.DataFrame:
+    """The once-per-claim note about the dates of ``ln`` (lines on dates no installed quarter covers): one
+    text per set of dates."""
+    gaps = ln.group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
+                                pl.col("day").max().alias("d1"))
     one = gaps.filter(pl.col("d0") == pl.col("d1"))    # most claims: one date, the text's key is that date
     gaps = pl.concat([
         one.select("c", "claim_id", pl.col("d0").cast(pl.String).alias("k")),
         ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
-        .filter(pl.col("eid").is_null())
         .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
         .select("c", "claim_id", pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k"))])
     texts = [(k, *(lambda f: (f.rule, f.severity, f.location, "", f.message, f.source))(
@@ -1133,11 +1244,10 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     text = pl.DataFrame(texts, orient="row", schema={"k": pl.String, "rule": pl.String, "severity": pl.String,
                                                      "location": pl.String, "codes": pl.String,
                                                      "message": pl.String, "source": pl.String})
-    gap_rows = gaps.join(text, on="k", how="left").select(
-        pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"), pl.lit(-1, pl.Int64).alias("at"),
-        "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule", "severity", "location", "codes", "message", "source")
-    busy_rows = pl.DataFrame(found, schema=_OUT, orient="row")
-    return pl.concat([busy_rows, gap_rows]) if gap_rows.height else busy_rows
+    return gaps.join(text, on="k", how="left").select(
+        pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"),
+        pl.lit(_NCCI_GAP_AT, pl.Int64).alias("at"), "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule",
+        "severity", "location", "codes", "message", "source")
 
 
 def summary(findings: pl.DataFrame) -> dict[str, Any]:

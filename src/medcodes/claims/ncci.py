@@ -333,6 +333,9 @@ def _mue_finding(j: int, code: str, units: float, m: Mue, edits: NcciEdits, scop
     return Finding("ncci-mue", "error", f"lines[{j}].units", (code,), got[0], got[1])
 
 
+mue_finding = _mue_finding    # the MUE finding of a line (batch mode makes its texts with it)
+
+
 def _mue_text(code: str, units: float, m: Mue, edits: NcciEdits, scope: str, setting: str) -> tuple[str, str]:
     msg = (f"{code}: {units:g} unit{'' if units == 1 else 's'} {scope}, MUE {m.units} "
            f"({_MAI_WORDS[m.indicator]}: {m.rationale or 'no rationale given'})")
