@@ -39,9 +39,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ.setdefault("POLARS_MAX_THREADS", "1")   # one core
+os.environ["POLARS_MAX_THREADS"] = "1"   # one core (set, not defaulted: the target is per core)
+if "--only" not in sys.argv[:-1] or sys.argv[sys.argv.index("--only") + 1] != "1":
+    from medcodes.allocator import for_batch  # noqa: E402
+
+    for_batch()     # batch parts: the allocator as `medcodes check --batch` sets it (medcodes/allocator.py)
 
 import polars as pl  # noqa: E402
+
+assert pl.thread_pool_size() == 1, "Polars must run on one thread"
 
 sys.path.insert(0, str(Path(__file__).parent))
 import claimgen  # noqa: E402
@@ -328,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MEDCODES_HOME"] = args.home
     cb = Codebook.open(home=args.home, embedded=False)
     print("wall figures are what targets are judged on (a shared machine under load slows them; CPU figures less so)")
+    print(f"Polars threads: {pl.thread_pool_size()}; allocator: _RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF')}")
     if args.only != "2":
         print("1. per claim, in process (medcodes.claims.check)")
         bench_in_process(cb, args.claims, lambda n, s: realistic_frame(cb, n, s), "realistic")

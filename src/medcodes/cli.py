@@ -597,6 +597,10 @@ def map_(ctx: click.Context, code: str, to: str | None, as_json: bool) -> None:
 @click.pass_context
 def check(ctx: click.Context) -> None:
     """Check claims (JSON, CSV, FHIR R4 Claim, CMS RIF) for code errors; exit 1 if any error."""
+    if "--batch" in ctx.args:   # before Polars is imported: the allocator keeps freed pages for the next chunk
+        from .allocator import for_batch
+
+        for_batch()
     from .claims.cli import check_command
 
     check_command.main(ctx.args, prog_name="medcodes check", obj=ctx.obj, standalone_mode=False)
