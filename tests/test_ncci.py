@@ -298,6 +298,39 @@ def test_batch_applies_the_same_ncci_edits(book: Any, tmp_path: Path) -> None:
     assert "ncci-ptp" in {k[1] for k in ptp}
 
 
+def test_batch_mue_joins_give_the_per_claim_findings_in_order(book: Any, tmp_path: Path) -> None:
+    """Claims with no add-on code run the MUE edits as joins in batch mode: the same findings, texts and
+    order as the per-claim rule, over several dates and providers per claim, indicator 1 (A6460, one line;
+    Practitioner MUE 2026 Q2) and per-date totals (J1100: indicator 3; 0001U: 2), and lines on dates no
+    installed quarter covers (the note comes last)."""
+    ck = Checker(book)
+    edits = ck.ncci_on(dt.date(2026, 5, 1))
+    assert edits is not None
+    pra = edits.mue["practitioner"]
+    assert (pra["A6460"].indicator, pra["J1100"].indicator, pra["0001U"].indicator) == ("1", "3", "2")
+    rnd = random.Random(12)
+    rows = []
+    for i in range(400):
+        day = rnd.choice(["2026-05-01", "2026-06-30", "2026-07-01"])
+        for _ in range(rnd.randint(1, 6)):
+            rows.append([f"SYN-{i}", "professional", "F", "1960-04-02", day, "I10", "",
+                         rnd.choice(["A6460", "J1100", "0001U", "G0444", "E0110"]), "",
+                         rnd.choice(["1", "2", "3", "400", "401"]), "1",
+                         rnd.choice(["", "", "2026-05-02", "2026-03-31"]), "", "", "",
+                         rnd.choice(["", "", "1234567893"])])
+    path = tmp_path / "mue_lines_synthetic.csv"
+    pl.DataFrame(rows, schema=list(CSV_COLUMNS + CSV_NCCI_COLUMNS), orient="row").write_csv(path)
+    from medcodes.claims.readers import read_csv
+
+    want = [(c.id, f.rule, f.severity, f.location, ";".join(f.codes), f.message, f.source)
+            for c in read_csv(path) for f in ck.check(c).findings if f.rule in NCCI_RULES]
+    got = check_lines(book, path, ck).filter(pl.col("rule").is_in(list(NCCI_RULES)))
+    assert list(got.select("claim_id", "rule", "severity", "location", "codes", "message", "source")
+                .iter_rows()) == want
+    messages = " ".join(w[5] for w in want)
+    assert "on one line" in messages and "on 2026-05-02" in messages and "ncci-unchecked" in {w[1] for w in want}
+
+
 def test_ptp_files_pulled_with_a_quarter_apply_from_the_store(q2: Path, tmp_path: Path) -> None:
     """PTP edits installed with the quarter are read from its SQLite table per column 2 code. The PTP file is
     the SYNTHETIC fixture under a 2026 Q2 name (v321; kept in tmp_path only): no real PTP file is available."""
