@@ -252,6 +252,7 @@ class _Tables:
         self._cpt_mod: dict[tuple[str, Any], bool] = {}
         self._ncci: dict[int, tuple[Any, pl.DataFrame, pl.DataFrame]] = {}   # id(NcciEdits) -> its tables
         self.ncci_mue_rows: list[tuple[Any, Any]] = []    # (Mue, NcciEdits) by mid
+        self.ncci_mue_texts: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     # ---------------------------------------------------------------- releases
     def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
@@ -642,21 +643,31 @@ def whole_claims(frames: Iterable[pl.DataFrame], chunk_rows: int = CHUNK_ROWS) -
             raise ClaimFormatError("missing column(s) claim_id")
         carry.append(df)
         held += df.height
-        if held < chunk_rows:
-            continue
-        df = pl.concat(carry, how="diagonal_relaxed") if len(carry) > 1 else carry[0]
-        last = df["claim_id"][-1]
-        other = (df["claim_id"] != last).fill_null(True).arg_true()
-        cut = int(other[-1]) + 1 if other.len() else 0      # the last claim's rows start here
-        if cut == 0:      # one claim fills the frame: keep reading
-            carry, held = [df], df.height
-            continue
-        yield df.slice(0, cut), row0
-        row0 += cut
-        carry = [df.slice(cut)]
-        held = carry[0].height
+        while held >= chunk_rows:
+            df = pl.concat(carry, how="diagonal_relaxed") if len(carry) > 1 else carry[0]
+            # the claim of row chunk_rows may go on: the chunk ends where it starts (a claim longer than a
+            # chunk: where it ends, when the frame holds its end)
+            ids = df["claim_id"]
+            q = min(chunk_rows, df.height - 1)
+            cut = _claim_start(ids, q)
+            if cut == 0 and q < df.height - 1:
+                after = (ids.slice(q) != ids[q]).fill_null(True).arg_true()
+                cut = q + int(after[0]) if after.len() else 0
+            if cut == 0:      # one claim fills the frame: keep reading
+                carry, held = [df], df.height
+                break
+            yield df.slice(0, cut), row0
+            row0 += cut
+            carry = [df.slice(cut)]
+            held = carry[0].height
     if held:
         yield (pl.concat(carry, how="diagonal_relaxed") if len(carry) > 1 else carry[0]), row0
+
+
+def _claim_start(ids: pl.Series, q: int) -> int:
+    """The first row of the claim of row ``q`` (its lines are adjacent)."""
+    other = (ids.slice(0, q) != ids[q]).fill_null(True).arg_true()
+    return int(other[-1]) + 1 if other.len() else 0
 
 
 def chunks(path: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, int]]:
@@ -1222,10 +1233,17 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
     rows = rows.join(groups, on=["c", "day", "prov"], how="left").with_columns(pl.col("code").str.strip_chars())
     keys = rows.select("code", "units", "mid", "tset", "scope").unique()
     texts = []
-    for code, units, mid, tset, scope in keys.iter_rows():
-        m, edits = tabs.ncci_mue_rows[mid]
-        f = mue_finding(0, code, units, m, edits, scope, tset)
-        texts.append((code, units, mid, tset, scope, f.message, f.source))
+    known = tabs.ncci_mue_texts     # (code, units, mid, setting, scope) -> (message, source), across chunks
+    if len(known) > 200_000:
+        known.clear()
+    for key in keys.iter_rows():
+        got = known.get(key)
+        if got is None:
+            code, units, mid, tset, scope = key
+            m, edits = tabs.ncci_mue_rows[mid]
+            f = mue_finding(0, code, units, m, edits, scope, tset)
+            got = known[key] = (f.message, f.source)
+        texts.append((*key, *got))
     text = pl.DataFrame(texts, orient="row", schema={"code": pl.String, "units": pl.Float64, "mid": pl.Int64,
                                                      "tset": pl.String, "scope": pl.String, "message": pl.String,
                                                      "source": pl.String})
