@@ -10,8 +10,9 @@ workload (every 10th code of the first few thousand, one date) is the second row
 1. In process: ``medcodes.claims.check`` over N claims (target >= 20,000 claims/s), caches warmed
    on a different set of claims of the same distribution; against a naive loop calling
    ``cb.validate`` for every code.
-2. Batch: ``medcodes.claims.batch.check_file`` (streaming, Polars on ONE thread) over N lines
-   (target >= 300,000 lines/s per core), code tables already loaded; against a naive per-line loop.
+2. Batch: ``medcodes.claims.batch.check_file`` (streaming, Polars on ONE thread: POLARS_MAX_THREADS=1, asserted)
+   over N lines (target >= 300,000 lines/s per core), code tables already loaded, the allocator set as
+   ``medcodes check --batch`` sets it (medcodes/allocator.py); against a naive per-line loop.
 3. --scale N: ``medcodes check --batch IN --out OUT.parquet`` in a child process on N realistic lines
    (target: peak memory < 1 GB at 10,000,000 lines), wall time and peak RSS of the child.
 NCCI: claims dated 2026-05-01 inside the installed NCCI 2026 Q2 quarter, line codes from the practitioner
