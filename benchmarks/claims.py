@@ -11,8 +11,8 @@ workload (every 10th code of the first few thousand, one date) is the second row
    on a different set of claims of the same distribution; against a naive loop calling
    ``cb.validate`` for every code.
 2. Batch: ``medcodes.claims.batch.check_file`` (streaming, Polars on ONE thread: POLARS_MAX_THREADS=1, asserted)
-   over N lines (target >= 300,000 lines/s per core), code tables already loaded, the allocator set as
-   ``medcodes check --batch`` sets it (medcodes/allocator.py); against a naive per-line loop.
+   over N lines (target >= 300,000 lines/s per core), code tables already loaded; with ``--only 2`` the
+   allocator set as ``medcodes check --batch`` sets it (medcodes/allocator.py); against a naive per-line loop.
 3. --scale N: ``medcodes check --batch IN --out OUT.parquet`` in a child process on N realistic lines
    (target: peak memory < 1 GB at 10,000,000 lines), wall time and peak RSS of the child.
 NCCI: claims dated 2026-05-01 inside the installed NCCI 2026 Q2 quarter, line codes from the practitioner
@@ -41,10 +41,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 os.environ["POLARS_MAX_THREADS"] = "1"   # one core (set, not defaulted: the target is per core)
-if "--only" not in sys.argv[:-1] or sys.argv[sys.argv.index("--only") + 1] != "1":
+if "--only" in sys.argv[:-1] and sys.argv[sys.argv.index("--only") + 1] == "2":
     from medcodes.allocator import for_batch  # noqa: E402
 
-    for_batch()     # batch parts: the allocator as `medcodes check --batch` sets it (medcodes/allocator.py)
+    # the batch parts alone: the allocator as `medcodes check --batch` sets it (medcodes/allocator.py); not
+    # with part 1 in the same process (the per-claim checker runs with Polars' own setting)
+    for_batch()
 
 import polars as pl  # noqa: E402
 
