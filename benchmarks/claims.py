@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MEDCODES_HOME"] = args.home
     cb = Codebook.open(home=args.home, embedded=False)
     print("wall figures are what targets are judged on (a shared machine under load slows them; CPU figures less so)")
-    print(f"Polars threads: {pl.thread_pool_size()}; allocator: _RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF')}")
+    print(f"Polars threads: {pl.thread_pool_size()}; "
+          f"allocator: _RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF')}")
     if args.only != "2":
         print("1. per claim, in process (medcodes.claims.check)")
         bench_in_process(cb, args.claims, lambda n, s: realistic_frame(cb, n, s), "realistic")

@@ -222,8 +222,8 @@ def _sorted_matches(keys: pl.Series, probe: pl.Series) -> tuple[pl.Series, pl.Se
     return keys.search_sorted(probe, side="left"), keys.search_sorted(probe, side="right")
 
 
-_MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units": pl.Float64, "indicator": pl.String,
-               "mid": pl.Int64}
+_MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units": pl.Float64,
+               "indicator": pl.String, "mid": pl.Int64}
 _MISSING = "\x00"   # a release id for "no release of the system installed"
 
 
@@ -809,7 +809,8 @@ def _in_order(parts: list[pl.DataFrame]) -> pl.DataFrame:
     comes from the two key columns (claim and rule order packed in one), then only the output columns are
     gathered (sorting the whole rows gathers the keys too: twice the time)."""
     found = pl.concat(parts)
-    order = found.select(pl.arg_sort_by(pl.col("c") * 16384 + pl.col("order"), "at", maintain_order=True)).to_series()
+    order = found.select(pl.arg_sort_by(pl.col("c") * 16384 + pl.col("order"), "at", maintain_order=True)
+                         ).to_series()
     return found.select(list(FINDINGS_SCHEMA)).select(pl.all().gather(order))
 
 
@@ -1198,7 +1199,7 @@ def _ncci_by_rule(ln: pl.DataFrame, edits_on: Callable[[dt.date], Any]) -> pl.Da
 _NCCI_SETTING = (pl.when(pl.col("setting").is_null())
                  .then(pl.when(pl.col("claim_type") == "professional").then(pl.lit("practitioner"))
                        .otherwise(pl.lit("outpatient-hospital")))
-                 .otherwise(pl.col("setting")))    # ncci.setting_of, as an expression (inpatient/other filtered out)
+                 .otherwise(pl.col("setting")))    # ncci.setting_of as an expression (inpatient, other: filtered out)
 _NCCI_GAP_AT = 1 << 50    # the note about uncovered dates comes after the claim's other NCCI findings
 
 
@@ -1221,8 +1222,8 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
            .agg(pl.col("claim_id").first(), pl.col("line").first(), pl.col("code").first(),
                 pl.col("units").sum(), pl.col("mue_units").first(), pl.col("mid").first(), pl.col("tset").first())
            .filter(pl.col("units") > pl.col("mue_units"))
-           .select("c", "claim_id", "day", "prov", pl.lit(1, pl.Int64).alias("sub"), "line", "code", "units", "mid", "tset",
-                   pl.lit("on ").add(pl.col("day").cast(pl.String)).alias("scope")))
+           .select("c", "claim_id", "day", "prov", pl.lit(1, pl.Int64).alias("sub"), "line", "code", "units", "mid",
+                   "tset", pl.lit("on ").add(pl.col("day").cast(pl.String)).alias("scope")))
     rows = pl.concat([one, tot])
     if not rows.height:
         return pl.DataFrame(schema=_OUT)
@@ -1251,7 +1252,8 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
     return rows.select(
         pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"),
         ((pl.col("g") * 2 + pl.col("sub")) * 1_000_000 + pl.col("line")).cast(pl.Int64).alias("at"),
-        "claim_id", pl.col("line").cast(pl.Int64), pl.lit("ncci-mue").alias("rule"), pl.lit("error").alias("severity"),
+        "claim_id", pl.col("line").cast(pl.Int64), pl.lit("ncci-mue").alias("rule"),
+        pl.lit("error").alias("severity"),
         pl.format("lines[{}].units", pl.col("line")).alias("location"), pl.col("code").alias("codes"), "message",
         "source")
 
