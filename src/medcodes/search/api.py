@@ -41,7 +41,9 @@ PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedu
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
 MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
-RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
+RELATIVE_FACTOR = 0.95
+UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
+_ONE_SIDE = frozenset({"left", "right"})  # a code reached below (beside) a matched code, relative to that code's score
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
@@ -364,6 +366,13 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
         qc = [eng.candidate(q, False) for q in quals]
         ok = eng.have_words(cids, qc)
         board.offer(cids[ok], tmp.score[cids[ok]], tmp.field[cids[ok]])
+        if any(q in _ONE_SIDE for q in quals) and (~ok).any():
+            # "right inguinal hernia": K40.90 says "unilateral", the side ICD-10-CM codes for it
+            one = [eng.any_of((q, "unilateral")) if q in _ONE_SIDE else c for q, c in zip(quals, qc)]
+            lack = cids[~ok]
+            uni = eng.have_words(lack, one)
+            ok[~ok] = uni
+            board.offer(lack[uni], tmp.score[lack[uni]] * UNILATERAL_FACTOR, tmp.field[lack[uni]])
         # the lateral / encounter codes below the best ICD-10-CM codes that do not state it ("Varix,
         # leg" is I83.90, unspecified side: "left" picks I83.92 below the same parent); in ICD-10-PCS
         # the side is the body part, whose codes the index's tables already lead to
