@@ -43,6 +43,17 @@ MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter wo
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95
 UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
+STATUS_FACTOR = 0.8  # a status / history / aftercare Z code for a query that does not ask for one
+#: words that ask for a status, history or aftercare code (the words of those Z codes' titles)
+STATUS_WORDS = frozenset({
+    "status", "history", "hx", "presence", "present", "absence", "absent", "acquired", "amputee", "dependence",
+    "dependent", "long", "term", "use", "user", "allergy", "allergic", "family", "personal", "encounter",
+    "aftercare", "fitting", "adjustment", "removal", "remove", "change", "changing", "care", "followup",
+    "follow", "after", "following", "post", "postop", "noncompliance", "noncompliant", "risk", "exposure",
+    "therapy", "therapeutic", "contraception", "contraceptive", "sterilization",
+    "resistance", "resistant", "carrier", "bmi", "body", "mass", "index", "awaiting", "retained", "foreign",
+    "problem", "problems", "lack", "inadequate", "underdosing", "unavailability", "observation", "supervision",
+    "preparatory", "prophylactic", "convalescence", "rehabilitation", "palliative"})
 _ONE_SIDE = frozenset({"left", "right"})  # a code reached below (beside) a matched code, relative to that code's score
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
@@ -345,6 +356,13 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         cids = board.codes()
         cm = cids[eng.c_sys[cids] == eng.systems.index("icd10cm")]
         board.score[cm] *= PROCEDURE_DX_FACTOR
+    # a status / history / aftercare Z code ("Liver transplant status", "Presence of insulin pump")
+    # ranks below the procedure, device or condition unless the query asks for one
+    if not STATUS_WORDS.intersection(content):
+        cids = board.codes()
+        z = cids[eng.status_mask()[cids]]
+        if z.size:
+            board.score[z] *= STATUS_FACTOR
 
 
 def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:

@@ -184,6 +184,23 @@ class Engine:
     def close(self) -> None:
         self.conn.close()
 
+    def status_mask(self) -> np.ndarray:
+        """Code id -> is an ICD-10-CM status, history or aftercare code (Z40-Z53, Z77-Z99), read once.
+
+        These say that a procedure was done or a device is present (Z94.4 "Liver transplant
+        status", Z96.41 "Presence of insulin pump"): a coder picks them only when asked so.
+        """
+        mask = getattr(self, "_status", None)
+        if mask is None:
+            mask = np.zeros(self.n_codes, dtype=bool)
+            ids = [r[0] for r in self.conn.execute(
+                "SELECT id FROM code WHERE system = 'icd10cm' AND ((key >= 'Z40' AND key < 'Z54') "
+                "OR (key >= 'Z77' AND key < 'Z9\uffff'))")]
+            if ids:
+                mask[np.asarray(ids, dtype=np.int64)] = True
+            self._status = mask
+        return mask
+
     def board(self, name: str = "board") -> Board:
         """A per-thread, all-empty score board (``reset`` it after the query)."""
         b = getattr(self._local, name, None)
