@@ -51,6 +51,7 @@ _DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.u
 MAX_DRIVER = 60000   # postings scanned at most for one query variant
 MAX_CROSS = 3000     # codes tried for a match spread over several fields
 CROSS_PER_FIELD = 40  # codes of one partial field tried, at most
+CROSS_FEW_FIELDS = 1000  # ... or, when few fields are partial, up to this many (sharing MAX_CROSS)
 MAX_PARTIAL = 4000   # partial fields beyond which no cross match is tried
 CACHE_WORDS = 4096   # candidates kept per engine
 CACHE_CHUNKS = 2048  # chunks of display text kept per engine
@@ -466,7 +467,10 @@ class Engine:
         factor *= 0.8
         tgs = self.f_tgt_start
         starts = tgs[fields].astype(np.int64)
-        ends = np.minimum(tgs[fields + 1].astype(np.int64), starts + CROSS_PER_FIELD)
+        # each field's first codes; a few fields (an ICD-10-PCS Index term naming a whole table,
+        # "Colectomy, see Resection 0DT") share the budget, so the query's body part can pick one
+        per_field = max(CROSS_PER_FIELD, min(CROSS_FEW_FIELDS, MAX_CROSS // fields.size))
+        ends = np.minimum(tgs[fields + 1].astype(np.int64), starts + per_field)
         pos, lens, _offs = _expand(starts, ends)
         cids = self.f_tgt[pos].astype(np.int64)
         f0 = np.repeat(fields.astype(np.int64), lens)
