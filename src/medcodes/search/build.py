@@ -59,7 +59,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "20"
+BUILD_VERSION = "22"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -267,7 +267,9 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         title = title or ""
         cid = b.add_code(system, key, code, title, None if billable is None else bool(billable),
                          _chapter(key, tree, tops), _rank(system, attrs))
-        b.add_field("title", title, [(cid, 100)], primary=_primary_title(title),
+        plain = _pcs_words(key, title) if system == "icd10pcs" else None
+        b.add_field("title", title, [(cid, 100)], words=plain and f"{title} {plain}",
+                    primary=_primary_title(title) or (title if plain else None),
                     extra=int(system == "icd10cm" and title.lower().startswith(RESIDUAL)))
         head = title.split(",", 1)[0]
         if system in HEAD_SYSTEMS and head != title and head.strip() and head != titles.get(tree[key][0]):
@@ -284,6 +286,44 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
                 b.add_field("incl", term, [(cid, 100)])
         n += 1
     b.bump(f"codes_{system}", n)
+
+
+#: How a surgeon names an ICD-10-PCS approach (5th character of the Medical and Surgical section)
+#: and a diagnostic qualifier: matched as words of the code's title (not shown, not counted in its
+#: length), so "laparoscopic sigmoid colectomy" or "colonoscopy with biopsy" reads the axes.
+#: Percutaneous endoscopic (4): by body system, the scope's name.
+PCS_SCOPED = {"R": "arthroscopic arthroscopy", "S": "arthroscopic arthroscopy", "B": "thoracoscopic thoracoscopy",
+              "2": "thoracoscopic thoracoscopy", "5": "thoracoscopic thoracoscopy"}
+PCS_SCOPED_DEFAULT = "laparoscopic laparoscopy"
+#: Via natural or artificial opening endoscopic (8): (body system, body parts or "" for all) -> the scope.
+PCS_NATURAL_SCOPE = (
+    ("D", "123456789", "egd esophagogastroduodenoscopy upper endoscopy"),
+    ("D", "EFGHKLMN", "colonoscopy"),
+    ("D", "NP", "sigmoidoscopy proctoscopy"),
+    ("B", "", "bronchoscopy"),
+    ("T", "BCD", "cystoscopy"),
+    ("T", "6789", "ureteroscopy"),
+    ("U", "9BCD", "hysteroscopy"),
+    ("C", "RSTV", "laryngoscopy"),
+)
+#: qualifier X, "Diagnostic", of an Excision or Extraction: the ICD-10-PCS Index's "Biopsy, see
+#: Excision (Extraction) with qualifier Diagnostic" (a tissue biopsy; Drainage, Diagnostic is an aspiration)
+PCS_DIAGNOSTIC = "biopsy"
+
+
+def _pcs_words(key: str, title: str) -> str | None:
+    """The plain words for an ICD-10-PCS code's approach and diagnostic qualifier (None: none)."""
+    if len(key) != 7 or key[0] != "0":
+        return None
+    out = []
+    if key[4] == "4":
+        out.append(PCS_SCOPED.get(key[1], PCS_SCOPED_DEFAULT))
+    elif key[4] == "8":
+        out.extend(words for system, parts, words in PCS_NATURAL_SCOPE
+                   if key[1] == system and (not parts or key[3] in parts))
+    if key[6] == "X" and key[2] in "BD" and title.endswith(", Diagnostic"):   # Excision, Extraction
+        out.append(PCS_DIAGNOSTIC)
+    return " ".join(out) or None
 
 
 #: Words that mark a default code ("Urinary tract infection, site not specified", "Migraine,
