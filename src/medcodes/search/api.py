@@ -388,8 +388,12 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             # "right inguinal hernia": K40.90 says "unilateral", the side ICD-10-CM codes for it
             one = [eng.any_of((q, "unilateral")) if q in _ONE_SIDE else c for q, c in zip(quals, qc)]
             lack = cids[~ok]
+            lack = lack[eng.c_bill[lack] == 1]       # a header's codes below state the side
             uni = eng.have_words(lack, one)
-            ok[~ok] = uni
+            # ... and states no other side ("Unilateral primary osteoarthritis, left knee" is not right)
+            other = tuple(w for w in ("left", "right", "bilateral") if w not in quals)
+            uni[uni] = ~eng.have_words(lack[uni], [eng.any_of(other)])
+            ok[np.isin(cids, lack[uni], assume_unique=True)] = True
             board.offer(lack[uni], tmp.score[lack[uni]] * UNILATERAL_FACTOR, tmp.field[lack[uni]])
         # the lateral / encounter codes below the best ICD-10-CM codes that do not state it ("Varix,
         # leg" is I83.90, unspecified side: "left" picks I83.92 below the same parent); in ICD-10-PCS
