@@ -42,7 +42,8 @@ NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that s
 MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95
-UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
+UNILATERAL_FACTOR = 0.95
+QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too  # a "unilateral" code for a query that names the side (left / right)
 STATUS_FACTOR = 0.8  # a status / history / aftercare Z code for a query that does not ask for one
 #: words that ask for a status, history or aftercare code (the words of those Z codes' titles)
 STATUS_WORDS = frozenset({
@@ -420,6 +421,15 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
                 neutral &= ~eng.have_words(rest, [eng.any_of(group)])
             rest = rest[neutral]
             board.offer(rest, tmp.score[rest] * NEUTRAL_FACTOR, tmp.field[rest])
+        # a field stating the qualifier with the other words (the Index's "Hernia, inguinal,
+        # bilateral" -> K40.20) ranks its code above one found by the other words alone
+        # (ICD-10-CM only: in ICD-10-PCS the side is the body part, "Left Hip Muscle" is no hip joint)
+        if "icd10cm" in eng.systems:
+            tmp.reset()
+            eng.match(content, last_is_prefix, QUALIFIED_FIELD_FACTOR, tmp)
+            full = tmp.codes()
+            full = full[eng.c_sys[full] == eng.systems.index("icd10cm")]
+            board.offer(full, tmp.score[full], tmp.field[full])
     finally:
         tmp.reset()
 
