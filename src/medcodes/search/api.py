@@ -55,6 +55,7 @@ STATUS_WORDS = frozenset({
     "resistance", "resistant", "carrier", "bmi", "body", "mass", "index", "awaiting", "retained", "foreign",
     "problem", "problems", "lack", "inadequate", "underdosing", "unavailability", "observation", "supervision",
     "preparatory", "prophylactic", "convalescence", "rehabilitation", "palliative"})
+_ENCOUNTER_WORDS = frozenset({"initial", "subsequent", "sequela", "encounter"})
 _ONE_SIDE = frozenset({"left", "right"})  # a code reached below (beside) a matched code, relative to that code's score
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
@@ -390,6 +391,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             one = [eng.any_of((q, "unilateral")) if q in _ONE_SIDE else c for q, c in zip(quals, qc)]
             lack = cids[~ok]
             lack = lack[eng.c_bill[lack] == 1]       # a header's codes below state the side
+            if lack.size > MAX_NEUTRAL:
+                lack = np.sort(lack[np.argpartition(-tmp.score[lack], MAX_NEUTRAL)[:MAX_NEUTRAL]])
             uni = eng.have_words(lack, one)
             # ... and states no other side ("Unilateral primary osteoarthritis, left knee" is not right)
             other = tuple(w for w in ("left", "right", "bilateral") if w not in quals)
@@ -424,7 +427,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
         # a field stating the qualifier with the other words (the Index's "Hernia, inguinal,
         # bilateral" -> K40.20) ranks its code above one found by the other words alone
         # (ICD-10-CM only: in ICD-10-PCS the side is the body part, "Left Hip Muscle" is no hip joint)
-        if "icd10cm" in eng.systems:
+        # (sides only: the encounter words are never an Index entry's, and reading them costs)
+        if "icd10cm" in eng.systems and not _ENCOUNTER_WORDS.intersection(quals):
             tmp.reset()
             eng.match(content, last_is_prefix, QUALIFIED_FIELD_FACTOR, tmp)
             full = tmp.codes()

@@ -59,7 +59,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "22"
+BUILD_VERSION = "23"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -288,13 +288,10 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
     b.bump(f"codes_{system}", n)
 
 
-#: How a surgeon names an ICD-10-PCS approach (5th character of the Medical and Surgical section)
-#: and a diagnostic qualifier: matched as words of the code's title (not shown, not counted in its
-#: length), so "laparoscopic sigmoid colectomy" or "colonoscopy with biopsy" reads the axes.
-#: Percutaneous endoscopic (4): by body system, the scope's name.
-PCS_SCOPED = {"R": "arthroscopic arthroscopy", "S": "arthroscopic arthroscopy", "B": "thoracoscopic thoracoscopy",
-              "2": "thoracoscopic thoracoscopy", "5": "thoracoscopic thoracoscopy"}
-PCS_SCOPED_DEFAULT = "laparoscopic laparoscopy"
+#: How a physician names an ICD-10-PCS endoscopic approach (5th character of the Medical and Surgical
+#: section) and a diagnostic qualifier: matched as words of the code's title (not shown, not counted in
+#: its length), so "colonoscopy with biopsy" reads the axes (the Index leads "colonoscopy" to
+#: Inspection only). "Laparoscopic" is the query synonym "percutaneous endoscopic" (search/text.py).
 #: Via natural or artificial opening endoscopic (8): (body system, body parts or "" for all) -> the scope.
 PCS_NATURAL_SCOPE = (
     ("D", "123456789", "egd esophagogastroduodenoscopy upper endoscopy"),
@@ -316,9 +313,7 @@ def _pcs_words(key: str, title: str) -> str | None:
     if len(key) != 7 or key[0] != "0":
         return None
     out = []
-    if key[4] == "4":
-        out.append(PCS_SCOPED.get(key[1], PCS_SCOPED_DEFAULT))
-    elif key[4] == "8":
+    if key[4] == "8":
         out.extend(words for system, parts, words in PCS_NATURAL_SCOPE
                    if key[1] == system and (not parts or key[3] in parts))
     if key[6] == "X" and key[2] in "BD" and title.endswith(", Diagnostic"):   # Excision, Extraction
