@@ -197,6 +197,13 @@ def test_a_side_word_reaches_the_unilateral_code(cb):
     assert codes(search(cb, "bilateral inguinal hernia", limit=5))[0] == "K40.20"
 
 
+def test_encounter_words_prefer_codes_with_a_7th_character(cb):
+    # T63.441A Toxic effect of venom of bees, accidental (unintentional), initial encounter; not the
+    # Index's "Bee sting > fava bean" (D55.0, no encounter axis)
+    got = codes(search(cb, "bee sting initial encounter", limit=10))
+    assert got[0] == "T63.441A" and ("D55.0" not in got or got.index("D55.0") > 0)
+
+
 def test_status_codes_rank_below_the_procedure(cb):
     # Z94.4 "Liver transplant status" is for a patient who had one; the transplant is ICD-10-PCS 0FY00Z*
     got = search(cb, "liver transplant", limit=10).hits

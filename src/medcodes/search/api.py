@@ -39,6 +39,9 @@ GOOD_SCORE = 0.55     # a hit this good counts towards "enough found" (else word
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
 PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
+#: ... a code without a 7th character for a query stating the encounter ("bee sting initial
+#: encounter" is an injury or poisoning, not a condition the Index also reaches by those words)
+ENCOUNTER_NEUTRAL_FACTOR = 0.5
 MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95
@@ -423,7 +426,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             for group in {_text.QUALIFIER_GROUPS[q] for q in quals}:
                 neutral &= ~eng.have_words(rest, [eng.any_of(group)])
             rest = rest[neutral]
-            board.offer(rest, tmp.score[rest] * NEUTRAL_FACTOR, tmp.field[rest])
+            factor = ENCOUNTER_NEUTRAL_FACTOR if _ENCOUNTER_WORDS.intersection(quals) else NEUTRAL_FACTOR
+            board.offer(rest, tmp.score[rest] * factor, tmp.field[rest])
         # a field stating the qualifier with the other words (the Index's "Hernia, inguinal,
         # bilateral" -> K40.20) ranks its code above one found by the other words alone
         # (ICD-10-CM only: in ICD-10-PCS the side is the body part, "Left Hip Muscle" is no hip joint)
