@@ -204,6 +204,14 @@ def test_encounter_words_prefer_codes_with_a_7th_character(cb):
     assert got[0] == "T63.441A" and ("D55.0" not in got or got.index("D55.0") > 0)
 
 
+def test_temporary_hcpcs_procedure_codes_rank_below_the_procedure(cb):
+    # "colonoscopy with biopsy": 0DB?8ZX Excision of <colon part>, Via Natural or Artificial Opening
+    # Endoscopic, Diagnostic; C2613 (Lung biopsy plug with delivery system) and C7542 are OPPS codes
+    got = codes(search(cb, "colonoscopy with biopsy", limit=20))
+    pcs = next(i for i, c in enumerate(got) if c[:3] == "0DB" and c.endswith("8ZX"))
+    assert pcs < 5 and all(got.index(c) > pcs for c in ("C2613", "C7542") if c in got), got
+
+
 def test_status_codes_rank_below_the_procedure(cb):
     # Z94.4 "Liver transplant status" is for a patient who had one; the transplant is ICD-10-PCS 0FY00Z*
     got = search(cb, "liver transplant", limit=10).hits

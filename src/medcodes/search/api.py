@@ -37,6 +37,7 @@ DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 GOOD_SCORE = 0.55     # a hit this good counts towards "enough found" (else words spread over fields, then all but one)
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
+TEMPORARY_FACTOR = 0.9  # a HCPCS C or G code for a query naming a procedure
 PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
 #: ... a code without a 7th character for a query stating the encounter ("bee sting initial
@@ -361,6 +362,11 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         cids = board.codes()
         cm = cids[eng.c_sys[cids] == eng.systems.index("icd10cm")]
         board.score[cm] *= PROCEDURE_DX_FACTOR
+        if "hcpcs" in eng.systems and "icd10pcs" in eng.systems:
+            # HCPCS Level II temporary C (outpatient prospective payment) and G codes name a
+            # procedure for one payer's rules; the procedure's own code ranks first
+            temp = eng.temporary_mask()
+            board.score[cids[temp[cids]]] *= TEMPORARY_FACTOR
     # a status / history / aftercare Z code ("Liver transplant status", "Presence of insulin pump")
     # ranks below the procedure, device or condition unless the query asks for one
     if not STATUS_WORDS.intersection(content):

@@ -185,6 +185,18 @@ class Engine:
     def close(self) -> None:
         self.conn.close()
 
+    def temporary_mask(self) -> np.ndarray:
+        """Code id -> is a HCPCS Level II C or G code (temporary procedure codes), computed once."""
+        mask = getattr(self, "_temporary", None)
+        if mask is None:
+            chapters = np.zeros(len(self.chapters) + 1, dtype=bool)
+            chapters[[i for i, c in enumerate(self.chapters) if c in ("C", "G")]] = True
+            sys_ok = np.zeros(len(self.systems) + 1, dtype=bool)
+            if "hcpcs" in self.systems:
+                sys_ok[self.systems.index("hcpcs")] = True
+            mask = self._temporary = sys_ok[self.c_sys] & chapters[self.c_chapter]
+        return mask
+
     def status_mask(self) -> np.ndarray:
         """Code id -> is an ICD-10-CM status, history or aftercare code (Z40-Z53, Z77-Z99), read once.
 
