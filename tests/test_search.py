@@ -197,6 +197,13 @@ def test_a_side_word_reaches_the_unilateral_code(cb):
     assert codes(search(cb, "bilateral inguinal hernia", limit=5))[0] == "K40.20"
 
 
+def test_a_dashed_index_code_prefers_the_codes_its_term_names(cb):
+    # Index: Cellulitis, lower limb L03.11- (L03.111 right axilla ... L03.115 right lower limb);
+    # "leg" is "see Cellulitis, lower limb", "arm" is "see Cellulitis, upper limb"
+    assert codes(search(cb, "right leg cellulitis", limit=3))[0] == "L03.115"
+    assert codes(search(cb, "cellulitis left arm", limit=3))[0] == "L03.114"
+
+
 def test_encounter_words_prefer_codes_with_a_7th_character(cb):
     # T63.441A Toxic effect of venom of bees, accidental (unintentional), initial encounter; not the
     # Index's "Bee sting > fava bean" (D55.0, no encounter axis)

@@ -421,7 +421,13 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             if rel.size:
                 good = eng.have_words(rel, qc)
                 rel, src = rel[good], src[good]
-                board.offer(rel, tmp.score[src] * RELATIVE_FACTOR * eng.c_pref[rel], tmp.field[src])
+                # of the codes below one code, those the words found themselves first ("Cellulitis,
+                # lower limb" -> L03.11-: "Cellulitis of right lower limb" before "... right axilla")
+                # (a code the same field led to, with its own weight there, breaks the tie)
+                own = np.where(tmp.field[rel] == tmp.field[src],
+                               np.clip(tmp.score[rel] / np.maximum(tmp.score[src], 1e-9), 0.0, 1.0), 0.0)
+                board.offer(rel, tmp.score[src] * RELATIVE_FACTOR * eng.c_pref[rel] * (1.0 + 0.01 * own),
+                            tmp.field[src])
         # a code the qualifier cannot apply to (no laterality at all: "Plantar fascial fibromatosis"
         # for "plantar fasciitis left") stays, below the codes that state it
         rest = cids[~ok]

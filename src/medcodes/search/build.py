@@ -59,7 +59,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "23"
+BUILD_VERSION = "24"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -80,6 +80,7 @@ MAX_DEFINED_USES = 100  # fields an abbreviation may appear in and still be read
 MAX_EXPAND = 24          # codes a dashed / prefix index code is redirected to, at most
 MAX_ALIAS = 120          # subterms of a see-target copied under the referring term
 MAX_TABLE = 1000         # codes of a PCS table an index entry naming the table also leads to, at most
+NOT_NAMED = 86           # (percent) a dashed code's code whose title lacks the index term's words (else 90)
 MAX_GEM = 150            # ICD-10-PCS codes one ICD-9-CM procedure title may lead to (broader: too vague)
 
 
@@ -395,7 +396,10 @@ class Resolver:
             i += 1
         return out
 
-    def resolve(self, raw: str, weight: int = 100) -> list[tuple[int, int]]:
+    def resolve(self, raw: str, weight: int = 100, named: str | None = None) -> list[tuple[int, int]]:
+        """Code ids (with a weight) of an index's code; a dashed code (``L03.11-``) leads to the
+        billable codes below it, those whose title has the words of ``named`` (the index term,
+        "lower limb") a little above the others ("Cellulitis of right axilla")."""
         dashed = raw.rstrip().endswith("-")
         key = normalize_key(raw.replace("-", ""))
         if not key:
@@ -409,8 +413,13 @@ class Resolver:
                 return out
         below = [k for k in self.under(key) if k != key]
         billable = [k for k in below if self.b.code_bill[ids[(self.system, k)]] == 1] or below
-        for k in billable[:MAX_EXPAND]:
-            out.append((ids[(self.system, k)], weight * 9 // 10))
+        cids = [ids[(self.system, k)] for k in billable[:MAX_EXPAND]]
+        want = set(_text.tokens(named)) if named and dashed and len(cids) > 1 else set()
+        rows = self.b.code_rows
+        has = [want <= set(_text.tokens(rows[cid][3])) for cid in cids] if want else []
+        lower = any(has) and not all(has)     # none or all name it: the words say nothing here
+        for i, cid in enumerate(cids):
+            out.append((cid, weight * (NOT_NAMED if lower and not has[i] else 90) // 100))
         if exact is None:
             self.b.bump("index_codes_redirected" if out else "index_codes_dropped")
         return out
@@ -524,7 +533,8 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
             got = []
             for role, _col, _head, code in t.codes:
                 if role in ("code", "manif", "subcat", "seecat"):
-                    got.extend(res.resolve(code, 100 if role == "code" else 80))
+                    got.extend(res.resolve(code, 100 if role == "code" else 80,
+                                           named=t.title if t.parent is not None else None))
             own[t.id] = got
         return got
 
