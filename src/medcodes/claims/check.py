@@ -39,7 +39,7 @@ from .mce import mce_findings
 from .refs import any_match
 from .expr import compile_py
 from .rules import (BY_SCOPE, GUIDELINES, ICD10_START, RULE_SOURCES, RULES, SEX_EDIT_REMOVED,  # noqa: F401
-                    Rule)  # (RULES, RULE_SOURCES: the public lists)
+                    Rule, compile_rules)  # (RULES, RULE_SOURCES: the public lists)
 
 # CPT Appendix A / HCPCS: 50 = bilateral procedure; LT/RT = side. The conflict is the rule itself.
 BILATERAL, SIDES = "50", frozenset({"LT", "RT"})
@@ -89,7 +89,10 @@ class Rel:
 
 
 Fn = Callable[[dict[str, Any]], "Finding | None"]
+Run = Callable[[dict[str, Any], Callable[[Finding], None]], None]
 _FNS: dict[str, tuple[Fn, ...]] = {}
+_RUNS: dict[tuple[Fn, ...], Run] = {}
+_RULE_OF: dict[Fn, Rule] = {}
 
 
 def scope_fns(scope: str) -> tuple[Fn, ...]:
@@ -100,15 +103,44 @@ def scope_fns(scope: str) -> tuple[Fn, ...]:
     return got
 
 
+def runner(fns: tuple[Fn, ...]) -> Run:
+    """``fns`` (compiled rules, in order) as one function ``run(row, add)`` adding each finding: one generated
+    function for the lot (:func:`~medcodes.claims.rules.compile_rules`), built once per distinct tuple."""
+    got = _RUNS.get(fns)
+    if got is None:
+        if not _RULE_OF:
+            _RULE_OF.update((r.compiled(), r) for rules in BY_SCOPE.values() for r in rules)
+        rules = [_RULE_OF.get(fn) for fn in fns]
+        if all(r is not None for r in rules):
+            got = compile_rules(rules)
+        else:     # functions that are not rules' own (a test's probe): called in turn
+
+            def got(row: dict[str, Any], add: Callable[[Finding], None], fns: tuple[Fn, ...] = fns) -> None:
+                for fn in fns:
+                    f = fn(row)
+                    if f is not None:
+                        add(f)
+        if len(_RUNS) > 10_000:
+            _RUNS.clear()
+        _RUNS[fns] = got
+    return got
+
+
+def scope_run(scope: str) -> Run:
+    """All the rules of ``scope`` as one :func:`runner` function."""
+    return runner(scope_fns(scope))
+
+
 #: the diagnosis-row columns every diagnosis of a claim shares that some conditions read alone (the date, whether a
 #: release covers it, the claim type): the rules those conditions rule out are dropped once per claim context
 DX_CONTEXT = ("day", "covers", "claim_type")
 _CONTEXT_OK: dict[Fn, Callable[[dict[str, Any]], bool]] = {}
-_IN_CONTEXT: dict[tuple[Any, ...], dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]]] = {}
+_IN_CONTEXT: dict[tuple[Any, ...], dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...], Run]]] = {}
 
 
-def _context(day: _dt.date, covers: bool, claim_type: str) -> dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]]:
-    """id(candidates) -> (candidates, those of them :func:`in_context` keeps) for one claim context."""
+def _context(day: _dt.date, covers: bool, claim_type: str) -> dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...], Run]]:
+    """id(candidates) -> (candidates, those of them :func:`in_context` keeps, their :func:`runner`) for one
+    claim context."""
     ck = (day, covers, claim_type)
     per = _IN_CONTEXT.get(ck)
     if per is None:
@@ -120,10 +152,16 @@ def _context(day: _dt.date, covers: bool, claim_type: str) -> dict[int, tuple[tu
 
 def in_context(cands: tuple[Fn, ...], day: _dt.date, covers: bool, claim_type: str) -> tuple[Fn, ...]:
     """The dx rules of ``cands`` whose conditions on the claim context alone (:data:`DX_CONTEXT`) hold."""
+    return _in_context(cands, day, covers, claim_type)[1]
+
+
+def _in_context(cands: tuple[Fn, ...], day: _dt.date, covers: bool,
+                claim_type: str) -> tuple[tuple[Fn, ...], tuple[Fn, ...], Run]:
+    """(cands, :func:`in_context`, its :func:`runner`), memoised per claim context."""
     per = _context(day, covers, claim_type)
     hit = per.get(id(cands))
     if hit is not None and hit[0] is cands:
-        return hit[1]
+        return hit
     if not _CONTEXT_OK:
         ctx = set(DX_CONTEXT)
         for r in BY_SCOPE["dx"]:
@@ -134,8 +172,8 @@ def in_context(cands: tuple[Fn, ...], day: _dt.date, covers: bool, claim_type: s
     got = tuple(fn for fn in cands if (ok := _CONTEXT_OK.get(fn)) is None or ok(row))
     if len(per) > 10_000:
         per.clear()
-    per[id(cands)] = (cands, got)     # (cands kept: its id is not reused while the entry lives)
-    return got
+    hit = per[id(cands)] = (cands, got, runner(got))    # (cands kept: its id is not reused while the entry lives)
+    return hit
 
 
 _FACT_COLS: dict[str, tuple[str, ...]] = {}
@@ -185,7 +223,7 @@ class Checker:
         self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
         self._shared = Shared()     # what the releases' FactIndexes share (the same code's facts among them)
         self._shape: dict[str, str] = {}
-        self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...]]] = {}
+        self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...], Run]] = {}
         self._mod: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
@@ -299,6 +337,11 @@ class Checker:
         """A service line code's facts on ``day`` (shape, HCPCS record, PCS, CPT) and the rules they allow.
 
         Memoised per code and release in effect (CPT, when a licensed file is installed: per date)."""
+        got = self._line_entry(key, day)
+        return got[0], got[1]
+
+    def _line_entry(self, key: str, day: _dt.date) -> tuple[dict[str, Any], tuple[Fn, ...], Run]:
+        """(the code's facts, the rules they allow, those rules' :func:`runner`), memoised (:meth:`line_facts`)."""
         shape = self._shape.get(key)
         if shape is None:
             shape = self._shape[key] = line_shape(key)
@@ -339,7 +382,8 @@ class Checker:
                 v = self.cb.validate(key, system="cpt", date=day)
                 if v.status == "invalid":  # "unknown" (no release covers the date) is not an error
                     f["cpt_reason"] = v.reason
-            got = self._line[ck] = (f, candidates("line", f))
+            cands = candidates("line", f)
+            got = self._line[ck] = (f, cands, runner(cands))
             if len(self._line) > 500_000:
                 self._line.clear()
         return got
@@ -412,9 +456,9 @@ class Checker:
                     self._pair_rules(valid, findings)
         has_cpt = self._line_rules(claim, findings) if claim.lines else False
         self._procedure_rules(claim, findings)
-        _fire(scope_fns("claim"), {"claim_type": claim.type, "nproc": len(claim.procedures),
-                                   "procedures": [p.code for p in claim.procedures], "has_cpt_line": has_cpt,
-                                   "cpt_installed": self.cpt_installed()}, findings)
+        scope_run("claim")({"claim_type": claim.type, "nproc": len(claim.procedures),
+                            "procedures": [p.code for p in claim.procedures], "has_cpt_line": has_cpt,
+                            "cpt_installed": self.cpt_installed()}, add)
         if claim.lines:   # NCCI MUE, add-on code and PTP edits (medcodes.claims.ncci): rules of a whole claim
             _ncci.findings(claim, self.ncci_on, add)
             edits = self.ncci_on(claim.service_date)
@@ -486,20 +530,20 @@ class Checker:
         valid: list[tuple[int, DxFacts]] = []
         patient: tuple[Any, Any] | None = None
         base: dict[str, Any] | None = None
-        age_rules, secondary_rules = scope_fns("dx-age"), scope_fns("dx-secondary")
-        ctx: dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...]]] | None = None
+        add = out.append
+        ctx: dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...], Run]] | None = None
         for i, dx in enumerate(claim.diagnoses):
             raw = dx.code.strip()
             key = _key(dx.code)
             if key in seen:    # the same code earlier on the claim: reported once, as a duplicate
-                _fire(scope_fns("dx-repeat"), {"pos": i, "raw": raw}, out)
+                scope_run("dx-repeat")({"pos": i, "raw": raw}, add)
                 continue
             seen.add(key)
             if dx.system == "icd9cm" or (rel is None and self.is_icd9(key)):
-                code, cands = None, scope_fns("dx")
+                code, cands, run = None, scope_fns("dx"), scope_run("dx")
                 facts_row = _icd9_row(key)
             elif rel is None:   # no ICD-10-CM release installed: said, not checked
-                code, cands = None, scope_fns("dx")
+                code, cands, run = None, scope_fns("dx"), scope_run("dx")
                 facts_row = _unchecked_row(key)
             else:
                 code, cands = self._dx_entry(rel.release, key)
@@ -507,8 +551,9 @@ class Checker:
                     if ctx is None:
                         ctx = _context(day, rel.covers, claim.type)
                     hit = ctx.get(id(cands))
-                    cands = hit[1] if hit is not None and hit[0] is cands else in_context(
-                        cands, day, rel.covers, claim.type)
+                    if hit is None or hit[0] is not cands:
+                        hit = _in_context(cands, day, rel.covers, claim.type)
+                    cands, run = hit[1], hit[2]
                 facts_row = code.row
             if cands:
                 if base is None:     # what every diagnosis row of the claim shares
@@ -518,11 +563,7 @@ class Checker:
                     base = {"day": day, "claim_type": claim.type, "sex": claim.patient.sex, "age": patient[0],
                             "days": patient[1], "probe": rel.probe if rel else day,
                             "covers": rel.covers if rel else True, "label": rel.label if rel else ""}
-                row = {**facts_row, **base, "pos": i, "raw": raw}
-                for fn in cands:
-                    found = fn(row)
-                    if found is not None:
-                        out.append(found)
+                run({**facts_row, **base, "pos": i, "raw": raw}, add)
             if code is not None and code.facts is not None and day >= ICD10_START:
                 valid.append((i, code.facts))
                 f = code.facts
@@ -530,18 +571,20 @@ class Checker:
                     if patient is None:
                         pat = claim.patient
                         patient = (pat.age_on(day), pat.age_days_on(day))
+                    age_rules = scope_run("dx-age")
                     for lim in f.age_limits:
-                        _fire(age_rules, {"pos": i, "code": f.code, "day": day, "age": patient[0],
-                                          "days": patient[1], "unit": lim.unit, "lo": lim.lo, "hi": lim.hi,
-                                          "lseverity": lim.severity, "ltext": lim.text, "lsource": lim.source}, out)
-                if i == 0:
+                        age_rules({"pos": i, "code": f.code, "day": day, "age": patient[0], "days": patient[1],
+                                   "unit": lim.unit, "lo": lim.lo, "hi": lim.hi, "lseverity": lim.severity,
+                                   "ltext": lim.text, "lsource": lim.source}, add)
+                if i == 0 and f.secondary_guideline:
+                    secondary_rules = scope_run("dx-secondary")
                     for why in f.secondary_guideline:
-                        _fire(secondary_rules, {"pos": i, "code": f.code, "why": why}, out)
+                        secondary_rules({"pos": i, "code": f.code, "why": why}, add)
         return valid
 
     def _pair_rules(self, valid: list[tuple[int, DxFacts]], out: list[Finding]) -> None:
         """The Excludes note between each pair of diagnoses (a few set and dictionary probes per pair)."""
-        rules = scope_fns("dx-pair")
+        rules = scope_run("dx-pair")
         n = len(valid)
         for a in range(n - 1):
             fi = valid[a][1]
@@ -550,11 +593,11 @@ class Checker:
                 hit = excludes_between(fi, fj)
                 if hit is not None:
                     kind, direction, note, cite = hit
-                    _fire(rules, {"pos_b": j, "code_a": fi.code, "code_b": fj.code, "e_kind": kind,
-                                  "e_dir": direction, "e_note": note, "e_cite": cite}, out)
+                    rules({"pos_b": j, "code_a": fi.code, "code_b": fj.code, "e_kind": kind,
+                           "e_dir": direction, "e_note": note, "e_cite": cite}, out.append)
 
     def _procedure_rules(self, claim: Claim, out: list[Finding]) -> None:
-        rules = scope_fns("procedure")
+        rules = scope_run("procedure")
         for j, proc in enumerate(claim.procedures):
             day = proc.date or claim.service_date
             row = {"pos": j, "raw": proc.code, "system": proc.system, "day": day, "covers": None, "label": None,
@@ -566,14 +609,15 @@ class Checker:
                 else:
                     status, title = self._pcs_state(code_key(proc.code), rel.probe, rel)
                     row.update(covers=rel.covers, label=rel.label, p_status=status, p_title=title)
-            _fire(rules, row, out)
+            rules(row, out.append)
 
     def _line_rules(self, claim: Claim, out: list[Finding]) -> bool:
         """Line, modifier and pointer rules on every line; whether a line has a CPT-shaped code."""
         ndx = len(claim.diagnoses)
         ctype = claim.type
         cpt_seen = False
-        mod_rules, ptr_rules = scope_fns("modifier"), scope_fns("pointer")
+        mod_rules, ptr_rules = scope_run("modifier"), scope_run("pointer")
+        add = out.append
         for j, line in enumerate(claim.lines):
             day = line.date or claim.service_date
             key = _key(line.code)
@@ -582,31 +626,20 @@ class Checker:
                                    "procedure code (CPT or HCPCS); the payer cannot adjudicate it.",
                                    "CMS-1500/837P and UB-04/837I: each service line reports a HCPCS/CPT code"))
                 continue
-            facts, cands = self.line_facts(key, day)
+            facts, _cands, run = self._line_entry(key, day)
             if not cpt_seen and facts["shape"] in ("cpt", "cpt2"):
                 cpt_seen = True
-            row = {**facts, "line": j, "code": line.code, "day": day, "claim_type": ctype,
-                   "charge": line.charge, "units": line.units, "nptr": len(line.diagnosis_pointers), "ndx": ndx,
-                   "mods": line.modifiers, "described": bool(line.description or line.ndc)}
-            for fn in cands:
-                found = fn(row)
-                if found is not None:
-                    out.append(found)
+            run({**facts, "line": j, "code": line.code, "day": day, "claim_type": ctype, "charge": line.charge,
+                 "units": line.units, "nptr": len(line.diagnosis_pointers), "ndx": ndx, "mods": line.modifiers,
+                 "described": bool(line.description or line.ndc)}, add)
             for k, mod in enumerate(line.modifiers):
-                _fire(mod_rules, {**self.modifier_facts(mod, day), "line": j, "k": k, "mod": mod}, out)
+                mod_rules({**self.modifier_facts(mod, day), "line": j, "k": k, "mod": mod}, add)
             for k, p in enumerate(line.diagnosis_pointers):
-                _fire(ptr_rules, {"line": j, "k": k, "p": p, "ndx": ndx, "code": line.code}, out)
+                ptr_rules({"line": j, "k": k, "p": p, "ndx": ndx, "code": line.code}, add)
         return cpt_seen
 
 
 _key = code_key     # normalize_key, remembered per raw code string
-
-
-def _fire(fns: tuple[Fn, ...], row: dict[str, Any], out: list[Finding]) -> None:
-    for fn in fns:
-        f = fn(row)
-        if f is not None:
-            out.append(f)
 
 
 def _icd9_row(key: str) -> dict[str, Any]:

@@ -411,11 +411,12 @@ class Gen:
         return f"_t{self._n}"
 
 
-def compile_py(body: Callable[[Gen], str], name: str = "expr") -> Callable[[Row], Any]:
-    """A Python function of one row ``r`` whose body ``body(gen)`` writes (statements, 4-space indented)."""
+def compile_py(body: Callable[[Gen], str], name: str = "expr", params: str = "r") -> Callable[..., Any]:
+    """A Python function of one row ``r`` (and any other ``params``) whose body ``body(gen)`` writes
+    (statements, 4-space indented)."""
     g = Gen()
     text = body(g)
-    code = f"def {name}(r):\n{text}\n"
+    code = f"def {name}({params}):\n{text}\n"
     ns: dict[str, Any] = dict(g.env)
     exec(compile(code, f"<medcodes rule {name}>", "exec"), ns)
     fn = ns[name]

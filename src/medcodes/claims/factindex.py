@@ -19,7 +19,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .codefacts import DX_SCHEMA, DxCode, DxTables
-from .facts import _CONDITION, AgeLimit, DxFacts, NoteRefs
+from .facts import _CONDITION, AgeLimit, DxFacts, NoteRefs, title_conditions
 from .refs import Ref, RefIndex, parse_refs
 
 _BUCKET = {"codeFirst": "code_first", "useAdditionalCode": "use_additional", "codeAlso": "code_also"}
@@ -68,7 +68,7 @@ class Shared:
     def __init__(self) -> None:
         self.lists: dict[tuple[str, str], tuple[int, Any]] = {}   # (table, signature) -> (id, the list built)
         self.facts: dict[tuple[Any, ...], DxFacts] = {}           # a code's facts less its release -> DxFacts
-        self.seq: dict[int, dict[str, Any]] = {}                  # notes id -> sequencing groups built once
+        self.seq: dict[Any, dict[str, Any]] = {}     # notes id (and title_conditions) -> sequencing groups built once
         self.plain: set[int] = set()       # notes ids whose grouping does not depend on the code's title
 
     def intern(self, table: str, sigs: list[str], lists: list[tuple[Any, ...]],
@@ -190,13 +190,16 @@ class FactIndex:
                     about_patient=bool(row["about_patient"]))
         if notes is not None:
             f.code_first, f.use_additional, f.code_also, f.principal_only = self._notes[notes]  # type: ignore[assignment]
-            seq = shared.seq.get(g_notes)
-            if seq is not None:     # the sequencing groups of another code with the same notes
+            # the sequencing groups of another code with the same notes (and, when a note states a condition,
+            # the same answer to it: facts.title_conditions): grouped once
+            seq_key = g_notes if g_notes in shared.plain else (g_notes, title_conditions(f.title))
+            seq = shared.seq.get(seq_key)
+            if seq is not None:
                 f._index.update(seq)
-            elif g_notes in shared.plain:
+            else:
                 f.group_tags()
                 f.code_first_groups()
-                shared.seq[g_notes] = {k: f._index[k] for k in _SEQ_KEYS}
+                shared.seq[seq_key] = {k: f._index[k] for k in _SEQ_KEYS}
         if lim is not None:
             f.age_limits = self._limits[lim]
         if sec is not None:

@@ -237,14 +237,24 @@ def note_groups(notes: list[NoteRefs]) -> list[list[NoteRefs]]:
     return [g for g in by_origin.values() if any(n.refs for n in g)]
 
 
+#: the conditions a note can state (:data:`_CONDITION`), as the word a code's title must contain
+CONDITION_STEMS = ("adverse effect", "poisoning", "underdosing")
+
+
 def group_applies(f: DxFacts, group: list[NoteRefs]) -> bool:
     """False when the instruction's own condition excludes the code (T36-T50: "for adverse effects")."""
     m = _CONDITION.search(group[0].text)
     if m is None:
         return True
     stem = m.group(1).lower().rstrip("s")
-    stem = {"adverse effect": "adverse effect", "poisoning": "poisoning"}.get(stem, stem)
     return stem in f.title.lower()
+
+
+def title_conditions(title: str) -> tuple[bool, ...]:
+    """Which of :data:`CONDITION_STEMS` a title contains: all :func:`group_applies` reads of a code (two codes
+    with the same notes and the same answer here have the same sequencing groups)."""
+    t = title.lower()
+    return tuple(s in t for s in CONDITION_STEMS)
 
 
 @lru_cache(maxsize=65536)

@@ -100,6 +100,10 @@ class Rule:
         return fn
 
     def _source(self, g: Gen) -> str:
+        return f"    if not {self.when.t(g)}:\n        return None\n    return {self._finding_src(g)}"
+
+    def _finding_src(self, g: Gen) -> str:
+        """The Finding this rule writes for row ``r``, as one Python expression."""
         codes = []
         for c in self.codes:
             if c.spread:
@@ -107,8 +111,7 @@ class Rule:
             else:
                 x = g.tmp()
                 codes.append(f"*(({x},) if ({x} := {c.src(g)}) is not None else ())")
-        return (f"    if not {self.when.t(g)}:\n        return None\n"
-                f"    return {g.const(Finding)}({g.const(self.id)}, {self.severity.src(g)}, "  # type: ignore[union-attr]
+        return (f"{g.const(Finding)}({g.const(self.id)}, {self.severity.src(g)}, "  # type: ignore[union-attr]
                 f"{self.location.src(g)}, ({', '.join(codes)}{',' if codes else ''}), {self.message.src(g)}, "
                 f"{self.source.src(g)})")  # type: ignore[union-attr]
 
@@ -361,6 +364,20 @@ for _n, _r in enumerate(TABLE_RULES):
 
 #: scope -> its rules
 BY_SCOPE: dict[str, list[Rule]] = {s: [r for r in TABLE_RULES if r.scope == s] for s in SCOPES}
+
+
+def compile_rules(rules: "list[Rule] | tuple[Rule, ...]") -> Any:
+    """Several rules of one scope as ONE Python function ``fn(r, add)``: for each rule in order, when its
+    condition holds on row ``r``, ``add(finding)`` -- the findings of calling each :meth:`Rule.compiled` in
+    turn, without a call per rule (the per-claim checker runs a code's candidate rules this way)."""
+    if not rules:
+        return _no_rules
+    return compile_py(lambda g: "\n".join(f"    if {r.when.t(g)}:\n        add({r._finding_src(g)})"
+                                          for r in rules), "rules", "r, add")
+
+
+def _no_rules(r: dict[str, Any], add: Any) -> None:
+    return None
 
 #: rules that need a whole claim at once (run per claim only; see check.py)
 CLAIM_RULES: dict[str, str] = {
