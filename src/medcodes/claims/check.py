@@ -189,11 +189,6 @@ def fact_cols(scope: str) -> tuple[str, ...]:
     return cols
 
 
-def _cands_release_free() -> bool:
-    """Whether no dx rule's fact condition reads the release (then a code's candidates follow its DxFacts)."""
-    return "release" not in fact_cols("dx")
-
-
 def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
     """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled.
 
@@ -219,7 +214,8 @@ class Checker:
         self.cb = cb
         self.edits = edits
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
-        self._dx: dict[tuple[str, str], tuple[DxCode, tuple[Fn, ...]]] = {}
+        self._dx: dict[tuple[str, str], tuple[DxFacts | None, tuple[Fn, ...], dict[str, Any] | None]] = {}
+        self._classes: dict[str, dict[int, tuple[Fn, ...]]] = {}   # release -> FactIndex class -> its dx rules
         self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
         self._shared = Shared()     # what the releases' FactIndexes share (the same code's facts among them)
         self._shape: dict[str, str] = {}
@@ -298,34 +294,48 @@ class Checker:
             pass
         info = self.cb.store.find("icd10cm", release)
         tables = read_dx_tables(self.cb, info) if info is not None else None
-        got = self._facts[release] = FactIndex(tables, info.label, self._shared) if tables is not None else None
+        got = self._facts[release] = FactIndex(tables, info.label, self._shared,
+                                               fact_cols("dx")) if tables is not None else None
         return got
 
     def dx_code(self, release: str, key: str) -> DxCode:
         """What ``key`` is in ICD-10-CM ``release``: the precompiled facts when the release holds the key, else
         :func:`~medcodes.claims.codefacts.classify_dx` (the function that compiled them); memoised."""
-        return self._dx_entry(release, key)[0]
+        index = self.fact_index(release)
+        code = index.get(key) if index is not None else None
+        return code if code is not None else self._classify(release, key)
 
-    def _dx_entry(self, release: str, key: str) -> tuple[DxCode, tuple[Fn, ...]]:
-        """(:meth:`dx_code`, the dx rules its facts allow), memoised per release and key."""
+    def _classify(self, release: str, key: str) -> DxCode:
+        info = self.cb.store.find("icd10cm", release)
+        return classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
+
+    def _dx_entry(self, release: str, key: str) -> tuple[DxFacts | None, tuple[Fn, ...], dict[str, Any] | None]:
+        """(:meth:`dx_code`'s facts, the dx rules they allow, its fact row when some are allowed), memoised per
+        release and key. A key the release's index holds costs its DxFacts and its class's rules (the rules
+        follow the fact columns :func:`fact_cols` names: computed once per class); its fact row is built only
+        when some rule may fire on it."""
         ck = (release, key)
         got = self._dx.get(ck)
         if got is None:
             index = self.fact_index(release)
-            code = index.get(key) if index is not None else None
-            if code is None:
-                info = self.cb.store.find("icd10cm", release)
-                code = classify_dx(self.cb, info, key, self.is_icd9, self.guidelines(info.effective_from))
+            hit = index.lookup(key) if index is not None else None
+            if hit is not None:
+                i, f = hit
+                per = self._classes.get(release)
+                if per is None:
+                    per = self._classes[release] = {}
+                k = index.class_of(i)
+                cands = per.get(k)
+                if cands is None:
+                    cands = per[k] = candidates("dx", index.row(index.class_rows[k]))
+                row = index.row(i) if cands else None
+            else:
+                code = self._classify(release, key)
+                f, row = code.facts, code.row
+                cands = candidates("dx", row)
             if len(self._dx) > 500_000:
                 self._dx.clear()
-            f = code.facts
-            if f is None or not _cands_release_free():
-                cands = candidates("dx", code.row)
-            else:     # a DxFacts another release shares (factindex.Shared) has the same fact columns but the release
-                cands = f._index.get("dx-candidates")
-                if cands is None:
-                    cands = f._index["dx-candidates"] = candidates("dx", code.row)
-            got = self._dx[ck] = (code, cands)
+            got = self._dx[ck] = (f, cands, row)
         return got
 
     def dx_tables(self, info: Any, progress: Callable[[str], None] | None = None) -> DxTables:
@@ -540,13 +550,13 @@ class Checker:
                 continue
             seen.add(key)
             if dx.system == "icd9cm" or (rel is None and self.is_icd9(key)):
-                code, cands, run = None, scope_fns("dx"), scope_run("dx")
+                f, cands, run = None, scope_fns("dx"), scope_run("dx")
                 facts_row = _icd9_row(key)
             elif rel is None:   # no ICD-10-CM release installed: said, not checked
-                code, cands, run = None, scope_fns("dx"), scope_run("dx")
+                f, cands, run = None, scope_fns("dx"), scope_run("dx")
                 facts_row = _unchecked_row(key)
             else:
-                code, cands = self._dx_entry(rel.release, key)
+                f, cands, facts_row = self._dx_entry(rel.release, key)
                 if cands:
                     if ctx is None:
                         ctx = _context(day, rel.covers, claim.type)
@@ -554,7 +564,6 @@ class Checker:
                     if hit is None or hit[0] is not cands:
                         hit = _in_context(cands, day, rel.covers, claim.type)
                     cands, run = hit[1], hit[2]
-                facts_row = code.row
             if cands:
                 if base is None:     # what every diagnosis row of the claim shares
                     if patient is None:
@@ -563,10 +572,9 @@ class Checker:
                     base = {"day": day, "claim_type": claim.type, "sex": claim.patient.sex, "age": patient[0],
                             "days": patient[1], "probe": rel.probe if rel else day,
                             "covers": rel.covers if rel else True, "label": rel.label if rel else ""}
-                run({**facts_row, **base, "pos": i, "raw": raw}, add)
-            if code is not None and code.facts is not None and day >= ICD10_START:
-                valid.append((i, code.facts))
-                f = code.facts
+                run({**facts_row, **base, "pos": i, "raw": raw}, add)  # type: ignore[dict-item]
+            if f is not None and day >= ICD10_START:
+                valid.append((i, f))
                 if f.age_limits:      # one row per stated age range
                     if patient is None:
                         pat = claim.patient

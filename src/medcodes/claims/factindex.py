@@ -24,6 +24,10 @@ from .refs import Ref, RefIndex, parse_refs
 
 _BUCKET = {"codeFirst": "code_first", "useAdditionalCode": "use_additional", "codeAlso": "code_also"}
 _NCOLS = len(DX_SCHEMA)
+(_RELEASE, _HAS_FACTS, _CODE, _TITLE, _STATUS, _SECONDARY_ONLY, _MANIFESTATION, _SUPPLEMENTARY, _FSEX, _SEX_SOURCE,
+ _ABOUT_PATIENT) = (list(DX_SCHEMA).index(c) for c in (
+    "release", "has_facts", "code", "title", "status", "secondary_only", "manifestation", "supplementary", "fsex",
+    "sex_source", "about_patient"))
 _NONE: Any = ()     # an empty notes list, shared
 _SEQ_KEYS = ("groups", "tags", "code_first")    # what DxFacts caches of its sequencing notes (facts.py)
 
@@ -92,7 +96,10 @@ class FactIndex:
     shared (across releases too, through ``shared``); each code keeps its fact row and the ids of its
     lists, as one Python tuple read when the code is first met."""
 
-    def __init__(self, tables: DxTables, label: str, shared: Shared | None = None) -> None:
+    def __init__(self, tables: DxTables, label: str, shared: Shared | None = None,
+                 classes: tuple[str, ...] = ()) -> None:
+        """``classes``: fact columns whose distinct values :meth:`class_of` numbers (the checker's candidate
+        rules follow them)."""
         self.label = label
         self.shared = shared = shared if shared is not None else Shared()
         wide = tables.codes.select(list(DX_SCHEMA))
@@ -144,6 +151,13 @@ class FactIndex:
         self._rows = list(zip(*cols))
         self._at = {r[1]: i for i, r in enumerate(self._rows)}
         self._cols = tuple(DX_SCHEMA)
+        # each row's class: the distinct values of the ``classes`` columns (a few dozen), numbered, and a row of each
+        by_class: dict[tuple[Any, ...], int] = {}
+        pos = [self._cols.index(c) for c in classes]
+        self._class = [by_class.setdefault(tuple(r[p] for p in pos), len(by_class)) for r in self._rows]
+        self.class_rows = [0] * len(by_class)
+        for i, k in enumerate(self._class):
+            self.class_rows[k] = i
 
     @staticmethod
     def _note_lists(rows: tuple[Any, ...]) -> tuple[tuple[NoteRefs, ...], tuple[NoteRefs, ...], tuple[NoteRefs, ...],
@@ -166,13 +180,26 @@ class FactIndex:
     def get(self, key: str) -> DxCode | None:
         """What ``key`` is in the release (as :func:`~medcodes.claims.codefacts.classify_dx` says), or None
         when the release does not hold the key."""
+        hit = self.lookup(key)
+        return None if hit is None else DxCode(self.row(hit[0]), hit[1])
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i``'s fact row (:data:`~medcodes.claims.codefacts.DX_SCHEMA`)."""
+        return dict(zip(self._cols, self._rows[i]))     # (the list ids past the fact columns are left out by zip)
+
+    def class_of(self, i: int) -> int:
+        """Row ``i``'s class (its values of the ``classes`` columns, numbered; :attr:`class_rows` has a row of each)."""
+        return self._class[i]
+
+    def lookup(self, key: str) -> tuple[int, DxFacts | None] | None:
+        """(the key's row number, its DxFacts: None when it is neither a billable code nor a header), or None
+        when the release does not hold the key: :meth:`get` without building the fact row."""
         i = self._at.get(key)
         if i is None:
             return None
         r = self._rows[i]
-        row = dict(zip(self._cols, r))     # (the list ids past the fact columns are left out by zip)
-        if not row["has_facts"]:
-            return DxCode(row, None)
+        if not r[_HAS_FACTS]:
+            return i, None
         ex, lim, sec, notes = r[_NCOLS:]
         g_notes = -1 if notes is None else self._gnotes[notes]
         # the same facts in another release (all but the release column, and the same lists): the same object
@@ -181,13 +208,13 @@ class FactIndex:
         shared = self.shared
         f = shared.facts.get(same)
         if f is not None:
-            return DxCode(row, f)
+            return i, f
         # the lists are shared, read-only (nothing appends to a DxFacts' notes once it is built)
-        f = DxFacts(row["code"], key, row["title"], row["status"] == "ok", row["release"], self.label,
+        f = DxFacts(r[_CODE], key, r[_TITLE], r[_STATUS] == "ok", r[_RELEASE], self.label,
                     excludes1=_NONE, excludes2=_NONE, code_first=_NONE, use_additional=_NONE, code_also=_NONE,
-                    secondary_only=row["secondary_only"], manifestation=row["manifestation"],
-                    supplementary=row["supplementary"], sex=row["fsex"], sex_source=row["sex_source"] or "",
-                    about_patient=bool(row["about_patient"]))
+                    secondary_only=r[_SECONDARY_ONLY], manifestation=r[_MANIFESTATION],
+                    supplementary=r[_SUPPLEMENTARY], sex=r[_FSEX], sex_source=r[_SEX_SOURCE] or "",
+                    about_patient=bool(r[_ABOUT_PATIENT]))
         if notes is not None:
             f.code_first, f.use_additional, f.code_also, f.principal_only = self._notes[notes]  # type: ignore[assignment]
             # the sequencing groups of another code with the same notes (and, when a note states a condition,
@@ -209,7 +236,7 @@ class FactIndex:
         if len(shared.facts) > 500_000:
             shared.facts.clear()
         shared.facts[same] = f
-        return DxCode(row, f)
+        return i, f
 
 
 def load(tables: DxTables | None, label: str, shared: Shared | None = None) -> FactIndex | None:
