@@ -6,7 +6,8 @@
   release's codes.
 * Each rule compiled to one Python function (``Rule.compiled``, ``expr.compile_py``) must give the same
   finding as the rule's node-by-node row functions, on every row the checker builds for SYNTHETIC claims
-  over real codes, and on the same rows with columns blanked (null rules).
+  over real codes, and on the same rows with columns blanked (null rules); several rules compiled into one
+  function (``rules.compile_rules``, what the checker runs) give the same findings in the same order.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from medcodes.claims.codefacts import DX_SCHEMA, classify_dx, read_dx_tables
 from medcodes.claims.expr import col, compile_expr, fmt, lit, when
 from medcodes.claims.factindex import FactIndex
 from medcodes.claims.readers import read_csv
-from medcodes.claims.rules import SCOPES, TABLE_RULES
+from medcodes.claims.rules import SCOPES, TABLE_RULES, compile_rules
 
 check_mod = importlib.import_module("medcodes.claims.check")   # the module (medcodes.claims.check is also a function)
 
@@ -135,6 +136,7 @@ def _rows(book: Any, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> list
     real_scope, real_cands = check_mod.scope_fns, check_mod.candidates
     monkeypatch.setattr(check_mod, "scope_fns", lambda scope: recording(real_scope(scope)))
     monkeypatch.setattr(check_mod, "candidates", lambda scope, facts: recording(real_cands(scope, facts)))
+    monkeypatch.setattr(check_mod, "scope_run", lambda scope: check_mod.runner(check_mod.scope_fns(scope)))
     ck = Checker(book)
     for path in paths:
         for claim in read_csv(path):
@@ -155,6 +157,7 @@ def test_compiled_rules_give_the_row_functions_findings(book: Any, tmp_path: Pat
     rows = _rows(book, [special, realistic], monkeypatch)
     rnd = random.Random(3)
     fired: set[str] = set()
+    merged: dict[tuple[str, ...], Any] = {}
     for row in rows:
         scope = next((s for s, (facts, cols) in SCOPES.items() if set(facts) | set(cols) <= set(row)
                       and len(row) <= len(facts) + len(cols) + 2), None)
@@ -172,6 +175,15 @@ def test_compiled_rules_give_the_row_functions_findings(book: Any, tmp_path: Pat
                         p.py(variant) is True for p in r.fact_parts), r.id
                 if want is not None and not isinstance(want, str) and variant is row:
                     fired.add(r.id)
+        # the rules as ONE generated function (what the checker runs): the same findings, in order
+        key = tuple(r.id for r in rules)
+        run = merged.get(key) or merged.setdefault(key, compile_rules(rules))
+        for variant in (row, blank):
+            want = [_outcome(r.compiled(), variant) for r in rules]
+            if not any(isinstance(w, str) for w in want):
+                got: list[Any] = []
+                run(variant, got.append)
+                assert got == [w for w in want if w is not None], scope
     assert {"dx-not-valid-on-date", "dx-excludes1", "dx-sex-conflict", "hcpcs-terminated", "line-units",
             "modifier-invalid", "line-diagnosis-pointer", "dx-age-conflict"} <= fired
 

@@ -126,9 +126,15 @@ def runner(fns: tuple[Fn, ...]) -> Run:
     return got
 
 
+_SCOPE_RUN: dict[str, Run] = {}
+
+
 def scope_run(scope: str) -> Run:
     """All the rules of ``scope`` as one :func:`runner` function."""
-    return runner(scope_fns(scope))
+    got = _SCOPE_RUN.get(scope)
+    if got is None:
+        got = _SCOPE_RUN[scope] = runner(scope_fns(scope))
+    return got
 
 
 #: the diagnosis-row columns every diagnosis of a claim shares that some conditions read alone (the date, whether a
