@@ -826,12 +826,10 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     out: list[pl.DataFrame] = []
     # the same key earlier on the claim: a duplicate (rows are in claim and position order); only claims
     # whose list has fewer distinct keys than entries can have one
-    twice = claims.filter(_norm_list(pl.col("diagnoses")).list.n_unique() < pl.col("diagnoses").list.len())["c"]
-    if twice.len():
-        sub = dx.filter(pl.col("c").is_in(twice.implode()))
-        dups = sub.filter(~pl.struct("c", "key").is_first_distinct())
-        out += _run("dx-repeat", dups, pl.col("pos"))
-        dx = dx.join(dups.select("c", "pos"), on=["c", "pos"], how="anti")
+    dup = _repeated(dx)
+    if dup is not None:
+        out += _run("dx-repeat", dx.filter(dup), pl.col("pos"))
+        dx = dx.filter(~dup)
     rel = tabs.releases(dx["service_date"], "icd10cm")
     dx = dx.join(rel.rename({"day": "service_date"}), on="service_date", how="left")
     none = dx.filter(pl.col("release").is_null())
@@ -847,7 +845,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     missing = dx.filter(pl.col("fid").is_null())
     if missing.height:    # keys the releases do not list: classified once each, then found
         codes, prefixes, ranges = tabs.dx_missing(missing.select("release", "key").unique())
-        dx = dx.with_columns(pl.col("fid").fill_null(tabs.fids(dx)))
+        at = dx["fid"].is_null().arg_true()     # only those rows are looked up again
+        dx = dx.with_columns(dx["fid"].scatter(at, tabs.fids(dx[at])))
     dx = dx.with_columns(*codes.select("cand", "has_facts").select(pl.all().gather(dx["fid"])).get_columns(),
                          tabs._kinfo["owner"].gather(dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
@@ -899,8 +898,10 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     return out
 
 
-def _norm_list(expr: pl.Expr) -> pl.Expr:
-    return expr.list.eval(_norm(pl.element()))
+def _repeated(dx: pl.DataFrame) -> pl.Series | None:
+    """Rows whose key is listed earlier on the same claim, or None when no claim lists a key twice."""
+    dup = dx.select(~pl.struct("c", "key").is_first_distinct()).to_series()
+    return dup if dup.any() else None
 
 
 def _month_day(col: str) -> pl.Expr:
