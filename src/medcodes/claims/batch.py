@@ -294,10 +294,11 @@ class _Tables:
         else:
             fid = pl.Series("fid", [None] * dx.height, pl.Int64)
         fid = fid.rename("fid")
-        if self._ix_more.height and fid.null_count():
-            more = dx.select("release", "key").join(self._ix_more, on=["release", "key"], how="left",
-                                                    maintain_order="left")["fid"]
-            fid = fid.fill_null(more)
+        if self._ix_more.height and fid.null_count():   # only the rows not found are joined
+            at = fid.is_null().arg_true()
+            more = dx[at].select("release", "key").join(self._ix_more, on=["release", "key"], how="left",
+                                                        maintain_order="left")["fid"]
+            fid = fid.scatter(at, more)
         return fid
 
     def dx_missing(self, missing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
