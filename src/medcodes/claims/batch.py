@@ -504,8 +504,13 @@ def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | Non
     whose ``cand`` bit says they may hold, and gets the fact columns it reads from the row ``on`` of ``facts``
     (``facts[on]`` is the row number)."""
     out = []
+    if not frame.height:
+        return out
+    # each rule filters only the columns it reads (a filter copies every column it keeps)
+    keep = {"c", "claim_id", *at.meta.root_names(), *(("line",) if scope in _LINE_SCOPES else ()),
+            *(("cand", on) if facts is not None else ())}
     for n, rule in enumerate(BY_SCOPE[scope]):
-        sub = frame
+        sub = frame.select([c for c in frame.columns if c in keep or c in rule.cols])
         if facts is not None:
             if rule.fact_parts:
                 sub = sub.filter((pl.col("cand") & (1 << n)) != 0)
