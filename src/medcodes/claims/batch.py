@@ -209,6 +209,7 @@ def _base36(key: pl.Expr) -> pl.Expr:
 
 
 _POW2 = pl.Series("pow2", [1 << i for i in range(63)], dtype=pl.Int64)
+_POW36 = pl.Series("pow36", [36 ** i for i in range(8)], dtype=pl.Int64)   # a base-36 key drops its last digits
 
 
 def _bit(n: pl.Expr) -> pl.Expr:
@@ -964,12 +965,12 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     directed = directed.with_columns(key_s.gather(directed["o"]).alias("other"))
     # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have, packed
     # as the table's keys (sorted: the binary searches then walk the table in order)
-    pre = (directed.filter(pl.col("kv").is_not_null())
+    pre = (directed.filter(pl.col("kv").is_not_null()).select("fid", "fid_b", "dir", "owner", "kv", "L", "pmask")
            .with_columns(pl.int_ranges(3, pl.col("L") + 1, dtype=pl.Int64).alias("plen")).explode("plen")
            .filter(_has_bit(pl.col("pmask"), pl.col("plen")))
-           .with_columns((pl.col("owner") * _PACK
-                          + (pl.col("kv") // pl.lit(36, pl.Int64).pow(pl.col("L") - pl.col("plen"))) * 8
-                          + pl.col("plen")).alias("pk"))
+           .select("fid", "fid_b", "dir", "plen",
+                   (pl.col("owner") * _PACK + (pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen"))) * 8
+                    + pl.col("plen")).alias("pk"))
            .sort("pk"))
     plo, phi = _sorted_matches(tabs._pre["pk"], pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
