@@ -221,9 +221,23 @@ def _has_bit(mask: pl.Expr, n: pl.Expr) -> pl.Expr:
     return (mask & _bit(n)) != 0
 
 
-def _sorted_matches(keys: pl.Series, probe: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """For each probe value, the [lo, hi) positions of equal values in the sorted ``keys``."""
-    return keys.search_sorted(probe, side="left"), keys.search_sorted(probe, side="right")
+def _runs(keys: pl.Series) -> pl.DataFrame:
+    """The distinct values of the sorted ``keys`` (``key``), where each run starts (``lo``) and ends (``hi``)."""
+    return (keys.rename("key").to_frame().with_row_index("i").group_by("key", maintain_order=True)
+            .agg(pl.col("i").first().cast(pl.Int64).alias("lo"), (pl.col("i").last() + 1).cast(pl.Int64).alias("hi")))
+
+
+def _sorted_matches(runs: pl.DataFrame, probe: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """For each probe value, the [lo, hi) positions of equal values in the sorted keys whose :func:`_runs` are
+    ``runs`` (lo == hi when there is none): one binary search among the distinct keys."""
+    keys = runs["key"]
+    if not keys.len():
+        empty = pl.Series([0] * probe.len(), dtype=pl.Int64)
+        return empty, empty
+    at = keys.search_sorted(probe, side="left").clip(0, keys.len() - 1)
+    hit = keys.gather(at) == probe
+    lo = runs["lo"].gather(at)
+    return lo, pl.select(pl.when(hit).then(runs["hi"].gather(at)).otherwise(lo)).to_series()
 
 
 _MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units": pl.Float64,
@@ -241,6 +255,7 @@ class _Tables:
         self._dx_releases: set[str] = set()
         self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
+        self._pre_runs = _runs(self._pre["pk"])
         self._notes = pl.DataFrame(schema={"nid": pl.Int64, "note": pl.String, "cite": pl.String})   # by nid
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
@@ -386,6 +401,7 @@ class _Tables:
             kinfo = pl.concat([self._kinfo, kinfo], rechunk=True)   # numbers only: gathers want one chunk
         if pre.height or not self._pre.height:
             self._pre = pl.concat([self._pre, pre]).sort("pk")
+            self._pre_runs = _runs(self._pre["pk"])
         if codes.height > _PACK_OWNERS:
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
         self._dx = (codes, self._pre, ranges)
@@ -972,7 +988,7 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
                    (pl.col("owner") * _PACK + (pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen"))) * 8
                     + pl.col("plen")).alias("pk"))
            .sort("pk"))
-    plo, phi = _sorted_matches(tabs._pre["pk"], pre["pk"])
+    plo, phi = _sorted_matches(tabs._pre_runs, pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
            .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
     pre = pl.concat([pre.select("fid", "fid_b", "dir", "plen"),
