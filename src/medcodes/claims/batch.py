@@ -256,6 +256,7 @@ class _Tables:
         self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
         self._pre_runs = _runs(self._pre["pk"])
+        self._range_runs = _runs(pl.Series("owner", [], pl.Int64))
         self._notes = pl.DataFrame(schema={"nid": pl.Int64, "note": pl.String, "cite": pl.String})   # by nid
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
@@ -349,7 +350,8 @@ class _Tables:
         prefixes = t.prefixes.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("owner"), "kind", "prefix", "plen", "note", "cite")
         ranges = t.ranges.join(fid, on=["release", "owner"]).select(
-            pl.col("owner_fid").alias("owner"), "kind", "ord", "lo", "hi", "nlo", "nhi", "note", "cite")
+            pl.col("owner_fid").alias("owner"), "kind", "ord", "lo", "hi", "nlo", "nhi", "note", "cite").sort(
+            "owner", maintain_order=True)   # in owner order: an owner's ranges are one run (_sorted_matches)
         limits = t.limits.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("fid"), "n", "unit", "lo", "hi", "lseverity", "ltext", "lsource")
         secondaries = t.secondaries.join(fid, on=["release", "owner"]).select(
@@ -395,7 +397,7 @@ class _Tables:
         if self._dx is not None:
             old_codes, _old_pre, old_ranges = self._dx
             codes = pl.concat([old_codes, codes], rechunk=False)
-            ranges = pl.concat([old_ranges, ranges], rechunk=False)
+            ranges = pl.concat([old_ranges, ranges], rechunk=ranges.height > 0)   # one chunk: gathered per pair
             limits = pl.concat([self._limits, limits], rechunk=False)
             secondaries = pl.concat([self._secondaries, secondaries], rechunk=False)
             kinfo = pl.concat([self._kinfo, kinfo], rechunk=True)   # numbers only: gathers want one chunk
@@ -404,6 +406,8 @@ class _Tables:
             self._pre_runs = _runs(self._pre["pk"])
         if codes.height > _PACK_OWNERS:
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
+        if self._dx is None or ranges.height != self._dx[2].height:
+            self._range_runs = _runs(ranges["owner"])    # ranges are in owner (fid) order
         self._dx = (codes, self._pre, ranges)
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
 
@@ -995,10 +999,17 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
                      tabs._pre.select("kind", "nid").gather(pre["at"])], how="horizontal")
     pre = pre.with_columns(tabs._notes["note"].gather(pre["nid"]), tabs._notes["cite"].gather(pre["nid"]),
                            pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
-    rng = (directed.join(ranges, on="owner")
-           .filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
-                   & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
-           .with_columns(pl.lit(1).alias("is_range"), pl.col("ord").alias("rank")))
+    # the owner's range references: ranges are in owner order, so its rows are one run found by binary search
+    rlo, rhi = _sorted_matches(tabs._range_runs, directed["owner"])
+    rng = (directed.select("fid", "fid_b", "dir", "other", rlo.alias("rlo"), rhi.alias("rhi"))
+           .filter(pl.col("rhi") > pl.col("rlo"))
+           .with_columns(pl.int_ranges("rlo", "rhi", dtype=pl.Int64).alias("at")).explode("at"))
+    rng = pl.concat([rng.select("fid", "fid_b", "dir", "other", "at"),
+                     ranges.select("lo", "hi", "nlo", "nhi").gather(rng["at"])], how="horizontal")
+    rng = rng.filter((pl.col("lo") <= pl.col("other").str.slice(0, pl.col("nlo")))
+                     & (pl.col("other").str.slice(0, pl.col("nhi")) <= pl.col("hi")))
+    rng = pl.concat([rng.select("fid", "fid_b", "dir"), ranges.select("kind", "ord", "note", "cite").gather(rng["at"])],
+                    how="horizontal").with_columns(pl.lit(1).alias("is_range"), pl.col("ord").alias("rank"))
     cols = ["fid", "fid_b", "dir", "kind", "is_range", "rank", "note", "cite"]
     best = (pl.concat([pre.select(cols), rng.select(cols)]).sort("kind", "dir", "is_range", "rank")
             .group_by("fid", "fid_b").first())
