@@ -245,6 +245,47 @@ _MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units"
 _MISSING = "\x00"   # a release id for "no release of the system installed"
 
 
+class _Rows:
+    """A table whose rows are numbered (``fid``) and read by gathers: the releases' tables as ONE chunk, and the
+    few rows appended as codes are met (keys no table lists) as a second small frame of one chunk. A gather
+    from a frame of several chunks is 10-20x slower for text columns, and re-chunking the whole table each
+    time a row is added costs more than it saves."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.base = frame.rechunk()
+        self.more = frame.clear()
+
+    @property
+    def height(self) -> int:
+        return self.base.height + self.more.height
+
+    @property
+    def columns(self) -> list[str]:
+        return self.base.columns
+
+    def append(self, frame: pl.DataFrame, big: bool) -> None:
+        if big:
+            self.base = pl.concat([self.base, self.more, frame], how="vertical_relaxed").rechunk()
+            self.more = self.base.clear()
+        else:
+            self.more = pl.concat([self.more, frame], how="vertical_relaxed").rechunk()
+
+    def gather(self, idx: pl.Series, cols: list[str] | str | None = None) -> pl.DataFrame:
+        """Rows ``idx`` (null gives a null row) of the columns ``cols`` (all by default)."""
+        base, more = (self.base, self.more) if cols is None else (self.base.select(cols), self.more.select(cols))
+        n = self.base.height
+        if not more.height or not (idx >= n).any():
+            return base.gather(idx)
+        late = (idx >= n).fill_null(False)
+        a = base.gather(pl.select(pl.when(~late).then(idx)).to_series())
+        b = more.gather(pl.select(pl.when(late).then(idx - n)).to_series())
+        return pl.DataFrame([pl.select(pl.when(late).then(b[c]).otherwise(a[c])).to_series().alias(c)
+                             for c in base.columns])
+
+    def col(self, name: str, idx: pl.Series) -> pl.Series:
+        return self.gather(idx, [name]).to_series()
+
+
 class _Tables:
     """Releases by date, the precompiled ICD-10-CM facts and the HCPCS/PCS tables (one per Checker)."""
 
@@ -253,7 +294,7 @@ class _Tables:
         self.cb = ck.cb
         self._rels: dict[tuple[str, Any], tuple[Any, ...] | None] = {}
         self._dx_releases: set[str] = set()
-        self._dx: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
+        self._dx: tuple[_Rows, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
         self._pre_runs = _runs(self._pre["pk"])
         self._range_runs = _runs(pl.Series("owner", [], pl.Int64))
@@ -262,7 +303,7 @@ class _Tables:
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
         self._ix_more = pl.DataFrame(schema={"release": pl.String, "key": pl.String, "fid": pl.Int64})   # the rest
         # by fid: the key as a base-36 number (kv), its length (L), its first letter (fl); owner, lmask, pmask
-        self._kinfo = pl.DataFrame()
+        self._kinfo = _Rows(pl.DataFrame())
         self._limits = pl.DataFrame()
         self._secondaries = pl.DataFrame()
         self._hcpcs: dict[str, pl.DataFrame] = {}
@@ -291,7 +332,7 @@ class _Tables:
             f"{prefix}covers": pl.Boolean, f"{prefix}probe": pl.Date})
 
     # ---------------------------------------------------------------- ICD-10-CM facts
-    def dx(self, releases: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    def dx(self, releases: list[str]) -> tuple[_Rows, pl.DataFrame, pl.DataFrame]:
         """(codes, packed Excludes prefixes, ranges) of every release asked: their precompiled tables (loaded
         once)."""
         for release in releases:
@@ -321,7 +362,7 @@ class _Tables:
             fid = fid.scatter(at, more)
         return fid
 
-    def dx_missing(self, missing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    def dx_missing(self, missing: pl.DataFrame) -> tuple[_Rows, pl.DataFrame, pl.DataFrame]:
         """Add keys no table lists (invalid, deleted, 7th character...): the same classification, once each."""
         self._add(DxTables.from_codes([self._classify(r, k) for r, k in missing.iter_rows()]))
         return self._dx_frames()
@@ -332,7 +373,7 @@ class _Tables:
         info = self.cb.store.find("icd10cm", release)
         return classify_dx(self.cb, info, key, self.ck.is_icd9, self.ck.guidelines(info.effective_from))
 
-    def _dx_frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    def _dx_frames(self) -> tuple[_Rows, pl.DataFrame, pl.DataFrame]:
         if self._dx is None:
             empty = DxTables.from_codes([])
             self._add(empty)
@@ -342,7 +383,7 @@ class _Tables:
     def _add(self, t: DxTables, indexed: bool = False) -> None:
         """Number a table's codes (``fid``), mark which rules each may fire (``cand`` bits) and which own
         Excludes references, and append it to what is loaded (shared buffers, no copy of the rest)."""
-        offset = self._dx[0].height if self._dx is not None else 0
+        offset = self._dx[0].height if self._dx is not None else 0   # the new codes' fids follow the loaded ones
         codes = t.codes.with_row_index("fid", offset=offset).with_columns(pl.col("fid").cast(pl.Int64))
         bits_cand = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
                      for n, r in enumerate(BY_SCOPE["dx"])]
@@ -396,19 +437,22 @@ class _Tables:
         self._ix_more = pl.concat([self._ix_more, ik.filter(pl.col("ik").is_null()).select("release", "key", "fid")])
         if self._dx is not None:
             old_codes, _old_pre, old_ranges = self._dx
-            codes = pl.concat([old_codes, codes], rechunk=False)
+            old_codes.append(codes, big=indexed)
+            self._kinfo.append(kinfo, big=indexed)
+            rows, kinfo = old_codes, self._kinfo
             ranges = pl.concat([old_ranges, ranges], rechunk=ranges.height > 0)   # one chunk: gathered per pair
             limits = pl.concat([self._limits, limits], rechunk=False)
             secondaries = pl.concat([self._secondaries, secondaries], rechunk=False)
-            kinfo = pl.concat([self._kinfo, kinfo], rechunk=True)   # numbers only: gathers want one chunk
+        else:
+            rows, kinfo = _Rows(codes), _Rows(kinfo)
         if pre.height or not self._pre.height:
             self._pre = pl.concat([self._pre, pre]).sort("pk")
             self._pre_runs = _runs(self._pre["pk"])
-        if codes.height > _PACK_OWNERS:
+        if rows.height > _PACK_OWNERS:
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
         if self._dx is None or ranges.height != self._dx[2].height:
             self._range_runs = _runs(ranges["owner"])    # ranges are in owner (fid) order
-        self._dx = (codes, self._pre, ranges)
+        self._dx = (rows, self._pre, ranges)
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
 
     # ---------------------------------------------------------------- NCCI
@@ -522,8 +566,8 @@ def _apply(rule: Rule, frame: pl.DataFrame, at: pl.Expr) -> pl.DataFrame | None:
         rule.message.pl().alias("message"), rule.source.pl().cast(pl.String).alias("source"))
 
 
-def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | None = None,
-         on: str = "fid") -> list[pl.DataFrame]:
+def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | _Rows | None = None,
+         on: str = "fid", skip: tuple[str, ...] = ()) -> list[pl.DataFrame]:
     """Every rule of ``scope``. With ``facts``: a rule with conditions on the code's facts only sees the rows
     whose ``cand`` bit says they may hold, and gets the fact columns it reads from the row ``on`` of ``facts``
     (``facts[on]`` is the row number)."""
@@ -538,9 +582,10 @@ def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | Non
         if facts is not None:
             if rule.fact_parts:
                 sub = sub.filter((pl.col("cand") & (1 << n)) != 0)
-            need = [c for c in rule.cols if c in facts.columns and c not in sub.columns]
+            need = [c for c in rule.cols if c in facts.columns and c not in sub.columns and c not in skip]
             if need and sub.height:   # facts[on] is the row number: a gather, not a join
-                sub = sub.with_columns(*facts.select(need).select(pl.all().gather(sub[on])).get_columns())
+                got = facts.gather(sub[on], need) if isinstance(facts, _Rows) else facts.select(need).gather(sub[on])
+                sub = sub.with_columns(*got.get_columns())
         got = _apply(rule, sub, at)
         if got is not None:
             out.append(got)
@@ -877,8 +922,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         codes, prefixes, ranges = tabs.dx_missing(missing.select("release", "key").unique())
         at = dx["fid"].is_null().arg_true()     # only those rows are looked up again
         dx = dx.with_columns(dx["fid"].scatter(at, tabs.fids(dx[at])))
-    dx = dx.with_columns(*codes.select("cand", "has_facts").select(pl.all().gather(dx["fid"])).get_columns(),
-                         tabs._kinfo["owner"].gather(dx["fid"]))
+    dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(),
+                         tabs._kinfo.col("owner", dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
     early = set(SCOPES["dx"][1]) - {"claim_type", "sex", "age", "days"}
     facts_cols = set(SCOPES["dx"][0])
@@ -901,7 +946,7 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
          - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
         (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"))
-    out += _run("dx", cand, pl.col("pos"), codes.drop("release", "key", "cand", "has_facts", "owner"))
+    out += _run("dx", cand, pl.col("pos"), codes, skip=("release", "key", "cand", "has_facts", "owner"))
     facts_dx = dx.filter(pl.col("has_facts") & (pl.col("service_date") >= ICD10_START))
     out += _limit_findings(tabs, facts_dx, claims, codes)
     out += _excludes_findings(facts_dx.select("c", "claim_id", "pos", "fid", "owner"), tabs)
@@ -915,7 +960,7 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     if tabs._limits.height:
         a = dx.join(tabs._limits, on="fid")
         if a.height:   # claims[c] and codes[fid] are their rows
-            a = a.with_columns(claims["birth_date"].gather(a["c"]), codes["code"].gather(a["fid"])).with_columns(
+            a = a.with_columns(claims["birth_date"].gather(a["c"]), codes.col("code", a["fid"])).with_columns(
                 pl.col("service_date").alias("day"),
                 (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
                  - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
@@ -924,7 +969,7 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     if tabs._secondaries.height:
         f = dx.filter(pl.col("pos") == 0).join(tabs._secondaries, on="fid")
         if f.height:
-            out += _run("dx-secondary", f.with_columns(codes["code"].gather(f["fid"])), pl.col("n"))
+            out += _run("dx-secondary", f.with_columns(codes.col("code", f["fid"])), pl.col("n"))
     return out
 
 
@@ -968,7 +1013,7 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     pairs = pl.concat(parts) if parts else pl.DataFrame()
     if not pairs.height:
         return []
-    kinfo, key_s, code_s = tabs._kinfo, codes["key"], codes["code"]
+    kinfo = tabs._kinfo
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
     uniq = pairs.select(pl.col("pk").unique()).select(
         (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
@@ -976,13 +1021,13 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
         uniq.select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
         uniq.select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
     ])
-    directed = directed.filter(kinfo["owner"].gather(directed["owner"]))
+    directed = directed.filter(kinfo.col("owner", directed["owner"]))
     # the first letter of the other code can start one of the owner's references
     o, w = directed["o"], directed["owner"]
-    directed = directed.with_columns(kinfo["kv"].gather(o), kinfo["L"].gather(o), kinfo["fl"].gather(o),
-                                     kinfo["lmask"].gather(w), kinfo["pmask"].gather(w)
+    directed = directed.with_columns(*kinfo.gather(o, ["kv", "L", "fl"]).get_columns(),
+                                     *kinfo.gather(w, ["lmask", "pmask"]).get_columns()
                                      ).filter(_has_bit(pl.col("lmask"), pl.col("fl")))
-    directed = directed.with_columns(key_s.gather(directed["o"]).alias("other"))
+    directed = directed.with_columns(codes.col("key", directed["o"]).alias("other"))
     # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have, packed
     # as the table's keys (sorted: the binary searches then walk the table in order)
     pre = (directed.filter(pl.col("kv").is_not_null()).select("fid", "fid_b", "dir", "owner", "kv", "L", "pmask")
@@ -1014,8 +1059,9 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     best = (pl.concat([pre.select(cols), rng.select(cols)]).sort("kind", "dir", "is_range", "rank")
             .group_by("fid", "fid_b").first())
     # a facts key equal on both sides is no pair (the same code reached through two spellings)
-    best = (best.with_columns(code_s.gather(best["fid"]).alias("code_a"), key_s.gather(best["fid"]).alias("key_a"),
-                              code_s.gather(best["fid_b"]).alias("code_b"), key_s.gather(best["fid_b"]).alias("key_b"))
+    a, b = codes.gather(best["fid"], ["code", "key"]), codes.gather(best["fid_b"], ["code", "key"])
+    best = (best.with_columns(a["code"].alias("code_a"), a["key"].alias("key_a"), b["code"].alias("code_b"),
+                              b["key"].alias("key_b"))
             .filter(pl.col("key_a") != pl.col("key_b"))
             .select((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"), "code_a", "code_b",
                     pl.col("kind").alias("e_kind"), pl.col("dir").alias("e_dir"), pl.col("note").alias("e_note"),
