@@ -385,8 +385,6 @@ class _Tables:
         Excludes references, and append it to what is loaded (shared buffers, no copy of the rest)."""
         offset = self._dx[0].height if self._dx is not None else 0   # the new codes' fids follow the loaded ones
         codes = t.codes.with_row_index("fid", offset=offset).with_columns(pl.col("fid").cast(pl.Int64))
-        bits_cand = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
-                     for n, r in enumerate(BY_SCOPE["dx"])]
         fid = codes.select("release", pl.col("key").alias("owner"), pl.col("fid").alias("owner_fid"))
         prefixes = t.prefixes.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("owner"), "kind", "prefix", "plen", "note", "cite")
@@ -407,7 +405,7 @@ class _Tables:
                 .unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("lmask")))
         lens = (prefixes.filter(pl.col("plen") <= 60).select("owner", pl.col("plen").alias("b")).unique()
                 .group_by("owner").agg(_bit(pl.col("b")).sum().alias("pmask")))
-        codes = (codes.with_columns(pl.sum_horizontal(bits_cand).alias("cand"))
+        codes = (codes.with_columns(_cand_bits("dx").alias("cand"))
                  .join(bits, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .with_columns(pl.col("lmask").fill_null(0).cast(pl.Int64), pl.col("pmask").fill_null(0).cast(pl.Int64))
@@ -524,6 +522,19 @@ def hcpcs_table_schema() -> pl.DataFrame:
                                 "drug": pl.Boolean, "release": pl.String})
 
 
+_CAND: dict[str, pl.Expr] = {}
+
+
+def _cand_bits(scope: str) -> pl.Expr:
+    """Bit n set when the n-th rule of ``scope`` may fire on the code's facts (:func:`all_parts`), built once."""
+    got = _CAND.get(scope)
+    if got is None:
+        got = _CAND[scope] = pl.sum_horizontal(
+            [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
+             for n, r in enumerate(BY_SCOPE[scope])])
+    return got
+
+
 def all_parts(rule: Rule) -> pl.Expr:
     """The rule's conditions on the code's facts alone, as one Polars expression."""
     expr = pl.lit(True)
@@ -551,19 +562,33 @@ def _codes_expr(rule: Rule) -> pl.Expr:
     return pl.concat_str([c.pl().cast(pl.String) for c in rule.codes], separator=";")
 
 
+_EXPRS: dict[int, tuple[pl.Expr, list[pl.Expr], list[pl.Expr]]] = {}
+
+
+def _rule_exprs(rule: Rule) -> tuple[pl.Expr, list[pl.Expr], list[pl.Expr]]:
+    """The rule's condition and the finding's columns (before and after ``at``) as Polars expressions, built
+    once per rule (building them is Python work that was a fixed cost of every chunk)."""
+    got = _EXPRS.get(id(rule))
+    if got is None:
+        got = _EXPRS[id(rule)] = (
+            rule.when.pl(), [pl.col("c").cast(pl.Int64), pl.lit(rule.order, pl.Int64).alias("order")],
+            [pl.col("claim_id"),
+             (pl.col("line") if rule.scope in _LINE_SCOPES else pl.lit(None)).cast(pl.Int64).alias("line"),
+             pl.lit(rule.id, pl.String).alias("rule"), rule.severity.pl().cast(pl.String).alias("severity"),
+             rule.location.pl().alias("location"), _codes_expr(rule).alias("codes"),
+             rule.message.pl().alias("message"), rule.source.pl().cast(pl.String).alias("source")])
+    return got
+
+
 def _apply(rule: Rule, frame: pl.DataFrame, at: pl.Expr) -> pl.DataFrame | None:
     """The findings of one rule over a frame of its scope's rows (which carry ``c`` and ``claim_id``)."""
     if not frame.height:
         return None
-    hits = frame.filter(rule.when.pl())
+    when, head, tail = _rule_exprs(rule)
+    hits = frame.filter(when)
     if not hits.height:
         return None
-    return hits.select(
-        pl.col("c").cast(pl.Int64), pl.lit(rule.order, pl.Int64).alias("order"), at.cast(pl.Int64).alias("at"),
-        "claim_id", (pl.col("line") if rule.scope in _LINE_SCOPES else pl.lit(None)).cast(pl.Int64).alias("line"),
-        pl.lit(rule.id, pl.String).alias("rule"), rule.severity.pl().cast(pl.String).alias("severity"),
-        rule.location.pl().alias("location"), _codes_expr(rule).alias("codes"),
-        rule.message.pl().alias("message"), rule.source.pl().cast(pl.String).alias("source"))
+    return hits.select(*head, at.cast(pl.Int64).alias("at"), *tail)
 
 
 def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | _Rows | None = None,
@@ -925,19 +950,10 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(),
                          tabs._kinfo.col("owner", dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
-    early = set(SCOPES["dx"][1]) - {"claim_type", "sex", "age", "days"}
-    facts_cols = set(SCOPES["dx"][0])
-    masks = []
-    for n, rule in enumerate(BY_SCOPE["dx"]):
-        parts = [p for p in (rule.when.parts or [rule.when]) if p.cols and p.cols <= early and not p.cols <= facts_cols]
-        if parts:
-            ok = pl.lit(True)
-            for p in parts:
-                ok = ok & p.pl()
-            masks.append(pl.when(ok.fill_null(False)).then(pl.lit(0, pl.Int64)).otherwise(pl.lit(1 << n, pl.Int64)))
     dx = dx.with_columns(pl.col("service_date").alias("day"))
-    if masks:
-        dx = dx.with_columns((pl.col("cand") - (pl.col("cand") & pl.sum_horizontal(masks))).alias("cand"))
+    masks = _early_masks()
+    if masks is not None:
+        dx = dx.with_columns((pl.col("cand") - (pl.col("cand") & masks)).alias("cand"))
     # the one-diagnosis rules: only rows whose code's facts allow some rule get the claim's columns
     cand = dx.filter(pl.col("cand") != 0)
     cand = cand.with_columns(*claims.select("claim_type", "sex", "birth_date").select(pl.all().gather(cand["c"]))
@@ -971,6 +987,27 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
         if f.height:
             out += _run("dx-secondary", f.with_columns(codes.col("code", f["fid"])), pl.col("n"))
     return out
+
+
+_EARLY: list[pl.Expr | None] = []
+
+
+def _early_masks() -> pl.Expr | None:
+    """Bit n set when a condition of the n-th diagnosis rule on the date's release alone fails (built once)."""
+    if not _EARLY:
+        early = set(SCOPES["dx"][1]) - {"claim_type", "sex", "age", "days"}
+        facts_cols = set(SCOPES["dx"][0])
+        masks = []
+        for n, rule in enumerate(BY_SCOPE["dx"]):
+            parts = [p for p in (rule.when.parts or [rule.when])
+                     if p.cols and p.cols <= early and not p.cols <= facts_cols]
+            if parts:
+                ok = pl.lit(True)
+                for p in parts:
+                    ok = ok & p.pl()
+                masks.append(pl.when(ok.fill_null(False)).then(pl.lit(0, pl.Int64)).otherwise(pl.lit(1 << n, pl.Int64)))
+        _EARLY.append(pl.sum_horizontal(masks) if masks else None)
+    return _EARLY[0]
 
 
 def _repeated(dx: pl.DataFrame) -> pl.Series | None:
@@ -1149,9 +1186,7 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     u = u.join(pl.DataFrame(reasons, orient="row", schema={"key": pl.String, "day": pl.Date, "cpt_reason": pl.String}),
                on=["key", "day"], how="left") if cpt else u.with_columns(pl.lit(None, pl.String).alias("cpt_reason"))
     u = u.with_columns(pl.lit(cpt).alias("cpt_installed"))
-    bits = [pl.when(all_parts(r)).then(pl.lit(1 << n, pl.Int64)).otherwise(pl.lit(0, pl.Int64))
-            for n, r in enumerate(BY_SCOPE["line"])]
-    u = u.with_columns(pl.sum_horizontal(bits).alias("cand")).with_row_index("uid").with_columns(
+    u = u.with_columns(_cand_bits("line").alias("cand")).with_row_index("uid").with_columns(
         pl.col("uid").cast(pl.Int64))
     ln = lines.join(u.select(*ukey, "uid", "cand", "shape"), on=ukey, how="left", nulls_equal=True).with_columns(
         pl.col("pointers").list.len().alias("nptr"), pl.col("modifiers").alias("mods"))
