@@ -602,7 +602,10 @@ def _run(scope: str, frame: pl.DataFrame, at: pl.Expr, facts: pl.DataFrame | _Ro
     # each rule filters only the columns it reads (a filter copies every column it keeps)
     keep = {"c", "claim_id", *at.meta.root_names(), *(("line",) if scope in _LINE_SCOPES else ()),
             *(("cand", on) if facts is not None else ())}
+    present = int(frame.select(pl.col("cand").bitwise_or()).item() or 0) if facts is not None else -1
     for n, rule in enumerate(BY_SCOPE[scope]):
+        if rule.fact_parts and facts is not None and not present & (1 << n):
+            continue    # no row's code allows it
         sub = frame.select([c for c in frame.columns if c in keep or c in rule.cols])
         if facts is not None:
             if rule.fact_parts:
