@@ -1160,9 +1160,13 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     prel = tabs.releases(days, "icd10pcs", prefix="p_").select("day", "p_release")
     on_day = hrel.join(prel, on="day", how="full", coalesce=True).rename(
         {"h_release": "dh_release", "h_label": "dh_label", "h_covers": "dh_covers", "p_release": "dp_release"})
-    lines = lines.join(on_day, on="day", how="left")
-    ukey = ["key", "dh_release", "dh_label", "dh_covers", "dp_release"] + (["day"] if cpt else [])
-    u = lines.select(ukey).unique().with_columns(_SHAPE.alias("shape"))
+    # each distinct set of releases (few) numbered: lines carry that number (rg), not four text columns
+    rcols = ["dh_release", "dh_label", "dh_covers", "dp_release"]
+    groups = on_day.select(rcols).unique().with_row_index("rg").with_columns(pl.col("rg").cast(pl.Int64))
+    on_day = on_day.join(groups, on=rcols, how="left", nulls_equal=True)
+    lines = lines.join(on_day.select("day", "rg"), on="day", how="left")
+    ukey = ["key", "rg"] + (["day"] if cpt else [])
+    u = lines.select(ukey).unique().join(groups, on="rg", how="left").with_columns(_SHAPE.alias("shape"))
     htab = tabs.hcpcs(hrel["h_release"].unique().to_list())
     codes_tab = htab.filter(pl.col("kind") != "modifier").select(
         pl.col("release").alias("dh_release"), "key", pl.col("code").alias("h_code"), pl.col("title").alias("h_title"),
@@ -1193,18 +1197,19 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
         pl.col("uid").cast(pl.Int64))
     ln = lines.join(u.select(*ukey, "uid", "cand", "shape"), on=ukey, how="left", nulls_equal=True).with_columns(
         pl.col("pointers").list.len().alias("nptr"), pl.col("modifiers").alias("mods"))
-    u = u.drop(*[c for c in ukey if c != "day"], "cand", "shape").drop("day", strict=False)
+    u = u.drop(*[c for c in ukey if c != "day"], *rcols, "cand", "shape").drop("day", strict=False)
     out = _run("line", ln, pl.col("line") * 100, u, on="uid")
     has_cpt = ln.filter(pl.col("shape").is_in(["cpt", "cpt2"])).select(pl.col("c").unique(), pl.lit(True)
                                                                          .alias("has_cpt_line"))
     # modifiers: their facts per distinct (day, modifier)
     m = (ln.filter(pl.col("modifiers").list.len() > 0)
-         .select("c", "claim_id", "line", "day", "modifiers", "dh_release", "dh_label", "dh_covers")
+         .select("c", "claim_id", "line", "day", "modifiers", "rg")
          .with_columns(pl.int_ranges(pl.col("modifiers").list.len(), dtype=pl.Int64).alias("k"))
          .explode("modifiers", "k").rename({"modifiers": "mod"}))
     if m.height:
-        mkey = ["mod", "dh_release", "dh_label", "dh_covers"] + (["day"] if cpt else [])
-        mu = m.select(mkey).unique().with_columns(pl.col("dh_release").alias("h_release"),
+        mkey = ["mod", "rg"] + (["day"] if cpt else [])
+        mu = m.select(mkey).unique().join(groups, on="rg", how="left").with_columns(
+                                                  pl.col("dh_release").alias("h_release"),
                                                   pl.col("dh_label").alias("h_label"),
                                                   pl.col("dh_covers").alias("h_covers"))
         mods_tab = htab.filter(pl.col("kind") == "modifier").select(
