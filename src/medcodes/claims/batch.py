@@ -415,14 +415,16 @@ class _Tables:
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
                              "owner", "lmask", "pmask")
         # each note's text once (a note has several references): the prefixes table holds its number
-        notes = prefixes.select("note", "cite").unique()
-        if self._notes.height:
-            notes = notes.join(self._notes, on=["note", "cite"], how="anti", nulls_equal=True)
-        notes = notes.with_row_index("nid", offset=self._notes.height).with_columns(pl.col("nid").cast(pl.Int64))
-        self._notes = pl.concat([self._notes, notes])
-        pre = prefixes.join(self._notes, on=["note", "cite"], nulls_equal=True).select(
-            (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
-            "kind", "plen", "nid").drop_nulls("pk")
+        pre = pl.DataFrame(schema=_PRE_SCHEMA)
+        if prefixes.height:     # (codes met later seldom have references: no join with every note loaded)
+            notes = prefixes.select("note", "cite").unique()
+            if self._notes.height:
+                notes = notes.join(self._notes, on=["note", "cite"], how="anti", nulls_equal=True)
+            notes = notes.with_row_index("nid", offset=self._notes.height).with_columns(pl.col("nid").cast(pl.Int64))
+            self._notes = pl.concat([self._notes, notes])
+            pre = prefixes.join(self._notes, on=["note", "cite"], nulls_equal=True).select(
+                (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
+                "kind", "plen", "nid").drop_nulls("pk")
         # (release, key) packed, for the binary search of :meth:`fids`; keys of odd shape and those classified
         # later go to a small table joined the ordinary way
         rid = pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)
