@@ -545,10 +545,10 @@ def all_parts(rule: Rule) -> pl.Expr:
     return expr.fill_null(False)
 
 
-def _norm(expr: pl.Expr) -> pl.Expr:
-    """:func:`medcodes.model.normalize_key` as an expression."""
-    return expr.str.strip_chars().str.to_uppercase().str.replace_all(".", "", literal=True).str.replace_all(
-        " ", "", literal=True)
+def _norm(expr: pl.Expr, stripped: bool = False) -> pl.Expr:
+    """:func:`medcodes.model.normalize_key` as an expression (``stripped``: of text already stripped)."""
+    return (expr if stripped else expr.str.strip_chars()).str.to_uppercase().str.replace_all(
+        ".", "", literal=True).str.replace_all(" ", "", literal=True)
 
 
 # ====================================================================== running the rules
@@ -924,8 +924,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     dx = (claims.select("c", "claim_id", "service_date", "diagnoses")
           .with_columns(pl.int_ranges(pl.col("diagnoses").list.len(), dtype=pl.Int64).alias("pos"))
           .explode("diagnoses", "pos").drop_nulls("diagnoses")
-          .with_columns(pl.col("diagnoses").str.strip_chars().alias("raw"), _norm(pl.col("diagnoses")).alias("key"))
-          .drop("diagnoses"))
+          .select("c", "claim_id", "service_date", "pos", pl.col("diagnoses").str.strip_chars().alias("raw"))
+          .with_columns(_norm(pl.col("raw"), stripped=True).alias("key")))
     if not dx.height:
         return []
     out: list[pl.DataFrame] = []
