@@ -293,6 +293,7 @@ class _Tables:
         self.ck = ck
         self.cb = ck.cb
         self._rels: dict[tuple[str, Any], tuple[Any, ...] | None] = {}
+        self._rel_frames: dict[tuple[str, str], tuple[pl.Series, pl.DataFrame]] = {}
         self._dx_releases: set[str] = set()
         self._dx: tuple[_Rows, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
@@ -317,9 +318,20 @@ class _Tables:
 
     # ---------------------------------------------------------------- releases
     def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
-        """day -> release, label, covers, probe for ``system`` (one row per distinct date)."""
+        """day -> release, label, covers, probe for ``system``: one row per distinct date of ``dates`` and of
+        the dates asked before (a file's chunks share their dates: the table is built again only for new ones)."""
+        days = dates.drop_nulls().unique()
+        seen = self._rel_frames.get((system, prefix))
+        if seen is not None and days.is_in(seen[0].implode()).all():
+            return seen[1]
+        days = days if seen is None else pl.concat([seen[0], days]).unique()
+        frame = self._releases(days, system, prefix)
+        self._rel_frames[system, prefix] = (days, frame)
+        return frame
+
+    def _releases(self, dates: pl.Series, system: str, prefix: str) -> pl.DataFrame:
         rows = []
-        for day in dates.drop_nulls().unique().to_list():
+        for day in dates.to_list():
             k = (system, day)
             if k not in self._rels:
                 r = self.ck.rel(system, day)
