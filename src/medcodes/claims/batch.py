@@ -1051,7 +1051,10 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
         return []
     # pairs of diagnoses of a claim (in list order): rows sorted by claim and position against the rows d
     # places down, for d = 1, 2, ... over the claims with more than d diagnoses
-    sub = dx.sort("c", "pos").with_columns(pl.len().over("c").alias("n"))
+    sub = dx.sort("c", "pos")
+    runs = sub["c"].rle()   # rows sorted by claim: each claim's row count from its run, no hash table
+    sub = sub.with_columns(runs.struct.field("len").repeat_by(runs.struct.field("len")).explode()
+                           .cast(pl.Int64).alias("n"))
     parts = []
     d = 1
     while True:
