@@ -1172,7 +1172,7 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     if not lines.height:
         return [], empty
     cpt = tabs.ck.cpt_installed()
-    lines = lines.with_columns(_norm(pl.col("code")).alias("key"))
+    lines = lines.with_columns(_norm(pl.col("code"), stripped=True).alias("key"))   # read_lines strips cells
     # the releases in effect on each date (one row per distinct date), then each distinct (releases, code) gets
     # its facts once and joins back to its lines; a licensed CPT file is asked per (code, date)
     days = lines["day"]
@@ -1241,8 +1241,14 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
                                                               "cpt_mod_ok": pl.Boolean}), on=["mod", "day"],
                       how="left") if cpt else mu.with_columns(pl.lit(None, pl.Boolean).alias("cpt_mod_ok")))
         mu = mu.with_columns(pl.lit(cpt).alias("cpt_installed"))
-        out += _run("modifier", m.join(mu, on=mkey, how="left", nulls_equal=True),
-                    pl.col("line") * 100 + 10 + pl.col("k"))
+        rules = BY_SCOPE["modifier"]
+        if all(r.when.cols <= set(mu.columns) for r in rules):
+            # the conditions read only what the distinct (modifier, releases) carry: the lines of those that
+            # no rule holds on (nearly all) are not joined at all
+            mu = mu.filter(pl.any_horizontal([_rule_exprs(r)[0].fill_null(False) for r in rules]))
+        if mu.height:
+            out += _run("modifier", m.join(mu, on=mkey, how="inner", nulls_equal=True),
+                        pl.col("line") * 100 + 10 + pl.col("k"))
     p = (ln.filter(pl.col("pointers").list.len() > 0).select("c", "claim_id", "line", "code", "pointers", "ndx")
          .with_columns(pl.int_ranges(pl.col("pointers").list.len(), dtype=pl.Int64).alias("k"))
          .explode("pointers", "k").rename({"pointers": "p"}))
