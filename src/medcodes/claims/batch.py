@@ -276,11 +276,11 @@ class _Rows:
         n = self.base.height
         if not more.height or not (idx >= n).any():
             return base.gather(idx)
-        late = (idx >= n).fill_null(False)
-        a = base.gather(pl.select(pl.when(~late).then(idx)).to_series())
-        b = more.gather(pl.select(pl.when(late).then(idx - n)).to_series())
-        return pl.DataFrame([pl.select(pl.when(late).then(b[c]).otherwise(a[c])).to_series().alias(c)
-                             for c in base.columns])
+        late = idx >= n
+        at = late.arg_true()    # few: the rest are gathered from the big part, these scattered in
+        a = base.gather(pl.select(pl.when(late.not_()).then(idx)).to_series())
+        b = more.gather(idx.gather(at) - n)
+        return pl.DataFrame([a[c].scatter(at, b[c]) for c in base.columns])
 
     def col(self, name: str, idx: pl.Series) -> pl.Series:
         return self.gather(idx, [name]).to_series()
