@@ -1081,12 +1081,12 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
         uniq.select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
         uniq.select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
     ])
-    directed = directed.filter(kinfo.col("owner", directed["owner"]))
-    # the first letter of the other code can start one of the owner's references
+    # the first letter of the other code can start one of the owner's references (lmask is 0 for a code that
+    # owns none): that rules out about four in five, so the other columns are gathered for the rest only
+    directed = directed.with_columns(kinfo.col("fl", directed["o"]), kinfo.col("lmask", directed["owner"])).filter(
+        _has_bit(pl.col("lmask"), pl.col("fl")))
     o, w = directed["o"], directed["owner"]
-    directed = directed.with_columns(*kinfo.gather(o, ["kv", "L", "fl"]).get_columns(),
-                                     *kinfo.gather(w, ["lmask", "pmask"]).get_columns()
-                                     ).filter(_has_bit(pl.col("lmask"), pl.col("fl")))
+    directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(), kinfo.col("pmask", w))
     directed = directed.with_columns(codes.col("key", directed["o"]).alias("other"))
     # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have, packed
     # as the table's keys (sorted: the binary searches then walk the table in order)
