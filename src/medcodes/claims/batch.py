@@ -1077,14 +1077,17 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
     uniq = pairs.select(pl.col("pk").unique()).select(
         (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
+    # each way round, the first letter of the other code can start one of the owner's references (lmask is 0 for
+    # a code that owns none): that rules out about four in five, so the other columns are gathered for the rest
+    a, b = kinfo.gather(uniq["fid"], ["fl", "lmask"]), kinfo.gather(uniq["fid_b"], ["fl", "lmask"])
+    uniq = uniq.with_columns(a["fl"].alias("fl_a"), a["lmask"].alias("lm_a"), b["fl"].alias("fl_b"),
+                             b["lmask"].alias("lm_b"))
     directed = pl.concat([
-        uniq.select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
-        uniq.select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
+        uniq.filter(_has_bit(pl.col("lm_a"), pl.col("fl_b"))).select(
+            "fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
+        uniq.filter(_has_bit(pl.col("lm_b"), pl.col("fl_a"))).select(
+            "fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
     ])
-    # the first letter of the other code can start one of the owner's references (lmask is 0 for a code that
-    # owns none): that rules out about four in five, so the other columns are gathered for the rest only
-    directed = directed.with_columns(kinfo.col("fl", directed["o"]), kinfo.col("lmask", directed["owner"])).filter(
-        _has_bit(pl.col("lmask"), pl.col("fl")))
     o, w = directed["o"], directed["owner"]
     directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(), kinfo.col("pmask", w))
     directed = directed.with_columns(codes.col("key", directed["o"]).alias("other"))
