@@ -12,9 +12,9 @@ OUT``); :func:`check_lines` checks a table in memory.
 
 The rules are the ones the per-claim checker runs, defined once in
 :mod:`medcodes.claims.rules`: here each scope's rows (diagnoses, pairs of
-diagnoses, procedures, lines, modifiers, pointers, claims) are built as
-tables and each rule's condition and texts are evaluated as Polars
-expressions. What a code is comes from the per-release columnar facts
+diagnoses, procedures, lines, modifiers, pointers, claims) are built as tables
+and each rule's condition and texts are evaluated as Polars expressions. What
+a code is comes from the per-release columnar facts
 (:mod:`medcodes.claims.codefacts`, precompiled at pull time): loaded facts
 rows are numbered, found by binary search of packed integer keys in tables
 sorted once and read by row gathers (from one chunk: :class:`_Rows`), so no
@@ -22,8 +22,9 @@ hash table over the facts is rebuilt per chunk. The few distinct diagnosis
 keys a release does not list (invalid, deleted, 7th character...) are
 classified by the same function the per-claim checker uses, once per key. A
 rule whose conditions on a code's facts cannot hold for a code never sees that
-code's rows (a bit per rule, computed on the facts table). The NCCI MUE, add-on code and PTP edits -- rules of a whole claim -- run
-as :func:`medcodes.claims.ncci.findings` (the per-claim rule) on the claims
+code's rows (a bit per rule, computed on the facts table). The NCCI MUE,
+add-on code and PTP edits -- rules of a whole claim -- run as
+:func:`medcodes.claims.ncci.findings` (the per-claim rule) on the claims
 Polars finds may have such a finding. Rules covered: :data:`BATCH_RULES`; per
 claim only: code first, use additional code, code also. Claim contents are
 never logged.
