@@ -37,8 +37,10 @@ DOTTED = ("icd10cm", "icd9cm")   # systems whose codes are written with a dot
 MAX_LIMIT = 1000
 GOOD_SCORE = 0.55     # a hit this good counts towards "enough found" (else words spread over fields, then all but one)
 MAX_QUALIFY = 5000   # best codes checked for a query's laterality / encounter words
-TEMPORARY_FACTOR = 0.9  # a HCPCS C or G code for a query naming a procedure
-PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM code for a query that names a procedure
+TEMPORARY_FACTOR = 0.7  # a HCPCS C or G code for a query naming a procedure
+PROCEDURE_DX_FACTOR = 0.85  # an ICD-10-CM "Encounter for" / status code (chapter 21) for a query that names a procedure
+PROCEDURE_CONDITION_FACTOR = 0.7  # any other ICD-10-CM code (a condition) for a query naming a procedure or supply
+SUPPLY_PCS_FACTOR = 0.85  # an ICD-10-PCS code for a query naming a supply, drug dose or equipment, not a procedure
 NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that states one
 #: ... a code without a 7th character for a query stating the encounter ("bee sting initial
 #: encounter" is an injury or poisoning, not a condition the Index also reaches by those words)
@@ -358,10 +360,20 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     _words_query(eng, text, content, accept, need, board)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes
     # above the diagnoses that mention one ("Liver transplant status", "Postprocedural hypothyroidism")
-    if "icd10cm" in eng.systems and _text.names_procedure(_text._replace_all(content), eng.operations):
+    # (or a supply, drug dose or equipment: "ceftriaxone injection", "wheelchair cushion") ranks
+    # them above conditions; an "Encounter for" code (chapter 21) names the procedure's reason
+    read = _text._replace_all(content)
+    procedure = _text.names_procedure(read, eng.operations)
+    supply = not procedure and _text.names_supply(read)
+    if "icd10cm" in eng.systems and (procedure or supply):
         cids = board.codes()
         cm = cids[eng.c_sys[cids] == eng.systems.index("icd10cm")]
-        board.score[cm] *= PROCEDURE_DX_FACTOR
+        board.score[cm] *= np.where(eng.reason_mask()[cm], PROCEDURE_DX_FACTOR, PROCEDURE_CONDITION_FACTOR)
+        if supply and "icd10pcs" in eng.systems:
+            pcs = cids[eng.c_sys[cids] == eng.systems.index("icd10pcs")]
+            board.score[pcs] *= SUPPLY_PCS_FACTOR
+    if "icd10cm" in eng.systems and procedure:
+        cids = board.codes()
         if "hcpcs" in eng.systems and "icd10pcs" in eng.systems:
             # HCPCS Level II temporary C (outpatient prospective payment) and G codes name a
             # procedure for one payer's rules; the procedure's own code ranks first

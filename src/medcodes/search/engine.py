@@ -197,6 +197,19 @@ class Engine:
             mask = self._temporary = sys_ok[self.c_sys] & chapters[self.c_chapter]
         return mask
 
+    def reason_mask(self) -> np.ndarray:
+        """Code id -> is an ICD-10-CM chapter 21 code (Z00-Z99: encounters for a service, status,
+        history), computed once: the reason for a procedure, not a condition."""
+        mask = getattr(self, "_reason", None)
+        if mask is None:
+            chapters = np.zeros(len(self.chapters) + 1, dtype=bool)
+            chapters[[i for i, c in enumerate(self.chapters) if c == "CHAPTER21"]] = True
+            sys_ok = np.zeros(len(self.systems) + 1, dtype=bool)
+            if "icd10cm" in self.systems:
+                sys_ok[self.systems.index("icd10cm")] = True
+            mask = self._reason = sys_ok[self.c_sys] & chapters[self.c_chapter]
+        return mask
+
     def status_mask(self) -> np.ndarray:
         """Code id -> is an ICD-10-CM status, history or aftercare code (Z40-Z53, Z77-Z99), read once.
 

@@ -58,7 +58,15 @@ PROCEDURE_SUFFIXES = ("ectomy", "otomy", "ostomy", "plasty", "scopy", "graphy", 
 PROCEDURE_WORDS = frozenset({"surgery", "surgical", "biopsy", "transplant", "implant", "implantation",
                              "procedure", "operation", "placement", "scan", "ct", "mri", "ultrasound", "xray",
                              "angioplasty", "catheterization", "intubation", "ventilation", "dialysis",
-                             "ligation", "stent", "cardioversion", "infusion", "transfusion"})
+                             "ligation", "stent", "cardioversion", "infusion", "transfusion", "cesarean",
+                             "caesarean"})
+#: What makes a query ask for a supply, drug or piece of equipment (HCPCS Level II): dose and
+#: packaging words and the common durable medical equipment and supply nouns.
+SUPPLY_WORDS = frozenset({"injection", "mg", "mcg", "ml", "per", "kit", "supply", "supplies", "tray",
+                          "wheelchair", "catheter", "walker", "crutches", "commode", "cushion", "orthosis",
+                          "prosthesis", "nebulizer", "concentrator", "oximeter", "lancets", "syringe", "strips",
+                          "dressing", "gauze", "pouch", "tubing", "dme", "brace", "boot", "stockings", "shoes",
+                          "monitor", "mask", "pump", "bag", "meter"})
 #: Root operations that are also the words of conditions ("spontaneous abortion", "normal delivery",
 #: "change in bowel habit", "compression fracture"): not taken as naming a procedure.
 NOT_PROCEDURE = frozenset({"abortion", "delivery", "change", "control", "compression", "release", "division",
@@ -67,7 +75,13 @@ NOT_PROCEDURE = frozenset({"abortion", "delivery", "change", "control", "compres
 #: ... unless it asks for the diagnosis side of one (a status, a history, a complication).
 DIAGNOSIS_WORDS = frozenset({"status", "history", "complication", "complications", "failure", "rejection",
                              "infection", "following", "after", "post", "presence", "absence", "encounter",
-                             "screening", "aftercare", "fitting", "adjustment", "mechanical", "malfunction"})
+                             "screening", "aftercare", "fitting", "adjustment", "mechanical", "malfunction",
+                             "dependence", "dependent", "fall", "fell", "accident", "injury"})
+
+
+def names_supply(words: list[str]) -> bool:
+    """Does a query (its words) ask for a supply, drug dose or equipment rather than a condition?"""
+    return not any(w in DIAGNOSIS_WORDS for w in words) and any(w in SUPPLY_WORDS for w in words)
 
 
 def names_procedure(words: list[str], operations: frozenset[str] | set[str]) -> bool:
