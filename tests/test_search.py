@@ -194,6 +194,14 @@ def test_procedure_and_supply_words_rank_their_codes_above_conditions(cb):
     assert search(cb, "fracture of femur", limit=1).hits[0].code.startswith("S72")
 
 
+def test_a_hcpcs_only_search_keeps_its_temporary_procedure_codes(cb):
+    # C and G codes rank below the ICD-10-PCS procedure only when the search covers ICD-10-PCS; searching
+    # HCPCS alone, G0289 "Arthroscopy, knee, surgical, ..." ranks above knee braces (E1812, L1810)
+    hits = search(cb, "knee arthroscopy", systems=["hcpcs"], limit=3).hits
+    g0289 = next(h for h in hits if h.code == "G0289")
+    assert g0289.title == cb.lookup("G0289", system="hcpcs").title
+
+
 def test_laterality_and_encounter_words_reach_the_codes_below(cb):
     # Index: Varix, leg -> I83.90 (unspecified side); "left" picks I83.92 under the same parent
     assert codes(search(cb, "varicose veins of left leg", limit=5))[0] == "I83.92"

@@ -270,7 +270,7 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         # ("dm2", "t2dm", "o2") is searched as words too, and its meaning ranks first
         synonym = _text.is_synonym(words)
         if not _code_query(eng, text, wanted, board, 0.5 if synonym else 1.0) or synonym:
-            _text_query(eng, text, words, accept, offset + limit, board)
+            _text_query(eng, text, words, accept, offset + limit, board, wanted)
         cids = board.codes()
         cids = cids[accept(cids)]
         total = int(cids.size)
@@ -354,7 +354,8 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
     return found
 
 
-def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board) -> None:
+def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board,
+                wanted: set[str]) -> None:
     words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     _words_query(eng, text, content, accept, need, board)
@@ -374,9 +375,10 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
             board.score[pcs] *= SUPPLY_PCS_FACTOR
     if "icd10cm" in eng.systems and procedure:
         cids = board.codes()
-        if "hcpcs" in eng.systems and "icd10pcs" in eng.systems:
+        if "hcpcs" in wanted and "icd10pcs" in wanted:
             # HCPCS Level II temporary C (outpatient prospective payment) and G codes name a
-            # procedure for one payer's rules; the procedure's own code ranks first
+            # procedure for one payer's rules; the procedure's own code ranks first (when the
+            # search covers ICD-10-PCS: a HCPCS-only search has no such code to prefer)
             temp = eng.temporary_mask()
             board.score[cids[temp[cids]]] *= TEMPORARY_FACTOR
     # a status / history / aftercare Z code ("Liver transplant status", "Presence of insulin pump")
