@@ -194,6 +194,13 @@ def test_procedure_and_supply_words_rank_their_codes_above_conditions(cb):
     assert search(cb, "fracture of femur", limit=1).hits[0].code.startswith("S72")
 
 
+def test_a_query_no_code_has_all_words_but_one_of_still_answers(cb):
+    # no code's texts hold four of "catheter associated urinary tract infection": all words but two
+    # find N39.0 Urinary tract infection, site not specified (it returned no hits before)
+    hits = search(cb, "catheter associated urinary tract infection", limit=5).hits
+    assert ("icd10cm", "N39.0", cb.lookup("N39.0").title) in [(h.system, h.code, h.title) for h in hits]
+
+
 def test_a_hcpcs_only_search_keeps_its_temporary_procedure_codes(cb):
     # C and G codes rank below the ICD-10-PCS procedure only when the search covers ICD-10-PCS; searching
     # HCPCS alone, G0289 "Arthroscopy, knee, surgical, ..." ranks above knee braces (E1812, L1810)

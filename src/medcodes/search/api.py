@@ -14,6 +14,7 @@ an empty result whose ``error`` says why.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -482,14 +483,19 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
         good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))
     if good < min(need, 3) and 2 <= len(content) <= 8:
         _relax(eng, variants[:2], last_is_prefix, board)
+        if not board.codes().size and len(content) >= 4:
+            # still nothing ("catheter associated urinary tract infection"): all words but two
+            _relax(eng, variants[:1], last_is_prefix, board, drop=2)
 
 
-def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool, board: Board) -> None:
-    """Few codes have every word: accept codes that have all words but one, at a lower score."""
+def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix: bool, board: Board,
+           drop: int = 1) -> None:
+    """Few codes have every word: accept codes that have all words but ``drop``, at a lower score."""
     for vwords, factor in variants:
-        for i in range(len(vwords)):
-            rest = vwords[:i] + vwords[i + 1:]
-            eng.match(rest, last_is_prefix and i != len(vwords) - 1, factor * 0.6, board)
+        last = len(vwords) - 1
+        for gone in itertools.combinations(range(len(vwords)), drop):
+            rest = [w for i, w in enumerate(vwords) if i not in gone]
+            eng.match(rest, last_is_prefix and last not in gone, factor * (0.6 if drop == 1 else 0.45), board)
 
 
 def _hits(eng: Engine, page: list[tuple[float, int, int]]) -> list[Hit]:
