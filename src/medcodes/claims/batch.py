@@ -43,7 +43,7 @@ from .check import Checker, checker
 from .codefacts import DX_SCHEMA, DxCode, DxTables, classify_dx, code_table, hcpcs_table, pcs_table
 from .model import SETTINGS, Claim, ClaimFormatError, Finding, Line
 from .ncci import findings as ncci_findings
-from .ncci import gap_finding, mue_finding
+from .ncci import gap_finding, mue_tail, mue_units
 from .rules import BATCH_RULES, BY_SCOPE, ICD10_START, NCCI_RULES, SCOPES, Rule
 
 FINDINGS_SCHEMA = {"claim_id": pl.String, "line": pl.Int64, "rule": pl.String, "severity": pl.String,
@@ -315,7 +315,7 @@ class _Tables:
         self._cpt_mod: dict[tuple[str, Any], bool] = {}
         self._ncci: dict[int, tuple[Any, pl.DataFrame, pl.DataFrame]] = {}   # id(NcciEdits) -> its tables
         self.ncci_mue_rows: list[tuple[Any, Any]] = []    # (Mue, NcciEdits) by mid
-        self.ncci_mue_texts: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self.ncci_mue_texts: dict[tuple[Any, ...], tuple[str, str]] = {}   # (mid, setting) -> MUE tail, source
 
     # ---------------------------------------------------------------- releases
     def releases(self, dates: pl.Series, system: str, prefix: str = "") -> pl.DataFrame:
@@ -1280,7 +1280,7 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     Claims of a setting without NCCI tables are skipped. The MUE edits -- the common case -- are joins:
     each line's code against the MUE table of its edits and claim setting, indicator 1 per line, 2 and 3
     summed per (date of service, provider, code); their texts are made by the rule's own
-    :func:`medcodes.claims.ncci.mue_finding`, once per distinct (code, units, edit, scope). A claim with a
+    :func:`medcodes.claims.ncci.mue_tail` once per edit and setting, the rest as columns. A claim with a
     line whose code has add-on code or PTP edits (few) runs the rule itself. Lines on dates no installed
     quarter covers give the once-per-claim note (:func:`medcodes.claims.ncci.gap_finding`).
     """
@@ -1389,23 +1389,27 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
               .select("c", "day", pl.coalesce("provider", "provider_claim", pl.lit("")).alias("prov"), "line")
               .group_by("c", "day", "prov").agg(pl.col("line").min().alias("g")))
     rows = rows.join(groups, on=["c", "day", "prov"], how="left").with_columns(pl.col("code").str.strip_chars())
-    keys = rows.select("code", "units", "mid", "tset", "scope").unique()
-    texts = []
-    known = tabs.ncci_mue_texts     # (code, units, mid, setting, scope) -> (message, source), across chunks
+    # the message is mue_head (code, units, scope: made here as columns, the units worded by the rule's
+    # mue_units) + mue_tail (the edit's words and the source: once per edit and setting, across chunks)
+    known = tabs.ncci_mue_texts     # (mid, setting) -> (tail, source)
     if len(known) > 200_000:
         known.clear()
-    for key in keys.iter_rows():
+    tails = []
+    for key in rows.select("mid", "tset").unique().iter_rows():
         got = known.get(key)
         if got is None:
-            code, units, mid, tset, scope = key
+            mid, tset = key
             m, edits = tabs.ncci_mue_rows[mid]
-            f = mue_finding(0, code, units, m, edits, scope, tset)
-            got = known[key] = (f.message, f.source)
-        texts.append((*key, *got))
-    text = pl.DataFrame(texts, orient="row", schema={"code": pl.String, "units": pl.Float64, "mid": pl.Int64,
-                                                     "tset": pl.String, "scope": pl.String, "message": pl.String,
+            got = known[key] = mue_tail(m, edits, tset)
+        tails.append((*key, *got))
+    tail = pl.DataFrame(tails, orient="row", schema={"mid": pl.Int64, "tset": pl.String, "tail": pl.String,
                                                      "source": pl.String})
-    rows = rows.join(text, on=["code", "units", "mid", "tset", "scope"], how="left")
+    units = rows["units"].unique()
+    words = pl.DataFrame({"units": units, "words": [mue_units(u) for u in units.to_list()]},
+                         schema={"units": pl.Float64, "words": pl.String})
+    rows = (rows.join(tail, on=["mid", "tset"], how="left").join(words, on="units", how="left")
+            .with_columns(pl.concat_str("code", pl.lit(": "), "words", pl.lit(" "), "scope", pl.lit(", "), "tail")
+                          .alias("message")))
     return rows.select(
         pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"),
         ((pl.col("g") * 2 + pl.col("sub")) * 1_000_000 + pl.col("line")).cast(pl.Int64).alias("at"),

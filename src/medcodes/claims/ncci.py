@@ -333,12 +333,27 @@ def _mue_finding(j: int, code: str, units: float, m: Mue, edits: NcciEdits, scop
     return Finding("ncci-mue", "error", f"lines[{j}].units", (code,), got[0], got[1])
 
 
-mue_finding = _mue_finding    # the MUE finding of a line (batch mode makes its texts with it)
+mue_finding = _mue_finding    # the MUE finding of a line (batch mode makes its texts from its parts)
 
 
 def _mue_text(code: str, units: float, m: Mue, edits: NcciEdits, scope: str, setting: str) -> tuple[str, str]:
-    msg = (f"{code}: {units:g} unit{'' if units == 1 else 's'} {scope}, MUE {m.units} "
-           f"({_MAI_WORDS[m.indicator]}: {m.rationale or 'no rationale given'})")
+    msg, source = mue_tail(m, edits, setting)
+    return mue_head(code, units, scope) + msg, source
+
+
+def mue_head(code: str, units: float, scope: str) -> str:
+    """The start of a MUE finding's message: the line's code, its units and where they add up."""
+    return f"{code}: {mue_units(units)} {scope}, "
+
+
+def mue_units(units: float) -> str:
+    """Units as a MUE finding's message words them."""
+    return f"{units:g} unit{'' if units == 1 else 's'}"
+
+
+def mue_tail(m: Mue, edits: NcciEdits, setting: str) -> tuple[str, str]:
+    """The rest of a MUE finding's message (after :func:`mue_head`; the edit's own words) and its source."""
+    msg = f"MUE {m.units} ({_MAI_WORDS[m.indicator]}: {m.rationale or 'no rationale given'})"
     if m.units == 0:
         msg += f". A MUE of 0: not reported in the {SETTINGS[setting]} Services setting"
         dme = edits.mue.get("dme-supplier", {}).get(m.code)
