@@ -71,7 +71,8 @@ class Shared:
 
     def __init__(self) -> None:
         self.lists: dict[tuple[str, str], tuple[int, Any]] = {}   # (table, signature) -> (id, the list built)
-        self.facts: dict[tuple[Any, ...], DxFacts] = {}           # a code's facts less its release -> DxFacts
+        # (a code's content id, its lists' ids) -> (its DxFacts, the fact row it was built from)
+        self.facts: dict[tuple[int, ...], tuple[DxFacts, tuple[Any, ...]]] = {}
         self.seq: dict[Any, dict[str, Any]] = {}     # notes id (and title_conditions) -> sequencing groups built once
         self.plain: set[int] = set()       # notes ids whose grouping does not depend on the code's title
 
@@ -139,6 +140,9 @@ class FactIndex:
                 shared.plain.add(g)
         for name, ids in (("ex", ex_ids), ("lim", lim_ids), ("sec", sec_ids), ("notes", note_ids)):
             wide = wide.join(ids.rename({"gid": name}), on="key", how="left", maintain_order="left")
+        # each row's fact columns less the release as one integer (the cross-release sharing key of :meth:`lookup`:
+        # an integer hashes in nanoseconds, a tuple of a dozen texts first read does not; a hit is verified)
+        wide = wide.with_columns(pl.struct(list(DX_SCHEMA)[1:]).hash().alias("cid"))
         # one tuple per code (read far faster than a DataFrame row); a column's repeated texts (the release,
         # statuses, inherited notes' citations) one object each
         cols = []
@@ -200,15 +204,18 @@ class FactIndex:
         r = self._rows[i]
         if not r[_HAS_FACTS]:
             return i, None
-        ex, lim, sec, notes = r[_NCOLS:]
+        ex, lim, sec, notes, cid = r[_NCOLS:]
         g_notes = -1 if notes is None else self._gnotes[notes]
         # the same facts in another release (all but the release column, and the same lists): the same object
-        same = (r[1:_NCOLS], -1 if ex is None else self._gex[ex], -1 if lim is None else self._glim[lim],
+        same = (cid, -1 if ex is None else self._gex[ex], -1 if lim is None else self._glim[lim],
                 -1 if sec is None else self._gsec[sec], g_notes)
         shared = self.shared
-        f = shared.facts.get(same)
-        if f is not None:
-            return i, f
+        got = shared.facts.get(same)
+        if got is not None:
+            f, other = got
+            if other[1:_NCOLS] == r[1:_NCOLS]:     # (not two rows whose content hashes collide)
+                return i, f
+            same = None
         # the lists are shared, read-only (nothing appends to a DxFacts' notes once it is built)
         f = DxFacts(r[_CODE], key, r[_TITLE], r[_STATUS] == "ok", r[_RELEASE], self.label,
                     excludes1=_NONE, excludes2=_NONE, code_first=_NONE, use_additional=_NONE, code_also=_NONE,
@@ -233,9 +240,10 @@ class FactIndex:
             f.secondary_guideline = self._secondary[sec]
         if ex is not None:
             f.ex1, f.ex2 = self._ex[ex]
-        if len(shared.facts) > 500_000:
-            shared.facts.clear()
-        shared.facts[same] = f
+        if same is not None:
+            if len(shared.facts) > 500_000:
+                shared.facts.clear()
+            shared.facts[same] = (f, r)
         return i, f
 
 
