@@ -220,12 +220,18 @@ class Checker:
         self.cb = cb
         self.edits = edits
         self._rel: dict[tuple[str, _dt.date], Rel | None] = {}
-        self._dx: dict[tuple[str, str], tuple[DxFacts | None, tuple[Fn, ...], dict[str, Any] | None]] = {}
+        # release -> key -> (facts, dx rules, fact row): a dictionary per release (a claim's codes probe by key alone)
+        self._dx: dict[str, dict[str, tuple[DxFacts | None, tuple[Fn, ...], dict[str, Any] | None]]] = {}
         self._classes: dict[str, dict[int, tuple[Fn, ...]]] = {}   # release -> FactIndex class -> its dx rules
         self._facts: dict[str, FactIndex | None] = {}   # release -> its precompiled facts (None: not compiled)
         self._shared = Shared()     # what the releases' FactIndexes share (the same code's facts among them)
         self._shape: dict[str, str] = {}
-        self._line: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[Fn, ...], Run]] = {}
+        # _line_entry's memo: (shape, release, covers) or (cpt, date) -> code -> (facts, rules, runner); its memo of
+        # each shape's codes by date; the codes of one memo whatever the date (other shapes, no release installed)
+        self._line: dict[tuple[Any, ...], dict[str, tuple[dict[str, Any], tuple[Fn, ...], Run]]] = {}
+        self._line_days: dict[str, dict[_dt.date, dict[str, tuple[dict[str, Any], tuple[Fn, ...], Run]]]] = {
+            "hcpcs": {}, "pcs": {}, "cpt": {}}
+        self._line_other: dict[str, tuple[dict[str, Any], tuple[Fn, ...], Run]] = {}
         self._mod: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._hcpcs: dict[tuple[str, str], Any] = {}
         self._pcs: dict[tuple[str, str], tuple[str, str]] = {}
@@ -242,14 +248,16 @@ class Checker:
     # ------------------------------------------------------------------ releases
     def rel(self, system: str, day: _dt.date) -> Rel | None:
         k = (system, day)
-        if k not in self._rel:
+        got = self._rel.get(k, _MISSING)
+        if got is _MISSING:
             try:
                 info, covers = self.cb.release_covering(system, day)
             except MedcodesError:  # no release of that system installed
-                self._rel[k] = None
+                got = None
             else:
-                self._rel[k] = Rel(info.release, info.label, covers, day if covers else info.effective_from)
-        return self._rel[k]
+                got = Rel(info.release, info.label, covers, day if covers else info.effective_from)
+            self._rel[k] = got
+        return got
 
     def guidelines(self, day: _dt.date) -> GuidelineRules | None:
         """The Official Guidelines' code-specific sequencing rules in effect on ``day`` (None: not installed)."""
@@ -320,8 +328,10 @@ class Checker:
         release and key. A key the release's index holds costs its DxFacts and its class's rules (the rules
         follow the fact columns :func:`fact_cols` names: computed once per class); its fact row is built only
         when some rule may fire on it."""
-        ck = (release, key)
-        got = self._dx.get(ck)
+        per_rel = self._dx.get(release)
+        if per_rel is None:
+            per_rel = self._dx[release] = {}
+        got = per_rel.get(key)
         if got is None:
             index = self.fact_index(release)
             hit = index.lookup(key) if index is not None else None
@@ -339,9 +349,9 @@ class Checker:
                 code = self._classify(release, key)
                 f, row = code.facts, code.row
                 cands = candidates("dx", row)
-            if len(self._dx) > 500_000:
-                self._dx.clear()
-            got = self._dx[ck] = (f, cands, row)
+            if len(per_rel) > 250_000:
+                per_rel.clear()
+            got = per_rel[key] = (f, cands, row)
         return got
 
     def dx_tables(self, info: Any, progress: Callable[[str], None] | None = None) -> DxTables:
@@ -363,19 +373,22 @@ class Checker:
             shape = self._shape[key] = line_shape(key)
             if len(self._shape) > 500_000:
                 self._shape.clear()
-        rel = None
-        if shape == "hcpcs":
-            rel = self.rel("hcpcs", day)
-        elif shape == "pcs":
-            rel = self.rel("icd10pcs", day)
-        if rel is not None:
-            ck: tuple[Any, ...] = (key, rel.release, rel.covers)
-        elif shape == "cpt" and self.cpt_installed():
-            ck = (key, day)
+        # the codes of one memo (HCPCS, PCS: a release in effect and whether it covers the day; CPT when a licensed
+        # file is installed: a date; others: one), found per shape and date
+        per_day = self._line_days.get(shape)
+        if per_day is None:
+            per = self._line_other
         else:
-            ck = (key,)
-        got = self._line.get(ck)
+            per = per_day.get(day)
+            if per is None:
+                per = per_day[day] = self._line_memo(shape, day)
+        got = per.get(key)
         if got is None:
+            rel = None
+            if shape == "hcpcs":
+                rel = self.rel("hcpcs", day)
+            elif shape == "pcs":
+                rel = self.rel("icd10pcs", day)
             f: dict[str, Any] = {"shape": shape, "h_release": None, "h_label": None, "h_covers": None,
                                  "h_found": None, "h_code": None, "h_title": None, "h_billable": None,
                                  "added": None, "ended": None, "noc_source": None, "drug": None,
@@ -399,9 +412,31 @@ class Checker:
                 if v.status == "invalid":  # "unknown" (no release covers the date) is not an error
                     f["cpt_reason"] = v.reason
             cands = candidates("line", f)
-            got = self._line[ck] = (f, cands, runner(cands))
-            if len(self._line) > 500_000:
+            if len(per) > 250_000:
+                per.clear()
+            got = per[key] = (f, cands, runner(cands))
+        return got
+
+    def _line_memo(self, shape: str, day: _dt.date) -> dict[str, tuple[dict[str, Any], tuple[Fn, ...], Run]]:
+        """The memo of :meth:`_line_entry` for the codes of ``shape`` on ``day`` (one per release in effect)."""
+        if len(self._line_days[shape]) > 100_000:
+            self._line_days[shape].clear()
+        rel = None
+        if shape == "hcpcs":
+            rel = self.rel("hcpcs", day)
+        elif shape == "pcs":
+            rel = self.rel("icd10pcs", day)
+        if rel is not None:
+            ck: tuple[Any, ...] = (shape, rel.release, rel.covers)
+        elif shape == "cpt" and self.cpt_installed():
+            ck = (shape, day)
+        else:
+            return self._line_other
+        got = self._line.get(ck)
+        if got is None:
+            if len(self._line) > 10_000:
                 self._line.clear()
+            got = self._line[ck] = {}
         return got
 
     def modifier_facts(self, mod: str, day: _dt.date) -> dict[str, Any]:
@@ -548,6 +583,9 @@ class Checker:
         base: dict[str, Any] | None = None
         add = out.append
         ctx: dict[int, tuple[tuple[Fn, ...], tuple[Fn, ...], Run]] | None = None
+        known = self._dx.get(rel.release) if rel is not None else None
+        if known is None:
+            known = {}
         for i, dx in enumerate(claim.diagnoses):
             raw = dx.code.strip()
             key = _key(dx.code)
@@ -562,7 +600,8 @@ class Checker:
                 f, cands, run = None, scope_fns("dx"), scope_run("dx")
                 facts_row = _unchecked_row(key)
             else:
-                f, cands, facts_row = self._dx_entry(rel.release, key)
+                got = known.get(key)
+                f, cands, facts_row = got if got is not None else self._dx_entry(rel.release, key)
                 if cands:
                     if ctx is None:
                         ctx = _context(day, rel.covers, claim.type)
