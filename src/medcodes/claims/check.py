@@ -195,18 +195,28 @@ def fact_cols(scope: str) -> tuple[str, ...]:
     return cols
 
 
+_MAY_ALL: dict[str, Callable[[dict[str, Any]], tuple[bool, ...]]] = {}
+
+
+def may_fire_all(scope: str) -> Callable[[dict[str, Any]], tuple[bool, ...]]:
+    """One generated function of a code's facts giving each ``scope`` rule's :meth:`Rule.may_fire`, in order (its
+    conditions on the code's facts alone, as one tuple of booleans)."""
+    fn = _MAY_ALL.get(scope)
+    if fn is None:
+        fn = _MAY_ALL[scope] = compile_py(lambda g: "    return (" + "".join(
+            "True if (" + (" and ".join(p.t(g) for p in r.fact_parts) or "True") + ") else False, "
+            for r in BY_SCOPE[scope]) + ")", "may_fire_all")
+    return fn
+
+
 def candidates(scope: str, facts: dict[str, Any]) -> tuple[Fn, ...]:
     """The rules of ``scope`` whose conditions on a code's facts hold (the rest depend on the claim), compiled.
 
-    Computed once per distinct value of the fact columns those conditions read (most codes share one)."""
-    cols = _FACT_COLS.get(scope) or fact_cols(scope)
-    ck = (scope, *[(v.__class__, v) for v in map(facts.__getitem__, cols)])
-    try:
-        got = _CANDIDATES.get(ck)
-    except TypeError:     # an unhashable fact value: not cached
-        return tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
+    Computed once per distinct answer of those conditions (:func:`may_fire_all`: most codes share one)."""
+    ck = (scope, (_MAY_ALL.get(scope) or may_fire_all(scope))(facts))
+    got = _CANDIDATES.get(ck)
     if got is None:
-        got = tuple(r.compiled() for r in BY_SCOPE[scope] if r.may_fire(facts))
+        got = tuple(r.compiled() for r, ok in zip(BY_SCOPE[scope], ck[1]) if ok)
         if len(_CANDIDATES) > 100_000:
             _CANDIDATES.clear()
         _CANDIDATES[ck] = got
