@@ -162,3 +162,11 @@ def test_codeable_concept_whose_coding_is_not_a_list_of_codings_is_a_400(coding)
     with pytest.raises(fhir.FhirError) as info:
         fhir.Params.from_resource(body).coding("codeableConcept")
     assert info.value.status == 400 and "coding" in info.value.message
+
+
+def test_an_echoed_control_character_keeps_the_error_one_line(cb):
+    """Found by hypothesis: system "\\n" was echoed into the 404 message, making it two lines."""
+    p = fhir.Params.from_query([("system", "\n"), ("code", "E11.65")])
+    with pytest.raises(fhir.FhirError) as info:
+        fhir.lookup(cb, p)
+    assert 400 <= info.value.status < 500 and "\n" not in info.value.message and "\\n" in info.value.message

@@ -68,10 +68,14 @@ MAX_FILTER_WORDS = 12
 MAX_OFFSET = 1_000_000
 
 
+_ONE_LINE = {10: "\\n", 13: "\\r"}
+
+
 class FhirError(Exception):
     """An operation that cannot be answered: becomes an OperationOutcome with ``status``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
+        message = message.translate(_ONE_LINE)     # an echoed input ("system=\n") keeps the message one line
         super().__init__(message)
         self.status = status
         self.code = code
