@@ -185,30 +185,27 @@ class Engine:
     def close(self) -> None:
         self.conn.close()
 
-    def temporary_mask(self) -> np.ndarray:
-        """Code id -> is a HCPCS Level II C or G code (temporary procedure codes), computed once."""
-        mask = getattr(self, "_temporary", None)
+    def _chapter_mask(self, attr: str, system: str, wanted: tuple[str, ...]) -> np.ndarray:
+        """Code id -> is a code of ``system`` in one of the chapters ``wanted``, computed once (as ``attr``)."""
+        mask = getattr(self, attr, None)
         if mask is None:
             chapters = np.zeros(len(self.chapters) + 1, dtype=bool)
-            chapters[[i for i, c in enumerate(self.chapters) if c in ("C", "G")]] = True
+            chapters[[i for i, c in enumerate(self.chapters) if c in wanted]] = True
             sys_ok = np.zeros(len(self.systems) + 1, dtype=bool)
-            if "hcpcs" in self.systems:
-                sys_ok[self.systems.index("hcpcs")] = True
-            mask = self._temporary = sys_ok[self.c_sys] & chapters[self.c_chapter]
+            if system in self.systems:
+                sys_ok[self.systems.index(system)] = True
+            mask = sys_ok[self.c_sys] & chapters[self.c_chapter]
+            setattr(self, attr, mask)
         return mask
+
+    def temporary_mask(self) -> np.ndarray:
+        """Code id -> is a HCPCS Level II C or G code (temporary procedure codes)."""
+        return self._chapter_mask("_temporary", "hcpcs", ("C", "G"))
 
     def reason_mask(self) -> np.ndarray:
         """Code id -> is an ICD-10-CM chapter 21 code (Z00-Z99: encounters for a service, status,
-        history), computed once: the reason for a procedure, not a condition."""
-        mask = getattr(self, "_reason", None)
-        if mask is None:
-            chapters = np.zeros(len(self.chapters) + 1, dtype=bool)
-            chapters[[i for i, c in enumerate(self.chapters) if c == "CHAPTER21"]] = True
-            sys_ok = np.zeros(len(self.systems) + 1, dtype=bool)
-            if "icd10cm" in self.systems:
-                sys_ok[self.systems.index("icd10cm")] = True
-            mask = self._reason = sys_ok[self.c_sys] & chapters[self.c_chapter]
-        return mask
+        history): the reason for a procedure, not a condition."""
+        return self._chapter_mask("_reason", "icd10cm", ("CHAPTER21",))
 
     def status_mask(self) -> np.ndarray:
         """Code id -> is an ICD-10-CM status, history or aftercare code (Z40-Z53, Z77-Z99), read once.
