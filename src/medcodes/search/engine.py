@@ -453,14 +453,9 @@ class Engine:
         if others:
             total = q.copy()
             ok = np.ones(fields.size, dtype=bool)
-            ftoks: tuple[np.ndarray, np.ndarray] | None = None
+            ftoks: list[tuple[np.ndarray, np.ndarray]] = []
             for c in others:
-                if self.cheap_postings(c, fields.size):
-                    best = self.in_fields(c, fields)
-                else:
-                    if ftoks is None:
-                        ftoks = self.field_tokens(fields)
-                    best = np.maximum.reduceat(self.lut(c)[ftoks[0]], ftoks[1])
+                best = self._in_each_field(c, fields, ftoks)
                 ok &= best > 0
                 total += best
             matched, q = fields[ok], total[ok] / nwords
@@ -570,15 +565,18 @@ class Engine:
         starts (no run empty). A word with few postings is looked up in them (a binary search
         per field); another is read from the fields' tokens, gathered once for all words.
         """
-        toks: tuple[np.ndarray, np.ndarray] | None = None
+        toks: list[tuple[np.ndarray, np.ndarray]] = []
         for c in cands:
-            if self.cheap_postings(c, cf.size):
-                per_field = self.in_fields(c, cf)
-            else:
-                if toks is None:
-                    toks = self.field_tokens(cf)
-                per_field = np.maximum.reduceat(self.lut(c)[toks[0]], toks[1])
-            yield np.maximum.reduceat(per_field, offs)
+            yield np.maximum.reduceat(self._in_each_field(c, cf, toks), offs)
+
+    def _in_each_field(self, c: Candidate, fields: np.ndarray, toks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Word candidate ``c``'s best score in each of ``fields``: a word with few postings by a binary
+        search per field, another from the fields' tokens (gathered into ``toks`` once, for all words)."""
+        if self.cheap_postings(c, fields.size):
+            return self.in_fields(c, fields)
+        if not toks:
+            toks.append(self.field_tokens(fields))
+        return np.maximum.reduceat(self.lut(c)[toks[0][0]], toks[0][1])
 
     # -------------------------------------------------------------- filters
     def accept(self, sys_ok: set[int], billable: bool | None,
