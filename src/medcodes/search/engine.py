@@ -569,7 +569,8 @@ class Engine:
         for c in cands:
             yield np.maximum.reduceat(self._in_each_field(c, cf, toks), offs)
 
-    def _in_each_field(self, c: Candidate, fields: np.ndarray, toks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def _in_each_field(self, c: Candidate, fields: np.ndarray,
+                       toks: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Word candidate ``c``'s best score in each of ``fields``: a word with few postings by a binary
         search per field, another from the fields' tokens (gathered into ``toks`` once, for all words)."""
         if self.cheap_postings(c, fields.size):
