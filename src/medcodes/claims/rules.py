@@ -379,6 +379,7 @@ def compile_rules(rules: "list[Rule] | tuple[Rule, ...]") -> Any:
 def _no_rules(r: dict[str, Any], add: Any) -> None:
     return None
 
+
 #: rules that need a whole claim at once (run per claim only; see check.py)
 CLAIM_RULES: dict[str, str] = {
     "dx-code-first": "a code-first note: the underlying condition must be listed before this code",

@@ -268,17 +268,22 @@ def _synonyms(key: str) -> tuple[str, ...]:
     return got
 
 
-_LEXICON: dict[str, tuple[str, ...]] = {}
+_LEXICON: dict[str, tuple[str, ...]] | None = None
 
 
 def _lexicon_readings(key: str) -> tuple[str, ...]:
     """The lexicon's readings, its keys taken without stop words as queries are ("water on the knee" is
-    looked up as "water knee"); the table is keyed once, on first use."""
-    if not _LEXICON:
-        for table in (_lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):   # the last wins a clash
-            for k, v in table.items():
-                _LEXICON[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
-    return _LEXICON.get(key, ())
+    looked up as "water knee"); the table is keyed once, on first use (built whole, then published, so a
+    server thread never reads it half-built)."""
+    global _LEXICON
+    table = _LEXICON
+    if table is None:
+        table = {}
+        for source in (_lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):  # the last wins a clash
+            for k, v in source.items():
+                table[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
+        _LEXICON = table
+    return table.get(key, ())
 
 
 def is_synonym(words: list[str]) -> bool:
