@@ -48,9 +48,9 @@ NEUTRAL_FACTOR = 0.7  # a code without laterality (encounter) for a query that s
 ENCOUNTER_NEUTRAL_FACTOR = 0.5
 MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
-RELATIVE_FACTOR = 0.95
-UNILATERAL_FACTOR = 0.95
-QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too  # a "unilateral" code for a query that names the side (left / right)
+RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
+UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
+QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too
 STATUS_FACTOR = 0.8  # a status / history / aftercare Z code for a query that does not ask for one
 #: words that ask for a status, history or aftercare code (the words of those Z codes' titles)
 STATUS_WORDS = frozenset({
@@ -63,7 +63,7 @@ STATUS_WORDS = frozenset({
     "problem", "problems", "lack", "inadequate", "underdosing", "unavailability", "observation", "supervision",
     "preparatory", "prophylactic", "convalescence", "rehabilitation", "palliative"})
 _ENCOUNTER_WORDS = frozenset({"initial", "subsequent", "sequela", "encounter"})
-_ONE_SIDE = frozenset({"left", "right"})  # a code reached below (beside) a matched code, relative to that code's score
+_ONE_SIDE = frozenset({"left", "right"})  # the side words a "unilateral" code stands for
 _CODE_QUERY = re.compile(r"^[A-Za-z0-9]{1,8}(\.[A-Za-z0-9]{0,5})?-?$")
 
 _engines: dict[str, Engine] = {}
