@@ -145,6 +145,10 @@ def test_query_words_the_texts_write_otherwise():
     from medcodes.search.text import family, qualifiers, stem, synonym_variants
 
     assert stem("feet") == "foot" and stem("teeth") == "tooth"
+    # a singular ending in "s" keeps it, and its plural in "es" reads as it (was "lense" / "len", "sinuse")
+    assert stem("lenses") == stem("lens") == "lens" and stem("sinuses") == "sinus" == stem("sinus")
+    assert stem("herpesviruses") == "herpesvirus" and stem("causes") == "cause" and stem("abuses") == "abuse"
+    assert stem("testes") == "testis" and stem("vertebrae") == "vertebra" and stem("calculi") == "calculus"
     assert family("dislocated") == family("dislocation") and family("collapsed") == family("collapse")
     tokens = {"chickenpox", "non", "emergency"}
     got = [v for v, _f in synonym_variants(["chicken", "pox"], is_token=tokens.__contains__)]

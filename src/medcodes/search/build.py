@@ -59,7 +59,7 @@ from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
 from . import text as _text
 
-BUILD_VERSION = "24"
+BUILD_VERSION = "25"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")

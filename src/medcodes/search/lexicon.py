@@ -538,7 +538,6 @@ PROCEDURE_TERMS: dict[str, tuple[str, ...]] = {
     "glasses": ("spectacles",),
     "eyeglasses": ("spectacles",),
     "contacts": ("contact lens",),
-    "lenses": ("lens",),               # the light stemmer reads "lenses" as "lense"
     "bedside commode": ("commode chair",),
     "shower chair": ("bath tub chair",),
 }

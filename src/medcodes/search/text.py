@@ -103,6 +103,33 @@ def fold(text: str) -> str:
 #: English plurals no suffix rule reaches (``flat feet`` is the Index's ``Flat, foot``).
 IRREGULAR = {"feet": "foot", "teeth": "tooth", "lice": "louse", "children": "child", "women": "woman",
              "men": "man", "mice": "mouse", "geese": "goose"}
+#: Singular nouns that end in "s" (``lens``, ``sinus``): the plural adds "es" (``lenses`` is ``lens``,
+#: not ``lense``; ``herpesviruses`` is ``herpesvirus``) and the singular keeps its "s" (``lens`` is no
+#: plural of ``len``). General English and anatomical vocabulary, not words of particular queries.
+S_SINGULARS = ("lens", "sinus", "virus", "fetus", "foetus", "callus", "plexus", "uterus", "meatus", "hiatus",
+               "status", "apparatus", "iris", "pancreas", "atlas", "bias", "gas", "thrombus", "embolus",
+               "fungus", "nevus", "naevus", "bolus", "humerus", "ramus", "sulcus", "villus", "tinnitus",
+               "tetanus", "stratus", "torus", "conus", "bronchus", "calculus", "meniscus", "nucleus", "alveolus",
+               "bacillus", "glomerulus", "canthus", "fundus", "rhesus")
+_ES_PLURALS = {s + "es": s for s in S_SINGULARS}
+IRREGULAR.update({s: s for s in S_SINGULARS})
+IRREGULAR.update(_ES_PLURALS)
+#: Latin and Greek plurals of anatomical and clinical nouns (``testes``, ``vertebrae``, ``calculi``).
+IRREGULAR.update({
+    "testes": "testis", "pelves": "pelvis", "diagnoses": "diagnosis", "prostheses": "prosthesis",
+    "metastases": "metastasis", "anastomoses": "anastomosis", "stenoses": "stenosis", "psychoses": "psychosis",
+    "neuroses": "neurosis", "epiphyses": "epiphysis", "diaphyses": "diaphysis", "metaphyses": "metaphysis",
+    "apophyses": "apophysis", "symphyses": "symphysis", "thromboses": "thrombosis", "fistulae": "fistula",
+    "vertebrae": "vertebra", "bursae": "bursa", "scapulae": "scapula", "tibiae": "tibia", "fibulae": "fibula",
+    "ulnae": "ulna", "patellae": "patella", "conjunctivae": "conjunctiva", "maculae": "macula",
+    "mucosae": "mucosa", "ampullae": "ampulla", "calculi": "calculus", "bronchi": "bronchus", "fungi": "fungus",
+    "menisci": "meniscus", "nuclei": "nucleus", "thrombi": "thrombus", "emboli": "embolus", "nevi": "nevus",
+    "naevi": "nevus", "alveoli": "alveolus", "bacilli": "bacillus", "villi": "villus", "sulci": "sulcus",
+    "glomeruli": "glomerulus", "phalanges": "phalanx", "ganglia": "ganglion", "appendices": "appendix",
+    "apices": "apex", "cervices": "cervix", "foramina": "foramen", "labia": "labium", "bacteria": "bacterium",
+    "ova": "ovum", "crura": "crus", "cornua": "cornu", "stomata": "stoma", "carcinomata": "carcinoma",
+})
+_ES_ENDS = tuple(_ES_PLURALS)
 
 
 def stem(token: str) -> str:
@@ -111,6 +138,8 @@ def stem(token: str) -> str:
         return IRREGULAR.get(token, token)
     if token in IRREGULAR:
         return IRREGULAR[token]
+    if token.endswith(_ES_ENDS):                            # "herpesviruses", "rotaviruses"
+        return token[:-2]
     if token.endswith("ies") and len(token) > 4:
         return token[:-3] + "y"
     if token.endswith(("sses", "xes", "ches", "shes")):
