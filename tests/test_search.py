@@ -171,6 +171,9 @@ def test_query_words_the_texts_write_otherwise():
     ("ecmo", "icd10pcs", "5A1522F"),         # PCS Index: ECMO -> Extracorporeal Oxygenation, Membrane, Central
     ("hip fx", None, "S72.0"),               # fx: fracture; Index: Fracture, hip -> see Fracture, femur, neck
     ("liver transplant", None, "0FY00Z"),    # Transplantation of Liver; "Liver transplant status" (Z94.4) below
+    ("nuemonia", None, "J18.9"),             # "p" left out and two letters swapped: Pneumonia, unspecified organism
+    ("hypertenshun", None, "I10"),           # spelled as it sounds ("-shun" for "-sion"): Essential hypertension
+    ("oedema", None, "R60.9"),               # a word that only starts a rare token ("oedematien") is also a typo
 ])
 def test_coder_first_pick(cb, query, system, first):
     assert codes(search(cb, query, systems=system, limit=10))[0].startswith(first), codes(search(cb, query, limit=5))

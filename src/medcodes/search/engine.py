@@ -66,6 +66,7 @@ FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
 TWO_EDITS_MIN = 8       # a word this long, with no token one edit away, may be read two edits away
+TYPO_PREFIX_USES = 5    # a word that starts tokens used in fewer fields than this is also read as a misspelling
 RARE_TYPO_RATIO = 8    # a word one edit away used 8x less than another one edit away is the less likely fix
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
 
@@ -267,8 +268,13 @@ class Engine:
                 # often ("flu" is rarely "fluoroscopy" being typed)
                 q = 0.55 + 0.4 * min(1.0, len(word) / 8) if len(word) < 4 else 0.75 + 0.2 * min(1.0, len(word) / 8)
                 groups.append((lo, hi, q * ((0.5 if rare else WHOLE_WORD_PREFIX) if ids else 1.0)))
-        if not ids and not groups and len(word) >= 4 and not word.isdigit():
-            ids = self._typos(word, is_prefix)
+        if not ids and len(word) >= 4 and not word.isdigit():
+            # no token is this word: a misspelling, unless it starts words the texts use ("diab"); a
+            # word that only starts rare tokens ("oedema": "oedematien" once) may be both
+            if not groups:
+                ids = self._typos(word, is_prefix)
+            elif len(word) >= 5 and sum(int(p[hi]) - int(p[lo]) for lo, hi, _q in groups) < TYPO_PREFIX_USES:
+                ids = self._typos(word, False)
         own = int(p[exact + 1]) - int(p[exact]) if exact is not None else 0
         if len(word) >= 4 and word.isalpha() and self.families and own < FAMILY_MAX_OWN:
             # the other forms of the word's family the texts use more than this one ("collapsed" ->
@@ -292,6 +298,11 @@ class Engine:
             for variant in _text.respellings(word):
                 t = self.tok_id.get(_text.stem(variant))
                 near |= {t} if t is not None else self.near(variant)
+        if not near and len(word) >= 5:
+            # two letters swapped and one more slip ("nuemonia": neumonia, pneumonia)
+            for i in range(len(word) - 1):
+                if word[i] != word[i + 1]:
+                    near |= self.near(word[:i] + word[i + 1] + word[i] + word[i + 2:])
         if not near and len(word) >= TWO_EDITS_MIN:
             near2 = self.near2(stem)
             if near2:

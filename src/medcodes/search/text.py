@@ -556,7 +556,10 @@ def edits1(word: str) -> set[str]:
 
 #: Spellings that sound alike, for typo tolerance beyond one edit (each respelling then gets one edit).
 _RESPELL = (("ph", "f"), ("f", "ph"), ("ae", "e"), ("oe", "e"), ("k", "c"), ("c", "k"), ("z", "s"), ("y", "i"),
-            ("i", "y"), ("ee", "ea"), ("ea", "ee"), ("sh", "ti"), ("x", "cs"))
+            ("i", "y"), ("ee", "ea"), ("ea", "ee"), ("sh", "ti"), ("x", "cs"), ("shun", "tion"), ("shun", "sion"),
+            ("ou", "o"), ("ie", "ei"), ("ei", "ie"))
+#: Silent first letters a speller leaves out ("neumonia", "soriasis", "rheumatism" as "reumatism").
+_SILENT_START = (("n", "pn"), ("n", "kn"), ("n", "gn"), ("s", "ps"), ("r", "rh"), ("t", "pt"), ("m", "mn"))
 
 
 def respellings(word: str) -> set[str]:
@@ -567,5 +570,8 @@ def respellings(word: str) -> set[str]:
         while start >= 0:
             out.add(word[:start] + b + word[start + len(a):])
             start = word.find(a, start + 1)
+    for a, b in _SILENT_START:
+        if word.startswith(a):
+            out.add(b + word[len(a):])
     out.discard(word)
     return out
