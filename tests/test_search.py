@@ -174,9 +174,20 @@ def test_query_words_the_texts_write_otherwise():
     ("nuemonia", None, "J18.9"),             # "p" left out and two letters swapped: Pneumonia, unspecified organism
     ("hypertenshun", None, "I10"),           # spelled as it sounds ("-shun" for "-sion"): Essential hypertension
     ("oedema", None, "R60.9"),               # a word that only starts a rare token ("oedematien") is also a typo
+    ("anaemia in ckd", None, "D63.1"),       # British spelling read as the texts' (anemia), then ckd: Anemia in CKD
 ])
 def test_coder_first_pick(cb, query, system, first):
     assert codes(search(cb, query, systems=system, limit=10))[0].startswith(first), codes(search(cb, query, limit=5))
+
+
+def test_british_spellings_read_as_the_official_texts_american_ones(cb):
+    for british, american in [("oesophageal varices", "esophageal varices"), ("haemorrhoids", "hemorrhoids"),
+                              ("paediatric immunisation", "pediatric immunization")]:
+        assert codes(search(cb, british, limit=10)) == codes(search(cb, american, limit=10)), british
+    assert codes(search(cb, "haemorrhoids", limit=1))[0] == "K64.9"          # Unspecified hemorrhoids
+    from medcodes.search.text import american as am
+
+    assert am("toe", lambda w: w in {"toe", "te"}) == "toe"                 # a word of the index stays
 
 
 def test_a_procedure_ranks_above_the_diagnoses_that_mention_it(cb):

@@ -358,6 +358,7 @@ def _code_query(eng: Engine, text: str, wanted: set[str], board: Board, factor: 
 def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int, board: Board,
                 wanted: set[str]) -> None:
     words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
+    words = [_text.american(w, eng.is_token) for w in words]   # "tumour", "anaemia": the texts' spelling
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     _words_query(eng, text, content, accept, need, board)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes

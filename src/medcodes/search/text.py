@@ -554,6 +554,28 @@ def edits1(word: str) -> set[str]:
     return deletes | transposes | replaces | inserts
 
 
+#: British spellings -> American, the official texts' (``tumour``, ``anaemia``, ``oedema``, ``oesophagus``,
+#: ``centre``, ``immunisation``, ``paralysed``, ``sulphate``): whole-word rewrites, applied only to a query word
+#: the index does not know, when the rewritten word is one it does (so "toe" and "shoe" never change).
+_BRITISH = tuple((re.compile(a), b) for a, b in (
+    (r"our(s?)$", r"or\1"), (r"ae", "e"), (r"(?<=[^aeiou])oe", "e"), (r"^oe", "e"), (r"([bt])re(s?)$", r"\1er\2"),
+    (r"is(e|ed|es|ing|ation|ations)$", r"iz\1"), (r"ys(e|ed|es|ing)$", r"yz\1"), (r"ogue$", "og"),
+    (r"sulph", "sulf"), (r"grey", "gray"), (r"mould", "mold"), (r"amme$", "am"),
+))
+_BRITISH_HINT = re.compile(r"our|ae|oe|[bt]res?$|is|ys|ogue|sulph|grey|mould|amme")
+
+
+def american(word: str, is_token: Callable[[str], bool]) -> str:
+    """``word`` in the American spelling the official texts use, when it is British and that is a word of
+    the index (``tumour`` -> ``tumor``, ``haemorrhage`` -> ``hemorrhage``); else ``word`` unchanged."""
+    if not _BRITISH_HINT.search(word) or is_token(word):
+        return word
+    new = word
+    for pat, repl in _BRITISH:
+        new = pat.sub(repl, new)
+    return new if new != word and is_token(new) else word
+
+
 #: Spellings that sound alike, for typo tolerance beyond one edit (each respelling then gets one edit).
 _RESPELL = (("ph", "f"), ("f", "ph"), ("ae", "e"), ("oe", "e"), ("k", "c"), ("c", "k"), ("z", "s"), ("y", "i"),
             ("i", "y"), ("ee", "ea"), ("ea", "ee"), ("sh", "ti"), ("x", "cs"), ("shun", "tion"), ("shun", "sion"),
