@@ -29,6 +29,10 @@ SHORTHAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("n", "v"): ("nausea", "vomiting"),
     ("c", "o"): ("complaint",),          # complains of
     ("r", "o"): ("rule", "out"),
+    ("b", "l"): ("bilateral",),
+    ("d", "o"): ("disorder",),
+    ("f", "u"): ("follow", "up"),
+    ("c", "s"): ("cesarean", "section"),
 }
 
 #: Single shorthand words for the laterality / encounter qualifiers, rewritten in the same pass so the
@@ -36,6 +40,16 @@ SHORTHAND: dict[tuple[str, str], tuple[str, ...]] = {
 QUALIFIER_SHORTHAND: dict[str, str] = {
     "rt": "right", "lt": "left", "bilat": "bilateral", "bil": "bilateral", "init": "initial",
     "subseq": "subsequent", "seq": "sequela",
+}
+
+
+#: A side and a limb in one abbreviation (``lle edema``, ``rue cellulitis``), spelled out in the same pass so the
+#: side is read as a laterality word.
+SIDE_REGION_SHORTHAND: dict[str, tuple[str, ...]] = {
+    "lle": ("left", "lower", "limb"), "rle": ("right", "lower", "limb"), "ble": ("bilateral", "lower", "limb"),
+    "lue": ("left", "upper", "limb"), "rue": ("right", "upper", "limb"), "bue": ("bilateral", "upper", "limb"),
+    "lll": ("left", "lower", "lobe"), "rll": ("right", "lower", "lobe"), "rul": ("right", "upper", "lobe"),
+    "lul": ("left", "upper", "lobe"), "rml": ("right", "middle", "lobe"),
 }
 
 
@@ -51,7 +65,11 @@ def shorthand(words: list[str]) -> list[str]:
             out.extend(pair)
             i += 2
             continue
-        out.append(QUALIFIER_SHORTHAND.get(words[i], words[i]))
+        region = SIDE_REGION_SHORTHAND.get(words[i])
+        if region is not None:
+            out.extend(region)
+        else:
+            out.append(QUALIFIER_SHORTHAND.get(words[i], words[i]))
         i += 1
     return out
 
@@ -458,6 +476,88 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "w o": ("without",),
     "rt side": ("right",),
     "yo": ("year old",),
+    # more general shorthand (session 11): valve regurgitation, rhythm, electrolytes, words clinicians clip
+    "mr": ("mitral insufficiency", "magnetic resonance"),
+    "tr": ("tricuspid insufficiency",),
+    "ai": ("aortic insufficiency",),
+    "ar": ("aortic insufficiency", "allergic rhinitis"),
+    "brady": ("bradycardia",),
+    "tachy": ("tachycardia",),
+    "taa": ("thoracic aortic aneurysm",),
+    "avm": ("arteriovenous malformation",),
+    "sci": ("spinal cord injury",),
+    "tmj": ("temporomandibular joint disorder",),
+    "tmd": ("temporomandibular joint disorder",),
+    "thc": ("cannabis",),
+    "meth": ("methamphetamine", "stimulant"),
+    "avh": ("auditory hallucinations",),
+    "ak": ("actinic keratosis",),
+    "sk": ("seborrheic keratosis",),
+    "hs": ("hidradenitis suppurativa",),
+    "om": ("otitis media",),
+    "rd": ("retinal detachment",),
+    "rop": ("retinopathy of prematurity",),
+    "iop": ("intraocular pressure",),
+    "ugi": ("upper gastrointestinal",),
+    "gb": ("gallbladder",),
+    "hh": ("hiatal hernia",),
+    "cbd": ("common bile duct",),
+    "ui": ("urinary incontinence",),
+    "ua": ("unstable angina", "urine examination"),
+    "a1c": ("hemoglobin a1c",),
+    "hba1c": ("hemoglobin a1c",),
+    "hyperk": ("hyperkalemia",),
+    "hyper k": ("hyperkalemia",),
+    "low k": ("hypokalemia",),
+    "high k": ("hyperkalemia",),
+    "low na": ("hyponatremia",),
+    "high na": ("hypernatremia",),
+    "hypona": ("hyponatremia",),
+    "hypocal": ("hypocalcemia",),
+    "hypomag": ("hypomagnesemia",),
+    "b12": ("vitamin b12",),
+    "vit b12": ("vitamin b12",),
+    "def": ("deficiency",),
+    "insuff": ("insufficiency",),
+    "dz": ("disease",),
+    "synd": ("syndrome",),
+    "chr": ("chronic",),
+    "exac": ("exacerbation",),
+    "exacerb": ("exacerbation",),
+    "infxn": ("infection",),
+    "bx": ("biopsy",),
+    "abx": ("antibiotics",),
+    "lac": ("laceration",),
+    "abr": ("abrasion",),
+    "disloc": ("dislocation",),
+    "prox": ("proximal",),
+    "dist": ("distal",),
+    "lat": ("lateral",),
+    "ext": ("extremity",),
+    "extrem": ("extremity",),
+    "le": ("lower limb", "lower extremity"),
+    "ue": ("upper limb", "upper extremity"),
+    "hnp": ("intervertebral disc displacement",),
+    "lss": ("lumbar spinal stenosis",),
+    "avn": ("osteonecrosis", "avascular necrosis"),
+    "pf": ("plantar fasciitis",),
+    "rc": ("rotator cuff",),
+    "sij": ("sacroiliac joint",),
+    "mtp": ("metatarsophalangeal joint",),
+    "lbw": ("low birth weight",),
+    "elbw": ("extremely low birth weight",),
+    "iup": ("intrauterine pregnancy",),
+    "pnc": ("supervision normal pregnancy", "prenatal care"),
+    "lscs": ("cesarean section",),
+    "cin": ("cervical intraepithelial neoplasia",),
+    "wcc": ("routine child health examination", "well child"),
+    "rad": ("asthma", "reactive airway disease"),
+    "ohs": ("obesity hypoventilation syndrome",),
+    "pleff": ("pleural effusion",),
+    # the other name of a limb the official texts use by turns ("Cellulitis of left lower limb", "... deep veins
+    # of left lower extremity"); one way only (a cycle would undo itself when every reading is applied at once)
+    "lower limb": ("lower extremity",),
+    "upper limb": ("upper extremity",),
 }
 
 #: Surgical and procedure words -> the ICD-10-PCS root operation and body part words (PCS titles never
@@ -764,6 +864,8 @@ LAY_TERMS: dict[str, tuple[str, ...]] = {
     "frozen shoulder": ("adhesive capsulitis of shoulder",),
     "torn rotator cuff": ("rotator cuff tear",),
     "rotator cuff tear": ("rotator cuff tear",),
+    "heart muscle disease": ("cardiomyopathy",),
+    "heart muscle": ("myocardium",),
     "torn meniscus": ("tear of meniscus",),
     "water on the knee": ("effusion knee",),
     "water on knee": ("effusion knee",),
