@@ -44,6 +44,16 @@ def test_lexicon_entries_are_words_not_codes(cb):
                         assert eng.tok_id.get(_text.stem(w)) is not None, (key, reading, w)
 
 
+def test_lexicon_spelling_mends_a_slip_inside_a_table_phrase():
+    toks = {"heart", "hard", "attack", "chicken", "pox", "stone"}
+    near = {"hart": ["heart", "hard"], "chiken": ["chicken"]}
+    fix = lambda ws: _text.lexicon_spelling(ws, toks.__contains__, lambda w: near.get(w, []))  # noqa: E731
+    assert fix(["hart", "attack"]) == ["heart", "attack"]                # only "heart attack" is a table phrase
+    assert fix(["chiken", "pox"]) == ["chicken", "pox"]
+    assert fix(["gall", "stones"]) == ["gallstones"]                    # the lay table writes it as one word
+    assert fix(["hard", "attack"]) == ["hard", "attack"]                # a word of the index is never changed
+
+
 def test_respellings():
     assert "lymphoma" in _text.respellings("lymfoma")
     assert "fetal" in _text.respellings("foetal")
@@ -71,6 +81,8 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("lle cellulitis", "L03.116", "Cellulitis of left lower limb"),     # left lower extremity: the side is a qualifier
     ("rue dvt", "I82.621", "Acute embolism and thrombosis of deep veins of right upper extremity"),  # limb ~ extremity
     ("b/l knee oa", "M17.0", "Bilateral primary osteoarthritis of knee"),
+    ("chiken pox", "B01.9", "Varicella without complication"),         # a slip inside a lay phrase
+    ("gall stones", "K80.20", "Calculus of gallbladder without cholecystitis without obstruction"),  # written apart
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

@@ -359,6 +359,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
                 wanted: set[str]) -> None:
     words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
     words = [_text.american(w, eng.is_token) for w in words]   # "tumour", "anaemia": the texts' spelling
+    words = _text.lexicon_spelling(words, eng.is_token, eng.near_words)   # "hart attack", "gall stones"
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     _words_query(eng, text, content, accept, need, board)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes

@@ -344,6 +344,10 @@ class Engine:
                     out.add(t)
         return out
 
+    def near_words(self, word: str) -> list[str]:
+        """The vocabulary tokens one edit away from ``word`` (as words)."""
+        return [self.vocab[t] for t in self.near(word)]
+
     def near2(self, word: str) -> set[int]:
         """Vocabulary tokens two edits away (OSA distance) that share a one-deletion key with one of
         ``word``'s one- or two-character deletions (``hemmorhoids`` -> ``hemorrhoids``). Only for a long

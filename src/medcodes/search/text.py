@@ -343,6 +343,31 @@ def _replace_all(words: list[str]) -> list[str]:
     return words
 
 
+def lexicon_spelling(words: list[str], is_token: Callable[[str], bool],
+                     near: Callable[[str], Iterable[str]]) -> list[str]:
+    """Query words mended so an abbreviation / lay phrase of the tables is found despite a slip: two words
+    the tables write as one (``gall stones`` -> ``gallstones``), and a word that is no word of the index
+    read as the word one edit away that makes a table phrase with its neighbour or alone (``hart attack``
+    -> ``heart attack``, ``chiken pox`` -> ``chicken pox``). Words of the index are never changed."""
+    out = list(words)
+    i = 0
+    while i < len(out) - 1:
+        a, b = out[i], out[i + 1]
+        if a.isalpha() and b.isalpha() and not _synonyms(f"{a} {b}") and _synonyms(a + b):
+            out[i:i + 2] = [a + b]
+        i += 1
+    for i, w in enumerate(out):
+        if len(w) < 3 or not w.isalpha() or is_token(w) or _synonyms(w):
+            continue
+        before = out[i - 1] if i else None
+        after = out[i + 1] if i + 1 < len(out) else None
+        fixes = sorted(c for c in near(w) if (after and _synonyms(f"{c} {after}")) or
+                       (before and _synonyms(f"{before} {c}")) or (len(c) >= 5 and _synonyms(c)))
+        if len(fixes) == 1:
+            out[i] = fixes[0]
+    return out
+
+
 #: Words a multi-word name must end with to be read as the meaning of its initials
 #: ("irritable bowel syndrome" for IBS, "generalized anxiety disorder" for GAD).
 HEAD_NOUNS = frozenset({
