@@ -83,6 +83,7 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("b/l knee oa", "M17.0", "Bilateral primary osteoarthritis of knee"),
     ("chiken pox", "B01.9", "Varicella without complication"),         # a slip inside a lay phrase
     ("gall stones", "K80.20", "Calculus of gallbladder without cholecystitis without obstruction"),  # written apart
+    ("gi bleeding", "K92.2", "Gastrointestinal hemorrhage, unspecified"),   # gi; bleeding: hemorrhage
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title
