@@ -96,6 +96,8 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("thyroidectomy", "0GTK0ZZ", 3),         # Resection of Thyroid Gland, Open Approach
     ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
     ("tmj", "M26.60", 3),                    # Temporomandibular joint disorder, unspecified
+    ("spine stenosis", "M48.00", 1),         # Spinal stenosis, site unspecified: spine ~ spinal
+    ("laparoscopic gastric bypass", "0D164ZA", 10),  # Bypass Stomach to Jejunum, Percutaneous Endoscopic: gastric ~ stomach
     ("heart muscle disease", "I42.9", 3),    # Cardiomyopathy, unspecified
 ])
 def test_lexicon_and_typos_reach_the_code(cb, query, code, within):

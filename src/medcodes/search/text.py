@@ -560,6 +560,30 @@ def family(word: str) -> str:
     return _PORTER[0].stemWord(word)
 
 
+#: Words that name one body part, the noun and its adjectives (``kidney``, ``renal``): the official texts say
+#: "Calculus of kidney" but "Acute renal failure", "Spinal stenosis" but "Fracture of spine". General
+#: anatomical vocabulary (each group's words are plain dictionary forms, not words of particular queries).
+BODY_FORMS: tuple[tuple[str, ...], ...] = (
+    ("kidney", "renal"), ("liver", "hepatic"), ("heart", "cardiac"), ("lung", "pulmonary"),
+    ("stomach", "gastric"), ("brain", "cerebral"), ("bowel", "intestine", "intestinal"), ("spine", "spinal"),
+    ("skin", "cutaneous"), ("eye", "ocular"), ("mouth", "oral"), ("tooth", "dental"), ("nose", "nasal"),
+    ("bladder", "vesical"), ("uterus", "uterine", "womb"), ("breast", "mammary"), ("chest", "thoracic"),
+    ("belly", "abdomen", "abdominal"), ("muscle", "muscular"), ("vein", "venous"), ("artery", "arterial"),
+    ("throat", "pharynx", "pharyngeal"), ("larynx", "laryngeal"), ("bone", "osseous"), ("gum", "gingival"),
+    ("tongue", "lingual"), ("jaw", "mandible", "mandibular"), ("testicle", "testis", "testicular"),
+    ("ovary", "ovarian"), ("colon", "colonic"), ("rectum", "rectal"), ("anus", "anal"),
+    ("esophagus", "esophageal"), ("gallbladder", "biliary"), ("pancreas", "pancreatic"), ("spleen", "splenic"),
+    ("prostate", "prostatic"), ("pelvis", "pelvic"), ("groin", "inguinal"), ("armpit", "axilla", "axillary"),
+    ("navel", "umbilicus", "umbilical"), ("heel", "calcaneus", "calcaneal"), ("kneecap", "patella", "patellar"),
+)
+_BODY: dict[str, tuple[str, ...]] = {w: tuple(o for o in g if o != w) for g in BODY_FORMS for w in g}
+
+
+def body_forms(word: str) -> tuple[str, ...]:
+    """The other words for the body part ``word`` names (``kidney`` -> ``renal``), or ()."""
+    return _BODY.get(word, ())
+
+
 def families(vocab: list[str]) -> dict[str, list[int]]:
     """Porter2 stem -> ids of the vocabulary tokens (4+ letters) that share it, when 2 or more do."""
     groups: dict[str, list[int]] = {}
