@@ -84,6 +84,8 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("chiken pox", "B01.9", "Varicella without complication"),         # a slip inside a lay phrase
     ("gall stones", "K80.20", "Calculus of gallbladder without cholecystitis without obstruction"),  # written apart
     ("gi bleeding", "K92.2", "Gastrointestinal hemorrhage, unspecified"),   # gi; bleeding: hemorrhage
+    ("cirosis", "K74.60", "Unspecified cirrhosis of liver"),  # two letters left out: cirrhosis (not pyrosis, respelled)
+    ("numonia", "J18.9", "Pneumonia, unspecified organism"),  # silent p and an e left out
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

@@ -66,7 +66,7 @@ FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (
 BODY_MAX_USES = 4000   # the other word for a body part used more often than this is not added (too broad to pay)
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
-TWO_EDITS_MIN = 8       # a word this long, with no token one edit away, may be read two edits away
+TWO_EDITS_MIN = 7       # a word this long, with no token one edit away, may be read two edits away
 TYPO_PREFIX_USES = 5    # a word that starts tokens used in fewer fields than this is also read as a misspelling
 RARE_TYPO_RATIO = 8    # a word one edit away used 8x less than another one edit away is the less likely fix
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
@@ -301,6 +301,7 @@ class Engine:
         ids: dict[int, float] = {}
         stem = _text.stem(word)
         near = self.near(word) | (self.near(stem) if stem != word else set())
+        ids_one = bool(near)
         if not near:
             # sound-alike spellings two or more edits away ("lymfoma", "nuemonia"): respell, then one edit
             for variant in _text.respellings(word):
@@ -311,20 +312,22 @@ class Engine:
             for i in range(len(word) - 1):
                 if word[i] != word[i + 1]:
                     near |= self.near(word[:i] + word[i + 1] + word[i] + word[i + 2:])
-        if not near and len(word) >= TWO_EDITS_MIN:
-            near2 = self.near2(stem)
-            if near2:
-                uses = {t: int(self.p_start[t + 1]) - int(self.p_start[t]) for t in near2}
-                top = max(uses.values())
-                return {t: 0.72 if n * RARE_TYPO_RATIO >= top else 0.66 for t, n in uses.items()}
-        if near:
-            # of several words one edit away, the ones the texts use far less often are the less likely
-            # meaning ("artheritis": arthritis before arteritis; "osteoperosis": osteoporosis first)
+        far: set[int] = set()
+        if not ids_one and len(word) >= TWO_EDITS_MIN:
+            far = self.near2(stem) - near
+        if near or far:
+            # of several words, the ones the texts use far less often are the less likely meaning
+            # ("artheritis": arthritis before arteritis; "cirosis": cirrhosis, two letters left out, before
+            # pyrosis, respelled and one edit); two plain edits count below one edit or a respelling
             p = self.p_start
-            uses = {t: int(p[t + 1]) - int(p[t]) for t in near}
+            uses = {t: int(p[t + 1]) - int(p[t]) for t in near | far}
             top = max(uses.values())
             for t, n in uses.items():
-                ids[t] = 0.8 if n * RARE_TYPO_RATIO >= top else 0.72
+                common = n * RARE_TYPO_RATIO >= top
+                if t in near:
+                    ids[t] = 0.8 if common else (0.72 if ids_one else 0.66)
+                else:
+                    ids[t] = 0.72 if common else 0.66
         if not ids and is_prefix:
             for variant in _text.edits1(word):
                 lo = bisect.bisect_left(self.vocab, variant)
@@ -365,6 +368,9 @@ class Engine:
         n = len(word)
         keys = {word[:i] + word[i + 1:] for i in range(n)}
         keys |= {k[:j] + k[j + 1:] for k in keys for j in range(n - 1)}
+        # ... and its one-letter insertions, which meet a token's one-letter deletions when two letters were
+        # left out ("colestrol": cholesterol)
+        keys |= {word[:i] + c + word[i:] for i in range(n + 1) for c in _text._ALPHABET}
         h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint32, count=len(keys))
         lo = np.searchsorted(self.d_hash, h, "left")
         hi = np.searchsorted(self.d_hash, h, "right")
