@@ -361,6 +361,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     words = [_text.american(w, eng.is_token) for w in words]   # "tumour", "anaemia": the texts' spelling
     words = _text.lexicon_spelling(words, eng.is_token, eng.near_words)   # "hart attack", "gall stones"
     content = [w for w in words if w not in _text.STOP_WORDS] or words
+    content = _known(eng, content, text[-1:].isalnum())
     _words_query(eng, text, content, accept, need, board)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes
     # above the diagnoses that mention one ("Liver transplant status", "Postprocedural hypothyroidism")
@@ -391,6 +392,32 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
         z = cids[eng.status_mask()[cids]]
         if z.size:
             board.score[z] *= STATUS_FACTOR
+
+
+def _known(eng: Engine, content: list[str], last_is_prefix: bool) -> list[str]:
+    """The query's words less those that can match nothing: no word of the index, none it starts, none a
+    slip away, no reading (abbreviation, lay phrase, initials, two words run together) ("afib with rvr":
+    every code would need "rvr"); a "with" /
+    "without" they leave at the end goes too. Every word is kept when none would be left."""
+    if len(content) < 2:
+        return content
+    keep = []
+    last = len(content) - 1
+    for i, w in enumerate(content):
+        if (len(w) < 2 or w.isdigit() or _text._synonyms(w)
+                or any(_text._synonyms(" ".join(content[j:j + n])) for n in (2, 3)
+                       for j in range(max(0, i - n + 1), min(i, last - n + 1) + 1))
+                or not eng.candidate(w, last_is_prefix and i == last).empty()
+                or len(_text.synonym_variants([w], eng.initials, eng.known, eng.defined, eng.is_token)) > 1):
+            keep.append(w)
+    if len(keep) == len(content):
+        return content
+    while len(keep) > 1 and keep[-1] in _DANGLING:
+        keep.pop()
+    return keep or content
+
+
+_DANGLING = frozenset({"with", "without", "w", "wo"})
 
 
 def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:
