@@ -87,6 +87,7 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("cirosis", "K74.60", "Unspecified cirrhosis of liver"),  # two letters left out: cirrhosis (not pyrosis, respelled)
     ("numonia", "J18.9", "Pneumonia, unspecified organism"),  # silent p and an e left out
     ("afib with rvr", "I48.91", "Unspecified atrial fibrillation"),  # "rvr" matches nothing: read without it
+    ("oa both knees", "M17.0", "Bilateral primary osteoarthritis of knee"),  # both: the bilateral code
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

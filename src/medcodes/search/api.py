@@ -359,6 +359,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
                 wanted: set[str]) -> None:
     words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
     words = [_text.american(w, eng.is_token) for w in words]   # "tumour", "anaemia": the texts' spelling
+    words = ["bilateral" if w == "both" else w for w in words]  # "oa both knees": a side, read as one
     words = _text.lexicon_spelling(words, eng.is_token, eng.near_words)   # "hart attack", "gall stones"
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     content = _known(eng, content, text[-1:].isalnum())
@@ -418,6 +419,7 @@ def _known(eng: Engine, content: list[str], last_is_prefix: bool) -> list[str]:
 
 
 _DANGLING = frozenset({"with", "without", "w", "wo"})
+_BOTH = ("bilateral", "both")
 
 
 def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:
@@ -436,7 +438,8 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
         cids = tmp.codes()
         if cids.size > MAX_QUALIFY:
             cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_QUALIFY)[:MAX_QUALIFY]])
-        qc = [eng.candidate(q, False) for q in quals]
+        # "Blindness, both eyes": a title saying "both" states the bilateral code
+        qc = [eng.any_of(_BOTH) if q == "bilateral" else eng.candidate(q, False) for q in quals]
         ok = eng.have_words(cids, qc)
         board.offer(cids[ok], tmp.score[cids[ok]], tmp.field[cids[ok]])
         if any(q in _ONE_SIDE for q in quals) and (~ok).any():
