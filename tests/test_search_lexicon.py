@@ -101,6 +101,7 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
     ("tmj", "M26.60", 3),                    # Temporomandibular joint disorder, unspecified
     ("spine stenosis", "M48.00", 1),         # Spinal stenosis, site unspecified: spine ~ spinal
+    ("fractured wrist", "S62.10", 3),        # Fracture of unspecified carpal bone (Index: Fracture, wrist): fractured ~ fracture
     ("laparoscopic gastric bypass", "0D164ZA", 10),  # Bypass Stomach to Jejunum, Percutaneous Endoscopic: gastric ~ stomach
     ("heart muscle disease", "I42.9", 3),    # Cardiomyopathy, unspecified
 ])

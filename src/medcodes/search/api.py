@@ -51,6 +51,7 @@ RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter wo
 RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
 UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
 QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too
+DOMINANT_FACTOR = 0.95  # the query with a rare word form read as the form its family uses far more ("fractured")
 STATUS_FACTOR = 0.8  # a status / history / aftercare Z code for a query that does not ask for one
 #: words that ask for a status, history or aftercare code (the words of those Z codes' titles)
 STATUS_WORDS = frozenset({
@@ -504,6 +505,12 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
 def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: Any, need: int,
                  board: Board) -> None:
     variants = _text.synonym_variants(content, eng.initials, eng.known, eng.defined, eng.is_token)
+    forms = [eng.dominant_form(w) for w in content]
+    if any(forms):
+        # a rare form of a word whose family the texts write otherwise ("fractured wrist": fracture)
+        dominant = [f or w for f, w in zip(forms, content)]
+        if all(v != dominant for v, _f in variants):
+            variants.insert(1, (dominant, DOMINANT_FACTOR))
     partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
     cids = board.codes()
     good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))

@@ -64,6 +64,7 @@ CROSS_PLAIN = 0.8     # a cross match led to by a long field scores down to this
 FAMILY_MAX_OWN = 150   # a word the texts use more often than this is read as written
 FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (too broad to pay)
 BODY_MAX_USES = 4000   # the other word for a body part used more often than this is not added (too broad to pay)
+DOMINANT_RATIO = 20    # a family form used this many times more than the query's word is read in its place (a variant)
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
 TWO_EDITS_MIN = 7       # a word this long, with no token one edit away, may be read two edits away
@@ -354,6 +355,22 @@ class Engine:
                 if _one_edit(word, self.vocab[t]):
                     out.add(t)
         return out
+
+    def dominant_form(self, word: str) -> str | None:
+        """The form of ``word``'s Porter2 family the texts use far more, when that is too common to be added
+        to the word's own candidate (``fractured``, 14 fields -> ``fracture``, 28,748): read as a variant."""
+        if len(word) < 4 or not word.isalpha() or not self.families:
+            return None
+        p = self.p_start
+        t = self.tok_id.get(_text.stem(word))
+        own = int(p[t + 1]) - int(p[t]) if t is not None else 0
+        if own >= FAMILY_MAX_OWN:
+            return None
+        best = max(self.families.get(_text.family(word), ()), key=lambda x: int(p[x + 1]) - int(p[x]), default=None)
+        if best is None or best == t:
+            return None
+        n = int(p[best + 1]) - int(p[best])
+        return self.vocab[best] if n > FAMILY_MAX_USES and n >= DOMINANT_RATIO * max(own, 1) else None
 
     def near_words(self, word: str) -> list[str]:
         """The vocabulary tokens one edit away from ``word`` (as words)."""
