@@ -406,10 +406,10 @@ def _known(eng: Engine, content: list[str], last_is_prefix: bool) -> list[str]:
     keep = []
     last = len(content) - 1
     for i, w in enumerate(content):
-        if (len(w) < 2 or w.isdigit() or _text._synonyms(w)
+        if (len(w) < 2 or w.isdigit() or not eng.candidate(w, last_is_prefix and i == last).empty()
+                or _text._synonyms(w)
                 or any(_text._synonyms(" ".join(content[j:j + n])) for n in (2, 3)
                        for j in range(max(0, i - n + 1), min(i, last - n + 1) + 1))
-                or not eng.candidate(w, last_is_prefix and i == last).empty()
                 or len(_text.synonym_variants([w], eng.initials, eng.known, eng.defined, eng.is_token)) > 1):
             keep.append(w)
     if len(keep) == len(content):

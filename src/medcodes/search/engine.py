@@ -63,7 +63,6 @@ WHOLE_WORD_PREFIX = 0.3  # a common whole token ("flu") as the start of a longer
 CROSS_PLAIN = 0.8     # a cross match led to by a long field scores down to this, relative to a plain one
 FAMILY_MAX_OWN = 150   # a word the texts use more often than this is read as written
 FAMILY_MAX_USES = 3000  # a family form used more often than this is not added (too broad to pay)
-BODY_MAX_USES = 4000   # the other word for a body part used more often than this is not added (too broad to pay)
 DOMINANT_RATIO = 20    # a family form used this many times more than the query's word is read in its place (a variant)
 MAX_FAMILY = 2        # other forms of a word's family read, at most (the most used)
 FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~ dislocation)
@@ -290,7 +289,7 @@ class Engine:
             # "bowel": "intestine"), at the family forms' lower quality
             for other in _text.body_forms(tok):
                 t = self.tok_id.get(other)
-                if t is not None and t not in ids and own < int(p[t + 1]) - int(p[t]) <= BODY_MAX_USES:
+                if t is not None and t not in ids and own < int(p[t + 1]) - int(p[t]) <= FAMILY_MAX_USES:
                     ids[t] = FAMILY_QUALITY
         groups.extend((t, t + 1, q) for t, q in ids.items())
         groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win

@@ -353,7 +353,7 @@ def lexicon_spelling(words: list[str], is_token: Callable[[str], bool],
     i = 0
     while i < len(out) - 1:
         a, b = out[i], out[i + 1]
-        if a.isalpha() and b.isalpha() and not _synonyms(f"{a} {b}") and _synonyms(a + b):
+        if _synonyms(a + b) and a.isalpha() and b.isalpha() and not _synonyms(f"{a} {b}"):
             out[i:i + 2] = [a + b]
         i += 1
     for i, w in enumerate(out):
@@ -553,11 +553,19 @@ _PORTER: list = []
 def family(word: str) -> str:
     """The Porter2 (Snowball English) stem: ``dislocated``, ``dislocation`` -> ``disloc``. Used only to
     relate words of one family at a lower quality; tokens themselves keep the light :func:`stem`."""
-    if not _PORTER:
-        import snowballstemmer
+    got = _FAMILY.get(word)
+    if got is None:
+        if not _PORTER:
+            import snowballstemmer
 
-        _PORTER.append(snowballstemmer.stemmer("english"))
-    return _PORTER[0].stemWord(word)
+            _PORTER.append(snowballstemmer.stemmer("english"))
+        got = _PORTER[0].stemWord(word)
+        if len(_FAMILY) < 200000:
+            _FAMILY[word] = got
+    return got
+
+
+_FAMILY: dict[str, str] = {}
 
 
 #: Words that name one body part, the noun and its adjectives (``kidney``, ``renal``): the official texts say
