@@ -22,6 +22,12 @@ def test_shorthand_spells_out_slashes_and_sides():
     assert lexicon.shorthand(["b", "l", "knee"]) == ["bilateral", "knee"]
 
 
+def test_lexicon_phrases_are_found_in_another_order_or_number():
+    assert _text._synonyms("ear ringing") == _text._synonyms("ringing ears")
+    assert _text._synonyms("stones kidney") == _text._synonyms("kidney stone")
+    assert _text._synonyms("ringing") == ()                             # one word is no phrase
+
+
 def test_lexicon_readings_are_looked_up_without_stop_words():
     assert _text._synonyms("water knee") == ("effusion knee",)          # "water on the knee"
     assert _text._synonyms("ftt") == ("failure thrive",)                # "failure to thrive", "to" dropped
@@ -101,6 +107,8 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
     ("tmj", "M26.60", 3),                    # Temporomandibular joint disorder, unspecified
     ("spine stenosis", "M48.00", 1),         # Spinal stenosis, site unspecified: spine ~ spinal
+    ("ear ringing", "H93.1", 3),             # Tinnitus: the lay phrase "ringing in the ears" in another order
+    ("can't breathe", "R06.00", 3),          # Dyspnea, unspecified: can't -> cant, a lay phrase
     ("fractured wrist", "S62.10", 3),        # Fracture of unspecified carpal bone (Index: Fracture, wrist): fractured ~ fracture
     ("laparoscopic gastric bypass", "0D164ZA", 10),  # Bypass Stomach to Jejunum, Percutaneous Endoscopic: gastric ~ stomach
     ("heart muscle disease", "I42.9", 3),    # Cardiomyopathy, unspecified

@@ -33,6 +33,7 @@ SHORTHAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("d", "o"): ("disorder",),
     ("f", "u"): ("follow", "up"),
     ("c", "s"): ("cesarean", "section"),
+    ("can", "t"): ("cant",),             # can't: the lay table's "cant sleep", "cant pee"
 }
 
 #: Single shorthand words for the laterality / encounter qualifiers, rewritten in the same pass so the
@@ -682,6 +683,21 @@ LAY_TERMS: dict[str, tuple[str, ...]] = {
     "low blood count": ("anemia",),
     "thin blood": ("anemia",),
     "underactive thyroid": ("hypothyroidism",),
+    "low thyroid": ("hypothyroidism",),
+    "slow thyroid": ("hypothyroidism",),
+    "high thyroid": ("hyperthyroidism",),
+    "weak bones": ("osteoporosis",),
+    "blood thinner": ("anticoagulants",),
+    "blood thinners": ("anticoagulants",),
+    "water pill": ("diuretic",),
+    "water pills": ("diuretic",),
+    "cant poop": ("constipation",),
+    "sour stomach": ("dyspepsia",),
+    "cant breathe": ("dyspnea",),
+    "bug": ("insect",),
+    "bugs": ("insect",),
+    "watery eyes": ("epiphora",),
+    "teary eyes": ("epiphora",),
     "overactive thyroid": ("hyperthyroidism",),
     "blood infection": ("sepsis",),
     "blood poisoning": ("sepsis",),

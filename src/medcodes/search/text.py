@@ -308,11 +308,26 @@ def _lexicon_readings(key: str) -> tuple[str, ...]:
     table = _LEXICON
     if table is None:
         table = {}
+        bags: dict[str, tuple[str, ...]] = {}
         for source in (_lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):  # the last wins a clash
             for k, v in source.items():
                 table[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
+                if " " in k:
+                    bags[_bag(k)] = v
+        # a phrase of several words is also found in another order or number ("ear ringing" for "ringing in
+        # the ears", "stone kidney"), unless that is a phrase of its own
+        for k, v in bags.items():
+            table.setdefault(k, v)
         _LEXICON = table
-    return table.get(key, ())
+    got = table.get(key)
+    if got is None and " " in key:
+        got = table.get(_bag(key))
+    return got or ()
+
+
+def _bag(phrase: str) -> str:
+    """A phrase's words without stop words, stemmed and sorted, marked so it is never a plain phrase."""
+    return "\x00" + " ".join(sorted(stem(w) for w in phrase.split() if w not in STOP_WORDS))
 
 
 def is_synonym(words: list[str]) -> bool:
