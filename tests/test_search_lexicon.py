@@ -58,6 +58,7 @@ def test_lexicon_spelling_mends_a_slip_inside_a_table_phrase():
     assert fix(["chiken", "pox"]) == ["chicken", "pox"]
     assert fix(["gall", "stones"]) == ["gallstones"]                    # the lay table writes it as one word
     assert fix(["hard", "attack"]) == ["hard", "attack"]                # a word of the index is never changed
+    assert fix(["ckd3"]) == ["ckd", "3"]                                # letters run into a number
 
 
 def test_respellings():
@@ -107,6 +108,7 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
     ("tmj", "M26.60", 3),                    # Temporomandibular joint disorder, unspecified
     ("spine stenosis", "M48.00", 1),         # Spinal stenosis, site unspecified: spine ~ spinal
+    ("ckd3", "N18.30", 1),                   # Chronic kidney disease, stage 3 unspecified: ckd3 -> ckd 3
     ("ear ringing", "H93.1", 3),             # Tinnitus: the lay phrase "ringing in the ears" in another order
     ("can't breathe", "R06.00", 3),          # Dyspnea, unspecified: can't -> cant, a lay phrase
     ("fractured wrist", "S62.10", 3),        # Fracture of unspecified carpal bone (Index: Fracture, wrist): fractured ~ fracture

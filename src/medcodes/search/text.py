@@ -358,13 +358,23 @@ def _replace_all(words: list[str]) -> list[str]:
     return words
 
 
+_RUN_IN = re.compile(r"^([a-z]{2,})(\d{1,2})$")
+
+
 def lexicon_spelling(words: list[str], is_token: Callable[[str], bool],
                      near: Callable[[str], Iterable[str]]) -> list[str]:
     """Query words mended so an abbreviation / lay phrase of the tables is found despite a slip: two words
     the tables write as one (``gall stones`` -> ``gallstones``), and a word that is no word of the index
     read as the word one edit away that makes a table phrase with its neighbour or alone (``hart attack``
-    -> ``heart attack``, ``chiken pox`` -> ``chicken pox``). Words of the index are never changed."""
-    out = list(words)
+    -> ``heart attack``, ``chiken pox`` -> ``chicken pox``); letters run into a number are two words
+    (``ckd3`` -> ``ckd 3``). Words of the index are never changed."""
+    out = []
+    for w in words:        # letters run into a number: "ckd3", "stage4" (not a word of the index, nor a phrase)
+        m = _RUN_IN.match(w)
+        if m and not is_token(w) and not _synonyms(w) and (is_token(m.group(1)) or _synonyms(m.group(1))):
+            out.extend(m.groups())
+        else:
+            out.append(w)
     i = 0
     while i < len(out) - 1:
         a, b = out[i], out[i + 1]
