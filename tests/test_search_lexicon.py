@@ -95,6 +95,8 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("numonia", "J18.9", "Pneumonia, unspecified organism"),  # silent p and an e left out
     ("afib with rvr", "I48.91", "Unspecified atrial fibrillation"),  # "rvr" matches nothing: read without it
     ("oa both knees", "M17.0", "Bilateral primary osteoarthritis of knee"),  # both: the bilateral code
+    ("urti", "J06.9", "Acute upper respiratory infection, unspecified"),  # an abbreviation, not "urticaria" being typed
+    ("lgib", "K92.2", "Gastrointestinal hemorrhage, unspecified"),   # its reading less "lower" (no code says it)
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

@@ -424,7 +424,9 @@ _BOTH = ("bilateral", "both")
 
 
 def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:
-    last_is_prefix = text[-1:].isalnum()      # the last word may be still being typed ("diab")
+    # the last word may be still being typed ("diab"), unless the whole query is an abbreviation or lay
+    # phrase of the tables ("urti", "hypona": not "urticaria", "hyponasality" being typed)
+    last_is_prefix = text[-1:].isalnum() and not (len(content) <= 4 and _text.is_synonym(content))
     quals = _text.qualifiers(content)
     core = [w for w in content if w not in quals]
     if not quals or not core:
@@ -511,6 +513,10 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
         dominant = [f or w for f, w in zip(forms, content)]
         if all(v != dominant for v, _f in variants):
             variants.insert(1, (dominant, DOMINANT_FACTOR))
+    if len(variants) > 1 and _text.is_synonym(content) and all(_text.stem(w) not in eng.tok_id for w in content):
+        # the whole query is an abbreviation the texts never write ("urti", "lgib"): its readings, not
+        # the longer words it happens to start ("urticaria")
+        variants = variants[1:]
     partials = [eng.match(vwords, last_is_prefix, factor, board) for vwords, factor in variants]
     cids = board.codes()
     good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))
@@ -520,9 +526,9 @@ def _match_words(eng: Engine, content: list[str], last_is_prefix: bool, accept: 
                 eng.cross(got[0], got[1], factor, board)
         cids = board.codes()
         good = int(np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)))
-    if good < min(need, 3) and 2 <= len(content) <= 8:
+    if good < min(need, 3) and 2 <= len(variants[0][0]) <= 8:
         _relax(eng, variants[:2], last_is_prefix, board)
-        if not board.codes().size and len(content) >= 4:
+        if not board.codes().size and len(variants[0][0]) >= 4:
             # still nothing ("catheter associated urinary tract infection"): all words but two
             _relax(eng, variants[:1], last_is_prefix, board, drop=2)
 
