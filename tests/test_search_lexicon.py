@@ -97,6 +97,8 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("oa both knees", "M17.0", "Bilateral primary osteoarthritis of knee"),  # both: the bilateral code
     ("urti", "J06.9", "Acute upper respiratory infection, unspecified"),  # an abbreviation, not "urticaria" being typed
     ("lgib", "K92.2", "Gastrointestinal hemorrhage, unspecified"),   # its reading less "lower" (no code says it)
+    ("pvcs", "I49.3", "Ventricular premature depolarization"),      # an abbreviation's plural
+    ("dqv", "M65.4", "Radial styloid tenosynovitis [de Quervain]"),
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

@@ -322,6 +322,8 @@ def _lexicon_readings(key: str) -> tuple[str, ...]:
     got = table.get(key)
     if got is None and " " in key:
         got = table.get(_bag(key))
+    if got is None and len(key) >= 4 and key[-1] == "s" and key[:-1] in _lexicon.ABBREVIATIONS:
+        got = _lexicon.ABBREVIATIONS[key[:-1]]      # an abbreviation's plural: "pvcs", "utis", "tias"
     return got or ()
 
 
