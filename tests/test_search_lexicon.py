@@ -99,6 +99,8 @@ def _hit(cb, query, code, within=1, system="icd10cm"):
     ("lgib", "K92.2", "Gastrointestinal hemorrhage, unspecified"),   # its reading less "lower" (no code says it)
     ("pvcs", "I49.3", "Ventricular premature depolarization"),      # an abbreviation's plural
     ("dqv", "M65.4", "Radial styloid tenosynovitis [de Quervain]"),
+    ("type ii diabetes", "E11.9", "Type 2 diabetes mellitus without complications"),   # roman numeral: the digit
+    ("stage iv pressure ulcer sacrum", "L89.154", "Pressure ulcer of sacral region, stage 4"),   # sacrum ~ sacral
 ])
 def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title):
     assert _hit(cb, query, code).title == title

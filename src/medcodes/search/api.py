@@ -361,6 +361,7 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     words = _lexicon.shorthand(words)     # "s/p", "n/v", "rt", "lt" spelled out before stop words go
     words = [_text.american(w, eng.is_token) for w in words]   # "tumour", "anaemia": the texts' spelling
     words = ["bilateral" if w == "both" else w for w in words]  # "oa both knees": a side, read as one
+    words = _text.numerals(words)         # "type ii", "stage three": the digit the titles write
     words = _text.lexicon_spelling(words, eng.is_token, eng.near_words)   # "hart attack", "gall stones"
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     content = _known(eng, content, text[-1:].isalnum())

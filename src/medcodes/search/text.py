@@ -320,11 +320,18 @@ def _lexicon_readings(key: str) -> tuple[str, ...]:
             table.setdefault(k, v)
         _LEXICON = table
     got = table.get(key)
-    if got is None and " " in key:
-        got = table.get(_bag(key))
-    if got is None and len(key) >= 4 and key[-1] == "s" and key[:-1] in _lexicon.ABBREVIATIONS:
-        got = _lexicon.ABBREVIATIONS[key[:-1]]      # an abbreviation's plural: "pvcs", "utis", "tias"
-    return got or ()
+    if got is None:
+        got = _OTHER_FORM.get(key)
+        if got is None:
+            got = table.get(_bag(key), ()) if " " in key else ()
+            if not got and len(key) >= 4 and key[-1] == "s" and key[:-1] in _lexicon.ABBREVIATIONS:
+                got = _lexicon.ABBREVIATIONS[key[:-1]]      # an abbreviation's plural: "pvcs", "utis", "tias"
+            if len(_OTHER_FORM) < 100000:
+                _OTHER_FORM[key] = got
+    return got
+
+
+_OTHER_FORM: dict[str, tuple[str, ...]] = {}
 
 
 def _bag(phrase: str) -> str:
@@ -358,6 +365,21 @@ def _replace_all(words: list[str]) -> list[str]:
         if not changed:
             break
     return words
+
+
+#: Words a number follows ("type 2", "stage 3", "grade 2"), and the roman numerals and number words people
+#: write there; the official titles write the digit ("Type 2 diabetes mellitus", "Chronic kidney disease, stage 3").
+_NUMBERED = frozenset({"type", "stage", "grade", "class", "phase", "level", "dm", "diabetes", "mellitus"})
+_NUMERALS = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "one": "1", "two": "2", "three": "3",
+             "four": "4", "five": "5", "six": "6"}
+
+
+def numerals(words: list[str]) -> list[str]:
+    """``type ii diabetes`` -> ``type 2 diabetes``, ``stage three ckd`` -> ``stage 3 ckd``: a roman numeral
+    or number word right after a word that takes a number, as the digit."""
+    if not any(w in _NUMERALS for w in words[1:]):
+        return words
+    return [_NUMERALS[w] if i and w in _NUMERALS and words[i - 1] in _NUMBERED else w for i, w in enumerate(words)]
 
 
 _RUN_IN = re.compile(r"^([a-z]{2,})(\d{1,2})$")
@@ -610,6 +632,14 @@ BODY_FORMS: tuple[tuple[str, ...], ...] = (
     ("esophagus", "esophageal"), ("gallbladder", "biliary"), ("pancreas", "pancreatic"), ("spleen", "splenic"),
     ("prostate", "prostatic"), ("pelvis", "pelvic"), ("groin", "inguinal"), ("armpit", "axilla", "axillary"),
     ("navel", "umbilicus", "umbilical"), ("heel", "calcaneus", "calcaneal"), ("kneecap", "patella", "patellar"),
+    ("sacrum", "sacral"), ("coccyx", "coccygeal"), ("femur", "femoral"), ("tibia", "tibial"), ("fibula", "fibular"),
+    ("humerus", "humeral"), ("ulna", "ulnar"), ("clavicle", "clavicular"), ("scapula", "scapular"),
+    ("vertebra", "vertebral"), ("cranium", "cranial"), ("face", "facial"), ("buttock", "gluteal"),
+    ("vagina", "vaginal"), ("vulva", "vulvar"), ("penis", "penile"), ("scrotum", "scrotal"), ("urethra", "urethral"),
+    ("ureter", "ureteral"), ("cornea", "corneal"), ("retina", "retinal"), ("trachea", "tracheal"),
+    ("bronchus", "bronchial"), ("aorta", "aortic"), ("duodenum", "duodenal"), ("jejunum", "jejunal"),
+    ("ileum", "ileal"), ("cecum", "cecal"), ("appendix", "appendiceal"), ("tonsil", "tonsillar"),
+    ("sternum", "sternal"), ("rib", "costal"),
 )
 _BODY: dict[str, tuple[str, ...]] = {w: tuple(o for o in g if o != w) for g in BODY_FORMS for w in g}
 
