@@ -184,7 +184,7 @@ def test_coder_first_pick(cb, query, system, first):
 
 def test_british_spellings_read_as_the_official_texts_american_ones(cb):
     for british, american in [("oesophageal varices", "esophageal varices"), ("haemorrhoids", "hemorrhoids"),
-                              ("paediatric immunisation", "pediatric immunization")]:
+                              ("paediatric immunisation", "pediatric immunization"), ("nebuliser", "nebulizer")]:
         assert codes(search(cb, british, limit=10)) == codes(search(cb, american, limit=10)), british
     assert codes(search(cb, "haemorrhoids", limit=1))[0] == "K64.9"          # Unspecified hemorrhoids
     from medcodes.search.text import american as am

@@ -673,7 +673,7 @@ def edits1(word: str) -> set[str]:
 #: the index does not know, when the rewritten word is one it does (so "toe" and "shoe" never change).
 _BRITISH = tuple((re.compile(a), b) for a, b in (
     (r"our(s?)$", r"or\1"), (r"ae", "e"), (r"(?<=[^aeiou])oe", "e"), (r"^oe", "e"), (r"([bt])re(s?)$", r"\1er\2"),
-    (r"is(e|ed|es|ing|ation|ations)$", r"iz\1"), (r"ys(e|ed|es|ing)$", r"yz\1"), (r"ogue$", "og"),
+    (r"is(e|ed|es|er|ers|ing|ation|ations)$", r"iz\1"), (r"ys(e|ed|es|er|ers|ing)$", r"yz\1"), (r"ogue$", "og"),
     (r"sulph", "sulf"), (r"grey", "gray"), (r"mould", "mold"), (r"amme$", "am"),
 ))
 _BRITISH_HINT = re.compile(r"our|ae|oe|[bt]res?$|is|ys|ogue|sulph|grey|mould|amme")
