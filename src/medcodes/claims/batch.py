@@ -172,6 +172,11 @@ def _as_list(df: pl.DataFrame, col: str, upper: bool = False) -> pl.Expr:
         return out.fill_null(pl.lit([], pl.List(pl.String)))
     text = _text(col).fill_null("")
     text = text.str.to_uppercase() if upper else text
+    if df.height and not df.select(pl.col(col).cast(pl.String).str.contains("[, ]").any()
+                                   | pl.col(col).is_null().any() | (pl.col(col).cast(pl.String) == "").any()).item():
+        # no comma, no space, no empty cell (the usual claim list "A;B"): a split on ";" gives the same lists at
+        # half the CPU of the pattern (the empty items of ";;" dropped as the pattern drops them)
+        return text.str.split(";").list.filter(pl.element() != "")
     return text.str.extract_all(r"[^;, ]+")
 
 
@@ -565,6 +570,14 @@ def _norm(expr: pl.Expr, stripped: bool = False) -> pl.Expr:
     """:func:`medcodes.model.normalize_key` as an expression (``stripped``: of text already stripped)."""
     return (expr if stripped else expr.str.strip_chars()).str.to_uppercase().str.replace_all(
         ".", "", literal=True).str.replace_all(" ", "", literal=True)
+
+
+def _key(frame: pl.DataFrame, col: str, stripped: bool = False) -> pl.Expr:
+    """:func:`_norm` of the text column ``col`` of ``frame``: the column itself when every cell is already a key
+    (capital letters and digits only: the usual case, one scan instead of three rewrites)."""
+    if not frame.select(pl.col(col).str.contains("[^0-9A-Z]").any()).item():
+        return pl.col(col)
+    return _norm(pl.col(col), stripped)
 
 
 # ====================================================================== running the rules
@@ -1176,7 +1189,7 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     if not lines.height:
         return [], empty
     cpt = tabs.ck.cpt_installed()
-    lines = lines.with_columns(_norm(pl.col("code"), stripped=True).alias("key"))   # read_lines strips cells
+    lines = lines.with_columns(_key(lines, "code", stripped=True).alias("key"))   # read_lines strips cells
     # the releases in effect on each date (one row per distinct date), then each distinct (releases, code) gets
     # its facts once and joins back to its lines; a licensed CPT file is asked per (code, date)
     days = lines["day"]
@@ -1310,7 +1323,8 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     rule_claims = pl.DataFrame(schema={"c": pl.Int64})
     if sets:
         mue, hard = tabs.ncci_tables(sets)
-        covered = ln.filter(pl.col("eid").is_not_null()).with_columns(_norm(pl.col("code")).alias("key"))
+        covered = ln.filter(pl.col("eid").is_not_null())
+        covered = covered.with_columns(_key(covered, "code").alias("key"))
         # claims with a line whose code has add-on code or PTP edits: the rule itself
         rule_claims = covered.join(hard, on=["eid", "key"], how="semi").select("c").unique()
         if rule_claims.height:
@@ -1421,22 +1435,29 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
 
 def _ncci_gaps(ln: pl.DataFrame) -> pl.DataFrame:
     """The once-per-claim note about the dates of ``ln`` (lines on dates no installed quarter covers): one
-    text per set of dates."""
+    text per set of dates. Most claims have one date: their text is found by that date (no date as text per
+    claim); the few with several by the dates joined as text."""
     gaps = ln.group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
                                 pl.col("day").max().alias("d1"))
-    one = gaps.filter(pl.col("d0") == pl.col("d1"))    # most claims: one date, the text's key is that date
-    gaps = pl.concat([
-        one.select("c", "claim_id", pl.col("d0").cast(pl.String).alias("k")),
-        ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
-        .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
-        .select("c", "claim_id", pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k"))])
-    texts = [(k, *(lambda f: (f.rule, f.severity, f.location, "", f.message, f.source))(
-        gap_finding(tuple(dt.date.fromisoformat(d) for d in k.split(",")))))
-        for k in gaps["k"].unique().to_list()]
-    text = pl.DataFrame(texts, orient="row", schema={"k": pl.String, "rule": pl.String, "severity": pl.String,
-                                                     "location": pl.String, "codes": pl.String,
-                                                     "message": pl.String, "source": pl.String})
-    return gaps.join(text, on="k", how="left").select(
+    one = gaps.filter(pl.col("d0") == pl.col("d1")).select("c", "claim_id", "d0")
+    many = (ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
+            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
+            .select("c", "claim_id", pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k")))
+    schema = {"rule": pl.String, "severity": pl.String, "location": pl.String, "codes": pl.String,
+              "message": pl.String, "source": pl.String}
+
+    def texts(keys: list[Any], days: Callable[[Any], tuple[dt.date, ...]], dtype: Any) -> pl.DataFrame:
+        rows = [(k, *(lambda f: (f.rule, f.severity, f.location, "", f.message, f.source))(gap_finding(days(k))))
+                for k in keys]
+        return pl.DataFrame(rows, orient="row", schema={"k": dtype, **schema})
+
+    parts = [one.join(texts(one["d0"].unique().to_list(), lambda d: (d,), pl.Date), left_on="d0", right_on="k",
+                      how="left").drop("d0")]
+    if many.height:
+        parts.append(many.join(texts(many["k"].unique().to_list(),
+                                     lambda k: tuple(dt.date.fromisoformat(d) for d in k.split(",")), pl.String),
+                               on="k", how="left").drop("k"))
+    return pl.concat(parts).select(
         pl.col("c").cast(pl.Int64), pl.lit(_NCCI_ORDER, pl.Int64).alias("order"),
         pl.lit(_NCCI_GAP_AT, pl.Int64).alias("at"), "claim_id", pl.lit(None, pl.Int64).alias("line"), "rule",
         "severity", "location", "codes", "message", "source")
