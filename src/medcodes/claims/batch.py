@@ -1201,9 +1201,12 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     rcols = ["dh_release", "dh_label", "dh_covers", "dp_release"]
     groups = on_day.select(rcols).unique().with_row_index("rg").with_columns(pl.col("rg").cast(pl.Int64))
     on_day = on_day.join(groups, on=rcols, how="left", nulls_equal=True)
-    lines = lines.join(on_day.select("day", "rg"), on="day", how="left")
+    # the numbers found for the lines' keys alone, then put beside the lines (a join of every column copies them)
+    lines = lines.with_columns(lines.select("day").join(on_day.select("day", "rg"), on="day", how="left",
+                                                        maintain_order="left")["rg"])
     ukey = ["key", "rg"] + (["day"] if cpt else [])
-    u = lines.select(ukey).unique().join(groups, on="rg", how="left").with_columns(_SHAPE.alias("shape"))
+    keys = lines.select(ukey)
+    u = keys.unique().join(groups, on="rg", how="left").with_columns(_SHAPE.alias("shape"))
     htab = tabs.hcpcs(hrel["h_release"].unique().to_list())
     codes_tab = htab.filter(pl.col("kind") != "modifier").select(
         pl.col("release").alias("dh_release"), "key", pl.col("code").alias("h_code"), pl.col("title").alias("h_title"),
@@ -1232,15 +1235,15 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     u = u.with_columns(pl.lit(cpt).alias("cpt_installed"))
     u = u.with_columns(_cand_bits("line").alias("cand")).with_row_index("uid").with_columns(
         pl.col("uid").cast(pl.Int64))
-    ln = lines.join(u.select(*ukey, "uid", "cand", "shape"), on=ukey, how="left", nulls_equal=True).with_columns(
-        pl.col("pointers").list.len().alias("nptr"), pl.col("modifiers").alias("mods"))
+    ln = lines.with_columns(keys.join(u.select(*ukey, "uid", "cand", "shape"), on=ukey, how="left", nulls_equal=True,
+                                      maintain_order="left").select("uid", "cand", "shape").get_columns()
+                            ).with_columns(pl.col("pointers").list.len().alias("nptr"), pl.col("modifiers").alias("mods"))
     u = u.drop(*[c for c in ukey if c != "day"], *rcols, "cand", "shape").drop("day", strict=False)
     out = _run("line", ln, pl.col("line") * 100, u, on="uid")
-    has_cpt = ln.filter(pl.col("shape").is_in(["cpt", "cpt2"])).select(pl.col("c").unique(), pl.lit(True)
-                                                                         .alias("has_cpt_line"))
-    # modifiers: their facts per distinct (day, modifier)
-    m = (ln.filter(pl.col("modifiers").list.len() > 0)
-         .select("c", "claim_id", "line", "day", "modifiers", "rg")
+    has_cpt = ln.select("c", "shape").filter(pl.col("shape").is_in(["cpt", "cpt2"])).select(
+        pl.col("c").unique(), pl.lit(True).alias("has_cpt_line"))
+    # modifiers: their facts per distinct (day, modifier); the columns are taken before the filter copies them
+    m = (ln.select("c", "claim_id", "line", "day", "modifiers", "rg").filter(pl.col("modifiers").list.len() > 0)
          .with_columns(pl.int_ranges(pl.col("modifiers").list.len(), dtype=pl.Int64).alias("k"))
          .explode("modifiers", "k").rename({"modifiers": "mod"}))
     if m.height:
@@ -1266,7 +1269,7 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
         if mu.height:
             out += _run("modifier", m.join(mu, on=mkey, how="inner", nulls_equal=True),
                         pl.col("line") * 100 + 10 + pl.col("k"))
-    p = (ln.filter(pl.col("pointers").list.len() > 0).select("c", "claim_id", "line", "code", "pointers", "ndx")
+    p = (ln.select("c", "claim_id", "line", "code", "pointers", "ndx").filter(pl.col("pointers").list.len() > 0)
          .with_columns(pl.int_ranges(pl.col("pointers").list.len(), dtype=pl.Int64).alias("k"))
          .explode("pointers", "k").rename({"pointers": "p"}))
     out += _run("pointer", p, pl.col("line") * 100 + 70 + pl.col("k"))
