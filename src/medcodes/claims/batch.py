@@ -1321,12 +1321,14 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             sets.setdefault(id(edits), edits)
         day_rows.append((day, None if edits is None else id(edits)))
     days = pl.DataFrame(day_rows, schema={"day": pl.Date, "eid": pl.Int64}, orient="row")
-    ln = ln.join(days, on="day", how="left")
+    # each line's edits by its date: found for the date column alone (a join of every column copies them)
+    ln = ln.with_columns(ln.select("day").join(days, on="day", how="left", maintain_order="left")["eid"])
     parts = []
     rule_claims = pl.DataFrame(schema={"c": pl.Int64})
     if sets:
         mue, hard = tabs.ncci_tables(sets)
-        covered = ln.filter(pl.col("eid").is_not_null())
+        covered = ln.select("c", "claim_id", "claim_type", "setting", "line", "code", "units", "provider",
+                            "provider_claim", "day", "eid").filter(pl.col("eid").is_not_null())
         covered = covered.with_columns(_key(covered, "code").alias("key"))
         # claims with a line whose code has add-on code or PTP edits: the rule itself
         rule_claims = covered.join(hard, on=["eid", "key"], how="semi").select("c").unique()
@@ -1334,7 +1336,8 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             parts.append(_ncci_by_rule(ln.join(rule_claims, on="c", how="semi"), edits_on))
             covered = covered.join(rule_claims, on="c", how="anti")
         parts.append(_ncci_mue(tabs, covered, mue, ln))
-    parts.append(_ncci_gaps(ln.filter(pl.col("eid").is_null()).join(rule_claims, on="c", how="anti")))
+    parts.append(_ncci_gaps(ln.select("c", "claim_id", "day", "eid").filter(pl.col("eid").is_null())
+                            .join(rule_claims, on="c", how="anti")))
     parts = [p for p in parts if p.height]
     return pl.concat(parts) if parts else empty
 
@@ -1402,7 +1405,8 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
     if not rows.height:
         return pl.DataFrame(schema=_OUT)
     # the order of a group: its first line among all the claim's lines
-    groups = (ln.join(rows.select("c").unique(), on="c", how="semi")
+    groups = (ln.select("c", "day", "provider", "provider_claim", "line")
+              .join(rows.select("c").unique(), on="c", how="semi")
               .select("c", "day", pl.coalesce("provider", "provider_claim", pl.lit("")).alias("prov"), "line")
               .group_by("c", "day", "prov").agg(pl.col("line").min().alias("g")))
     rows = rows.join(groups, on=["c", "day", "prov"], how="left").with_columns(pl.col("code").str.strip_chars())
