@@ -88,24 +88,29 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str 
     df = df.with_columns(pl.lit(v, pl.String).alias(c) for c, v in _DEFAULTS.items() if c not in df.columns)
     df = df.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + row0).alias("row"),
                          _text("claim_id").fill_null("").alias("claim_id"))
+    # optional text columns with nothing in any cell (often whole columns: line_date, charge, procedures) are
+    # read as their empty values, not parsed cell by cell
+    texts = [c for c in _BLANKABLE if df.schema[c] == pl.String]
+    blank = frozenset(c for c, some in zip(texts, df.select((pl.col(c).str.len_bytes() > 0).any() for c in texts)
+                                           .row(0)) if not some) if texts and df.height else frozenset()
     # the lines of a claim are usually together: then the claims are the runs of claim_id, else its first rows
     starts = (pl.col("claim_id") != pl.col("claim_id").shift()).fill_null(True)
     together = df.select(starts.sum() == pl.col("claim_id").n_unique()).item()
     df = df.with_columns((starts if together else pl.col("claim_id").is_first_distinct()).alias("first"))
-    raw_claims = (df.filter("first")   # the claim columns of its first row
-                  .select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
-                          "diagnoses", "procedures", "setting", "provider")
+    raw_claims = (df.select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
+                            "diagnoses", "procedures", "setting", "provider", "first")
+                  .filter("first").drop("first")   # the claim columns of its first row
                   .with_row_index("c").with_columns(pl.col("c").cast(pl.Int64)))
     claims = raw_claims.select(
         "c", "row", "claim_id",
         pl.coalesce(_text("claim_type").replace("", None), pl.lit("professional")).alias("claim_type"),
         pl.coalesce(_text("patient_sex").str.to_uppercase().str.slice(0, 1).replace("", None),
                     pl.lit("U")).alias("sex"),
-        _as_date(raw_claims, "patient_birth_date").alias("birth_date"),
+        _as_date(raw_claims, "patient_birth_date", blank).alias("birth_date"),
         _as_date(raw_claims, "service_date").alias("service_date"),
         _as_list(raw_claims, "diagnoses").alias("diagnoses"),
-        _as_list(raw_claims, "procedures").alias("procedures"),
-        _raw_date(raw_claims, "patient_birth_date").alias("birth_date_raw"),
+        _as_list(raw_claims, "procedures", blank=blank).alias("procedures"),
+        _raw_date(raw_claims, "patient_birth_date", blank).alias("birth_date_raw"),
         _text("setting").replace("", None).alias("setting"), _text("provider").replace("", None).alias("provider"))
     _reject(claims, where, [
         *_setting_checks(),
@@ -124,13 +129,16 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str 
     raw_lines = raw_lines.filter(pl.col("code") != "")
     lines = raw_lines.select(
         "row", "claim_id", "code", "c", "described",
-        _as_list(raw_lines, "modifiers", upper=True).alias("modifiers"),
-        pl.coalesce(_text("units").replace("", None), pl.lit("1")).cast(pl.Float64, strict=False).alias("units"),
-        _as_list(raw_lines, "diagnosis_pointers").cast(pl.List(pl.Int64), strict=False).alias("pointers"),
-        _as_date(raw_lines, "line_date").alias("line_date"),
-        _text("charge").replace("", None).cast(pl.Float64, strict=False).alias("charge"),
-        _raw_date(raw_lines, "line_date").alias("line_date_raw"),
-        _text("charge").replace("", None).alias("charge_raw"),
+        _as_list(raw_lines, "modifiers", upper=True, blank=blank).alias("modifiers"),
+        (pl.lit(1.0) if "units" in blank else
+         pl.coalesce(_text("units").replace("", None), pl.lit("1")).cast(pl.Float64, strict=False)).alias("units"),
+        _as_list(raw_lines, "diagnosis_pointers", blank=blank).cast(pl.List(pl.Int64), strict=False)
+        .alias("pointers"),
+        _as_date(raw_lines, "line_date", blank).alias("line_date"),
+        (pl.lit(None, pl.Float64) if "charge" in blank else
+         _text("charge").replace("", None).cast(pl.Float64, strict=False)).alias("charge"),
+        _raw_date(raw_lines, "line_date", blank).alias("line_date_raw"),
+        (pl.lit(None, pl.String) if "charge" in blank else _text("charge").replace("", None)).alias("charge_raw"),
         _text("line_provider").replace("", None).alias("provider"))
     _reject(lines, where, [
         (pl.col("line_date").is_null() & pl.col("line_date_raw").is_not_null(), "line_date is not a date"),
@@ -156,15 +164,21 @@ def _text(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String).str.strip_chars()
 
 
-def _raw_date(df: pl.DataFrame, col: str) -> pl.Expr:
+_BLANKABLE = ("patient_birth_date", "procedures", "modifiers", "units", "diagnosis_pointers", "line_date", "charge")
+
+
+def _raw_date(df: pl.DataFrame, col: str, blank: frozenset[str] = frozenset()) -> pl.Expr:
     """The cell as given, when it is text (to tell an empty cell from one that is not a date)."""
-    if df.schema[col] in (pl.Date, pl.Datetime) or isinstance(df.schema[col], pl.Datetime):
+    if col in blank or df.schema[col] in (pl.Date, pl.Datetime) or isinstance(df.schema[col], pl.Datetime):
         return pl.lit(None, pl.String)
     return _text(col).replace("", None)
 
 
-def _as_list(df: pl.DataFrame, col: str, upper: bool = False) -> pl.Expr:
-    """A ``;``-separated text cell (commas and spaces too, as the CSV reader) or a list column, as list[str]."""
+def _as_list(df: pl.DataFrame, col: str, upper: bool = False, blank: frozenset[str] = frozenset()) -> pl.Expr:
+    """A ``;``-separated text cell (commas and spaces too, as the CSV reader) or a list column, as list[str]
+    (``blank``: the text columns without a character in any cell)."""
+    if col in blank:
+        return pl.lit([], pl.List(pl.String))
     if isinstance(df.schema[col], pl.List):
         item = pl.element().cast(pl.String).str.strip_chars()
         out = pl.col(col).list.eval((item.str.to_uppercase() if upper else item)
@@ -180,7 +194,9 @@ def _as_list(df: pl.DataFrame, col: str, upper: bool = False) -> pl.Expr:
     return text.str.extract_all(r"[^;, ]+")
 
 
-def _as_date(df: pl.DataFrame, col: str) -> pl.Expr:
+def _as_date(df: pl.DataFrame, col: str, blank: frozenset[str] = frozenset()) -> pl.Expr:
+    if col in blank:
+        return pl.lit(None, pl.Date)
     dtype = df.schema[col]
     if dtype == pl.Date:
         return pl.col(col)
