@@ -57,3 +57,17 @@ def test_blank_optional_columns_read_as_empty_cells() -> None:
     assert claims["birth_date"].to_list() == [None, dt.date(1950, 6, 1)]
     assert claims.schema == read_lines(_table(["I10", "I10"], ["", ""], **blank))[0].schema
     assert lines.schema == read_lines(_table(["I10", "I10"], ["", ""], **blank))[1].schema
+
+
+def test_sex_and_claim_type_cells_read_as_the_checker_spells_them() -> None:
+    spelled = _table(["I10"] * 3, ["1"] * 3, patient_sex=["F", "M", "U"],
+                     claim_type=["professional", "institutional", "professional"])
+    claims, _lines = read_lines(spelled)     # every cell as the checker spells it: taken as it is
+    assert claims["sex"].to_list() == ["F", "M", "U"]
+    assert claims["claim_type"].to_list() == ["professional", "institutional", "professional"]
+    loose = _table(["I10"] * 4, ["1"] * 4, patient_sex=["f", " m ", "", None],
+                   claim_type=["", " institutional ", None, "professional"])
+    claims, _lines = read_lines(loose)
+    assert claims["sex"].to_list() == ["F", "M", "U", "U"]
+    assert claims["claim_type"].to_list() == ["professional", "institutional", "professional", "professional"]
+    assert claims.schema == read_lines(spelled)[0].schema

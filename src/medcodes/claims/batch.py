@@ -101,11 +101,17 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str 
                             "diagnoses", "procedures", "setting", "provider", "first")
                   .filter("first").drop("first")   # the claim columns of its first row
                   .with_row_index("c").with_columns(pl.col("c").cast(pl.Int64)))
+    # claim types and sexes spelled as the checker spells them (the usual case) are taken as they are
+    typed, sexed = raw_claims.select(
+        *((pl.col(c).is_in(ok).fill_null(False).all() if raw_claims.schema[c] == pl.String else pl.lit(False))
+          for c, ok in (("claim_type", ["professional", "institutional"]), ("patient_sex", ["F", "M", "U"])))).row(0)
     claims = raw_claims.select(
         "c", "row", "claim_id",
-        pl.coalesce(_text("claim_type").replace("", None), pl.lit("professional")).alias("claim_type"),
-        pl.coalesce(_text("patient_sex").str.to_uppercase().str.slice(0, 1).replace("", None),
-                    pl.lit("U")).alias("sex"),
+        (pl.col("claim_type") if typed else
+         pl.coalesce(_text("claim_type").replace("", None), pl.lit("professional"))).alias("claim_type"),
+        (pl.col("patient_sex") if sexed else
+         pl.coalesce(_text("patient_sex").str.to_uppercase().str.slice(0, 1).replace("", None),
+                     pl.lit("U"))).alias("sex"),
         _as_date(raw_claims, "patient_birth_date", blank).alias("birth_date"),
         _as_date(raw_claims, "service_date").alias("service_date"),
         _as_list(raw_claims, "diagnoses").alias("diagnoses"),
@@ -202,7 +208,8 @@ def _as_date(df: pl.DataFrame, col: str, blank: frozenset[str] = frozenset()) ->
         return pl.col(col)
     if isinstance(dtype, pl.Datetime):
         return pl.col(col).dt.date()
-    return _text(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    # no cache of parsed texts: hashing every cell to look it up costs more than parsing it
+    return _text(col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False, cache=False)
 
 
 def _reject(df: pl.DataFrame, where: str, checks: list[tuple[pl.Expr, str]]) -> None:
