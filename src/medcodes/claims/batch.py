@@ -1292,9 +1292,13 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
         if mu.height:
             out += _run("modifier", m.join(mu, on=mkey, how="inner", nulls_equal=True),
                         pl.col("line") * 100 + 10 + pl.col("k"))
-    p = (ln.select("c", "claim_id", "line", "code", "pointers", "ndx").filter(pl.col("pointers").list.len() > 0)
-         .with_columns(pl.int_ranges(pl.col("pointers").list.len(), dtype=pl.Int64).alias("k"))
-         .explode("pointers", "k").rename({"pointers": "p"}))
+    if ln.select((pl.col("nptr") == 1).all()).item():   # one pointer on every line (the usual case): no explode
+        p = ln.select("c", "claim_id", "line", "code", pl.col("pointers").list.first().alias("p"), "ndx",
+                      pl.lit(0, pl.Int64).alias("k"))
+    else:
+        p = (ln.select("c", "claim_id", "line", "code", "pointers", "ndx").filter(pl.col("pointers").list.len() > 0)
+             .with_columns(pl.int_ranges(pl.col("pointers").list.len(), dtype=pl.Int64).alias("k"))
+             .explode("pointers", "k").rename({"pointers": "p"}))
     out += _run("pointer", p, pl.col("line") * 100 + 70 + pl.col("k"))
     return out, has_cpt
 
