@@ -1331,13 +1331,15 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
     if not lines.height:
         return empty
     edits_on = tabs.ck.ncci_on
-    # claims[c] is the claim's row: its columns are gathered, not joined
-    head = claims.select("claim_id", "claim_type", "setting", pl.col("provider").alias("provider_claim"),
-                         "service_date").select(pl.all().gather(lines["c"]))
-    ln = (pl.concat([lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider"), head],
-                    how="horizontal")
-          .filter(~pl.col("setting").is_in(["inpatient", "other"]).fill_null(False))
-          .with_columns(pl.coalesce("line_date", "service_date").alias("day")))
+    # the claim columns check_frames has not put on the lines (claim_type, claim_date, day): claims[c] is the
+    # claim's row, they are gathered, not joined
+    head = claims.select("setting", pl.col("provider").alias("provider_claim")).select(pl.all().gather(lines["c"]))
+    ln = pl.concat([lines.select("c", "line", "code", "modifiers", "units", "line_date", "provider", "claim_id",
+                                 "claim_type"), head, lines.select(pl.col("claim_date").alias("service_date"), "day")],
+                   how="horizontal")
+    skip = pl.col("setting").is_in(["inpatient", "other"]).fill_null(False)
+    if claims.select(skip.any()).item():
+        ln = ln.filter(~skip)
     if not ln.height:
         return empty
     sets: dict[int, Any] = {}
