@@ -1365,8 +1365,8 @@ def _ncci_findings(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> 
             parts.append(_ncci_by_rule(ln.join(rule_claims, on="c", how="semi"), edits_on))
             covered = covered.join(rule_claims, on="c", how="anti")
         parts.append(_ncci_mue(tabs, covered, mue, ln))
-    parts.append(_ncci_gaps(ln.select("c", "claim_id", "day", "eid").filter(pl.col("eid").is_null())
-                            .join(rule_claims, on="c", how="anti")))
+    parts.append(_ncci_gaps(ln.select("c", "claim_id", "day", "eid", "line").filter(pl.col("eid").is_null())
+                            .join(rule_claims, on="c", how="anti"), one_day=ln["line_date"].null_count() == ln.height))
     parts = [p for p in parts if p.height]
     return pl.concat(parts) if parts else empty
 
@@ -1469,16 +1469,22 @@ def _ncci_mue(tabs: _Tables, covered: pl.DataFrame, mue: pl.DataFrame, ln: pl.Da
         "source")
 
 
-def _ncci_gaps(ln: pl.DataFrame) -> pl.DataFrame:
+def _ncci_gaps(ln: pl.DataFrame, one_day: bool = False) -> pl.DataFrame:
     """The once-per-claim note about the dates of ``ln`` (lines on dates no installed quarter covers): one
     text per set of dates. Most claims have one date: their text is found by that date (no date as text per
-    claim); the few with several by the dates joined as text."""
-    gaps = ln.group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
-                                pl.col("day").max().alias("d1"))
-    one = gaps.filter(pl.col("d0") == pl.col("d1")).select("c", "claim_id", "d0")
-    many = (ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
-            .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
-            .select("c", "claim_id", pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k")))
+    claim); the few with several by the dates joined as text. ``one_day``: no line has a date of its own (every
+    line is on its claim's date): a claim's first line (line 0) gives its date, no grouping."""
+    if one_day:
+        one = ln.filter(pl.col("line") == 0).select("c", "claim_id", pl.col("day").alias("d0"))
+        many = pl.DataFrame(schema={"c": pl.Int64, "claim_id": pl.String, "k": pl.String})
+    else:
+        gaps = ln.group_by("c").agg(pl.col("claim_id").first(), pl.col("day").min().alias("d0"),
+                                    pl.col("day").max().alias("d1"))
+        one = gaps.filter(pl.col("d0") == pl.col("d1")).select("c", "claim_id", "d0")
+        many = (ln.join(gaps.filter(pl.col("d0") != pl.col("d1")).select("c"), on="c", how="semi")
+                .group_by("c").agg(pl.col("claim_id").first(), pl.col("day").unique().sort().alias("days"))
+                .select("c", "claim_id",
+                        pl.col("days").list.eval(pl.element().cast(pl.String)).list.join(",").alias("k")))
     schema = {"rule": pl.String, "severity": pl.String, "location": pl.String, "codes": pl.String,
               "message": pl.String, "source": pl.String}
 
