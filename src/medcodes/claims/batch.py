@@ -95,8 +95,10 @@ def read_lines(path_or_frame: str | os.PathLike[str] | pl.DataFrame, where: str 
                                            .row(0)) if not some) if texts and df.height else frozenset()
     # the lines of a claim are usually together: then the claims are the runs of claim_id, else its first rows
     starts = (pl.col("claim_id") != pl.col("claim_id").shift()).fill_null(True)
-    together = df.select(starts.sum() == pl.col("claim_id").n_unique()).item()
-    df = df.with_columns((starts if together else pl.col("claim_id").is_first_distinct()).alias("first"))
+    df = df.with_columns(starts.alias("first"))
+    together = df.select(pl.col("first").sum() == pl.col("claim_id").n_unique()).item()
+    if not together:
+        df = df.with_columns(pl.col("claim_id").is_first_distinct().alias("first"))
     raw_claims = (df.select("row", "claim_id", "claim_type", "patient_sex", "patient_birth_date", "service_date",
                             "diagnoses", "procedures", "setting", "provider", "first")
                   .filter("first").drop("first")   # the claim columns of its first row
