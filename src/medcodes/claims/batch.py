@@ -1217,7 +1217,7 @@ def _line_findings(tabs: _Tables, lines: pl.DataFrame) -> tuple[list[pl.DataFram
     lines = lines.with_columns(_key(lines, "code", stripped=True).alias("key"))   # read_lines strips cells
     # the releases in effect on each date (one row per distinct date), then each distinct (releases, code) gets
     # its facts once and joins back to its lines; a licensed CPT file is asked per (code, date)
-    days = lines["day"]
+    days = lines["day"].unique()   # the distinct dates, once for both systems
     hrel = tabs.releases(days, "hcpcs", prefix="h_").drop("h_probe")
     prel = tabs.releases(days, "icd10pcs", prefix="p_").select("day", "p_release")
     on_day = hrel.join(prel, on="day", how="full", coalesce=True).rename(
