@@ -410,3 +410,26 @@ def test_prepare_loads_the_cached_index_and_typos_use_the_compiled_neighbourhood
         assert all(len(eng.vocab[t]) >= 3 for t in eng.near("diabte"))
     finally:
         eng.close()
+
+
+def test_see_reference_is_read_under_the_referring_main_term(cb):
+    """The 2017 Alphabetic Index says "Fracture, traumatic > jaw - see Fracture, mandible": the
+    target is "Fracture, traumatic > mandible" (S02.609), not the first "Fracture ..." main term;
+    "talus - see Fracture, tarsal, talus" reaches "Fracture, traumatic > tarsal bone > talus"."""
+    import sqlite3
+
+    from medcodes.search.build import SeeIndex, _root, load_terms
+
+    info = max(cb.store.releases("icd10cm_index"), key=lambda i: i.release == "2017")
+    conn = sqlite3.connect(cb.store.path_for(info.system, info.release))
+    try:
+        terms = load_terms(conn, {"index"})
+    finally:
+        conn.close()
+    see = SeeIndex(terms, "index")
+    jaw = next(t for t in terms.values() if t.path == "Fracture, traumatic > jaw")
+    assert see.find(jaw.see, through_with=True, home=_root(jaw, terms)).path == "Fracture, traumatic > mandible"
+    talus = next(t for t in terms.values() if t.path == "Fracture, traumatic > talus")
+    assert see.find(talus.see, home=_root(talus, terms)).path.startswith("Fracture, traumatic > tarsal bone > talus")
+    hits = [h.code for h in search(cb, "jaw fracture", systems="icd10cm", limit=10).hits]
+    assert any(c.startswith("S02.609") for c in hits[:3]), hits    # Fracture of mandible, unspecified

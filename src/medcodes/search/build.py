@@ -473,15 +473,23 @@ class SeeIndex:
         self.terms = terms
         self.main: dict[str, int] = {}
         self.first: dict[str, int] = {}
+        self.firsts: dict[str, list[int]] = {}   # every main term of a first word ("Fracture, traumatic" ...)
         for t in terms.values():
             if t.parent is None and t.book == book:
                 self.main.setdefault(t.key, t.id)
                 self.first.setdefault(t.first, t.id)
+                self.firsts.setdefault(t.first, []).append(t.id)
 
-    def find(self, see: str, through_with: bool = False) -> Term | None:
+    def find(self, see: str, through_with: bool = False, home: int | None = None) -> Term | None:
         """The term ``see`` names, as deep as its parts lead; with ``through_with``, a part missing
         under a term is also looked for under its ``with`` subterm (``Diabetes, retinopathy`` is
-        ``Diabetes > with > retinopathy``, ICD-10-CM convention I.A.15)."""
+        ``Diabetes > with > retinopathy``, ICD-10-CM convention I.A.15).
+
+        A reference names its target by the main term's first word: "Fracture, traumatic > jaw"
+        says "see Fracture, mandible", meaning "Fracture, traumatic > mandible". When the main
+        term first found does not lead through every part, the other main terms of that first
+        word are tried (``home``, the referring term's own main term, first) and the one leading
+        deepest is taken."""
         parts = [p for p in (_key(x) for x in see.replace(" - ", ",").split(",")) if p]
         if not parts:
             return None
@@ -496,7 +504,40 @@ class SeeIndex:
             if cand is None:
                 return None
             start, rest = cand, parts[1:]
-        term = self.terms[start]
+        term, left = self._walk(self.terms[start], rest, through_with)
+        if left:
+            first = parts[0].split()[0]
+            others = [i for i in self.firsts.get(first, ()) if i != start]
+            if home in others:
+                others.remove(home)
+                others.insert(0, home)
+            for other in others:
+                drop = len(_key(self.terms[other].first).split())
+                words = " ".join(parts).split()[drop:]
+                if not words:
+                    continue
+                t2, left2 = self._walk(self.terms[other], self._regroup(words, parts, drop), through_with)
+                if t2 is not self.terms[other] and left2 < left:
+                    term, left = t2, left2
+                    if not left:
+                        break
+        return term
+
+    @staticmethod
+    def _regroup(words: list[str], parts: list[str], drop: int) -> list[str]:
+        """``parts`` without their first ``drop`` words, keeping the parts' grouping."""
+        out: list[str] = []
+        for p in parts:
+            w = p.split()
+            if drop >= len(w):
+                drop -= len(w)
+                continue
+            out.append(" ".join(w[drop:]))
+            drop = 0
+        return out
+
+    def _walk(self, term: Term, rest: list[str], through_with: bool) -> tuple[Term, int]:
+        """As deep as ``rest`` leads below ``term``: the term reached and the parts left unread."""
         while rest:
             nxt = self._child(term, rest)
             if nxt is None and through_with:
@@ -505,21 +546,38 @@ class SeeIndex:
             if nxt is None:
                 break
             term, rest = nxt
-        return term
+        return term, len(rest)
 
     def _child(self, term: Term, rest: list[str]) -> tuple[Term, list[str]] | None:
         if term.by_key is None:
             term.by_key = {}
+            # weakest first (later keys win): a subterm's first word ("tarsal bone" for "tarsal"),
+            # its first form without plural marks ("carpal bone(s)" for "carpal bones"), its first
+            # form, its whole title
             for cid in reversed(term.children):
                 c = self.terms[cid]
+                if c.first:
+                    term.by_key[c.first.split()[0]] = cid        # "tarsal" -> "tarsal bone"
+            for cid in reversed(term.children):
+                c = self.terms[cid]
+                term.by_key[_plain(c.first)] = cid
                 term.by_key[c.first] = cid
             for cid in reversed(term.children):
                 term.by_key[self.terms[cid].key] = cid
         for k in range(min(3, len(rest)), 0, -1):
-            cid = term.by_key.get(" ".join(rest[:k]))
+            part = " ".join(rest[:k])
+            cid = term.by_key.get(part)
+            if cid is None:
+                cid = term.by_key.get(_plain(part))
             if cid is not None:
                 return self.terms[cid], rest[k:]
         return None
+
+
+def _plain(key: str) -> str:
+    """An index key without plural marks: ``bone s`` (from "bone(s)") and ``bones`` -> ``bone``."""
+    words = [w for w in key.split() if w != "s"]
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
 
 
 def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
@@ -544,7 +602,7 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
             return got
         got = codes_of(t)
         if not got and t.see and depth < 3:
-            tgt = see_idx[t.book].find(t.see, through_with=True)
+            tgt = see_idx[t.book].find(t.see, through_with=True, home=_root(t, terms))
             if tgt is None:
                 b.bump("see_unresolved")
             elif tgt is not t:
@@ -559,7 +617,7 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
         path = t.path + (f" (see {t.see})" if t.see else "")
         b.add_field(kind, path, target_codes(t), words=t.path, primary=_primary(t, terms))
         if t.see and t.book == "index" and t.level <= 1 and not codes_of(t):
-            tgt = see_idx[t.book].find(t.see)
+            tgt = see_idx[t.book].find(t.see, home=_root(t, terms))
             if tgt is not None and tgt is not t and len(tgt.children) <= MAX_ALIAS:
                 for cid in tgt.children[:MAX_ALIAS]:
                     c = terms[cid]
@@ -567,6 +625,13 @@ def add_cm_index(b: Builder, terms: dict[int, Term], res: Resolver) -> None:
                     if codes:
                         b.add_field("alias", f"{t.path} > {c.title} (see {t.see}, {c.title})",
                                     [(x, w * 9 // 10) for x, w in codes], words=f"{t.path} {c.title}")
+
+
+def _root(t: Term, terms: dict[int, Term]) -> int:
+    """The id of ``t``'s main term."""
+    while t.parent is not None and t.parent in terms:
+        t = terms[t.parent]
+    return t.id
 
 
 def _primary(t: Term, terms: dict[int, Term]) -> str:
