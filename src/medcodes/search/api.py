@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import MedcodesError
 from ..model import ReleaseInfo, normalize_key
 from . import lexicon as _lexicon
+from . import structure as _structure
 from . import text as _text
 from .build import KIND_LABEL, KINDS, Selection, build
 from .engine import Board, Engine
@@ -273,10 +274,12 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         synonym = _text.is_synonym(words)
         if not _code_query(eng, text, wanted, board, 0.5 if synonym else 1.0) or synonym:
             _text_query(eng, text, words, accept, offset + limit, board, wanted)
+            _structure.reshape(eng, board, words, accept)
         cids = board.codes()
         cids = cids[accept(cids)]
         total = int(cids.size)
-        page = _top(board, cids, offset + limit)[offset:]
+        page = _structure.diversify(eng, board, _top(board, cids, offset + limit + _structure.DIVERSIFY_EXTRA),
+                                    offset + limit)[offset:]
         found = list(zip(board.score[page].tolist(), page.tolist(), board.field[page].tolist()))
     finally:
         board.reset()

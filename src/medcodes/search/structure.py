@@ -1,0 +1,174 @@
+"""The shape of an ICD-10-CM answer page: which code of a family a coder reports.
+
+Two query-time adjustments over the scores the words gave (:func:`reshape`), read from
+per-code facts computed once per loaded index from the official titles and the code tree:
+
+* **7th characters.** An injury's codes come in families that differ only in the
+  encounter (initial, subsequent, sequela) and, for fractures, open vs closed and the
+  healing (routine, delayed, nonunion, malunion). A query that does not state those words
+  gets the default a coder assumes (ICD-10-CM guideline I.C.19.a: 7th character A while the
+  injury is treated; a fracture not stated as open is closed, I.C.19.c.1): the other members
+  rank a little lower, so one family no longer fills the page and other readings of the words
+  stay in the top 10.
+* **Headers.** A category that is not billable (``K42 Umbilical hernia``, ``R11 Nausea and
+  vomiting``) often matches the words best, being the shortest text. A coder reports its
+  *default* billable code: the child the classification itself names unspecified
+  (``R11.2 Nausea with vomiting, unspecified``), else the one "without" the complication
+  (``K42.9 ... without obstruction or gangrene``), else, in an injury family, the initial
+  encounter for a closed injury. That child takes the header's place, the header drops.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+#: per-code flags (uint8) of an ICD-10-CM 7th-character code
+SUBSEQUENT, SEQUELA, OPEN, HEALING = 1, 2, 4, 8
+#: query words that ask for those codes
+ASKS = {
+    SUBSEQUENT: frozenset({"subsequent", "healing", "delayed", "nonunion", "malunion", "union", "followup"}),
+    SEQUELA: frozenset({"sequela", "sequelae", "late"}),
+    OPEN: frozenset({"open", "compound"}),
+    HEALING: frozenset({"delayed", "nonunion", "malunion", "union", "nonunited"}),
+}
+#: a family member the query's words do not ask for, relative to the default (initial, closed, routine)
+FAMILY_FACTOR = 0.9
+#: the default child of a header, relative to the header's score: it takes the header's place
+DEFAULT_CHILD_FACTOR = 1.0
+REPLACED_HEADER_FACTOR = 0.85  # a header whose default child is on the page
+HEADERS_CHECKED = 30   # best headers whose default child is put on the page
+_SIDE_WORDS = frozenset({"left", "right", "bilateral", "unilateral"})
+_UNSPECIFIED = re.compile(r"(^unspecified\b|, unspecified\b|\bof unspecified\b)", re.I)
+_WITHOUT = re.compile(r"^(?:(?!\bwith\b).)*\bwithout\b", re.I)   # "without" and no "with" before it
+
+
+def encounter_flags(eng: Any) -> np.ndarray:
+    """Code id -> flags of an ICD-10-CM code whose 7th character states the encounter (0: none)."""
+    flags = getattr(eng, "_encounter_flags", None)
+    if flags is None:
+        flags = np.zeros(eng.n_codes, dtype=np.uint8)
+        rows = eng.conn.execute(
+            "SELECT id, title FROM code WHERE system = 'icd10cm' AND length(key) = 7 "
+            "AND (title LIKE '%encounter%' OR title LIKE '%sequela')")
+        for cid, title in rows:
+            t = title.lower()
+            f = 0
+            if "subsequent encounter" in t:
+                f |= SUBSEQUENT
+            if t.endswith("sequela"):
+                f |= SEQUELA
+            if "open fracture" in t:
+                f |= OPEN
+            if "delayed healing" in t or "nonunion" in t or "malunion" in t:
+                f |= HEALING
+            flags[cid] = f
+        eng._encounter_flags = flags
+    return flags
+
+
+def default_children(eng: Any) -> np.ndarray:
+    """Code id -> the billable code a coder reports for an ICD-10-CM header (-1: none)."""
+    out = getattr(eng, "_default_child", None)
+    if out is not None:
+        return out
+    out = np.full(eng.n_codes, -1, dtype=np.int64)
+    if "icd10cm" not in eng.systems:
+        eng._default_child = out
+        return out
+    rows = eng.conn.execute("SELECT id, title FROM code WHERE system = 'icd10cm' ORDER BY id").fetchall()
+    titles = {cid: title for cid, title in rows}
+    up, end, bill = eng.c_up, eng.c_end, eng.c_bill
+    flags = encounter_flags(eng)
+    pick: dict[int, int] = {}
+    for cid, _title in rows:
+        if bill[cid] == 1 or int(end[cid]) <= cid + 1:
+            continue
+        kids = [k for k in range(cid + 1, int(end[cid])) if int(up[k]) == cid]
+        # the child saying "unspecified" most ("S83.209 Unspecified tear of unspecified meniscus, current
+        # injury, unspecified knee", not "S83.200 Bucket-handle tear of unspecified meniscus, ... right knee")
+        said = [(len(_UNSPECIFIED.findall(titles.get(k, ""))), -k) for k in kids]
+        choice = -max(said)[1] if said and max(said)[0] > 0 else None
+        if choice is None:
+            # "K42.9 Umbilical hernia without obstruction or gangrene", not "K42.0 ... with obstruction,
+            # without gangrene"
+            choice = next((k for k in kids if _WITHOUT.search(titles.get(k, ""))), None)
+        if choice is None:
+            # an injury family: the initial encounter for a closed injury (7th character A)
+            choice = next((k for k in kids if flags[k] == 0 and "initial encounter" in titles.get(k, "").lower()),
+                          None)
+        if choice is not None:
+            pick[cid] = choice
+    for cid in pick:
+        k, steps = pick[cid], 0
+        while bill[k] != 1 and k in pick and steps < 4:     # down to a billable code
+            k, steps = pick[k], steps + 1
+        if bill[k] == 1:
+            out[cid] = k
+    eng._default_child = out
+    return out
+
+
+def reshape(eng: Any, board: Any, words: list[str], accept: Any) -> None:
+    """Adjust ``board``'s ICD-10-CM scores for the 7th-character family and headers (see the module)."""
+    if "icd10cm" not in eng.systems:
+        return
+    cids = board.codes()
+    if not cids.size:
+        return
+    said = set(words)
+    flags = encounter_flags(eng)[cids]
+    fam = flags != 0
+    if fam.any():
+        factor = np.ones(cids.size)
+        for flag, asks in ASKS.items():
+            if not asks & said:
+                factor[(flags & flag) != 0] *= FAMILY_FACTOR
+        board.score[cids] *= factor
+    if (_SIDE_WORDS | ASKS[SUBSEQUENT] | ASKS[SEQUELA] | ASKS[OPEN]) & said:
+        return          # the query chose a side or an encounter: the default child may not be it
+    cm = eng.systems.index("icd10cm")
+    heads = cids[(eng.c_bill[cids] == 0) & (eng.c_sys[cids] == cm)]
+    if not heads.size:
+        return
+    if heads.size > HEADERS_CHECKED:
+        heads = heads[np.argpartition(-board.score[heads], HEADERS_CHECKED)[:HEADERS_CHECKED]]
+    kids = default_children(eng)[heads]
+    ok = kids >= 0
+    heads, kids = heads[ok], kids[ok]
+    if kids.size:
+        ok = accept(kids)
+        heads, kids = heads[ok], kids[ok]
+    if kids.size:
+        board.offer(kids, board.score[heads] * DEFAULT_CHILD_FACTOR, board.field[heads])
+        # the child takes the header's place: the header drops, leaving room for other readings
+        board.score[heads] *= REPLACED_HEADER_FACTOR
+
+
+#: siblings (codes under one parent) kept at their score on a page; each further one ranks lower
+SIBLINGS_KEPT = 3
+SIBLING_FACTOR = 0.85
+DIVERSIFY_EXTRA = 30   # codes beyond the page read, so that a code below a crowded family can move up
+
+
+def diversify(eng: Any, board: Any, ranked: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best of ``ranked`` (best first) when one family may not fill the page: the
+    siblings of one parent after the first :data:`SIBLINGS_KEPT` score lower, so that another
+    reading of the words reaches the top 10."""
+    if ranked.size <= SIBLINGS_KEPT:
+        return ranked[:k]
+    up = eng.c_up[ranked].tolist()
+    seen: dict[int, int] = {}
+    factor = np.ones(ranked.size)
+    for i, p in enumerate(up):
+        n = seen.get(p, 0)
+        seen[p] = n + 1
+        if n >= SIBLINGS_KEPT:
+            factor[i] = SIBLING_FACTOR
+    if (factor == 1.0).all():
+        return ranked[:k]
+    sc = board.score[ranked] * factor
+    order = np.lexsort((np.arange(ranked.size), -sc))
+    return ranked[order][:k]
