@@ -434,3 +434,47 @@ def test_see_reference_is_read_under_the_referring_main_term(cb):
     assert see.find(talus.see, home=_root(talus, terms)).path.startswith("Fracture, traumatic > tarsal bone > talus")
     hits = [h.code for h in search(cb, "jaw fracture", systems="icd10cm", limit=10).hits]
     assert any(c.startswith("S02.609") for c in hits[:3]), hits    # Fracture of mandible, unspecified
+
+
+@pytest.mark.parametrize("query, header, child", [
+    ("umbilical hernia", "K42", "K42.9"),        # K42.9 Umbilical hernia without obstruction or gangrene
+    ("nausea and vomiting", "R11", "R11.2"),     # R11.2 Nausea with vomiting, unspecified
+    ("tubal pregnancy", "O00.1", "O00.109"),     # O00.109 Unspecified tubal pregnancy without intrauterine pregnancy
+])
+def test_a_header_gives_its_place_to_its_default_billable_child(cb, query, header, child):
+    assert cb.lookup(header, system="icd10cm", ncci=False).billable is False
+    assert cb.lookup(child, system="icd10cm", ncci=False).billable is True
+    got = codes(search(cb, query, systems="icd10cm", limit=10))
+    assert got[0] == child, got
+    assert header not in got[:1]
+
+
+def test_injury_family_defaults_to_the_initial_encounter_for_a_closed_fracture(cb):
+    # S02.609A Fracture of mandible, unspecified, initial encounter for closed fracture
+    assert "initial encounter for closed fracture" in cb.lookup("S02.609A", system="icd10cm", ncci=False).title
+    got = codes(search(cb, "jaw fracture", systems="icd10cm", limit=20))
+    assert got[0] == "S02.609A", got
+    # the open fracture and the later encounters of the same family rank below it
+    for later in ("S02.609B", "S02.609D", "S02.609S"):
+        if later in got:
+            assert got.index(later) > got.index("S02.609A")
+    # a query that says so gets them: the subsequent encounter, routine healing first
+    sub = codes(search(cb, "jaw fracture subsequent encounter", systems="icd10cm", limit=10))
+    assert sub[0] == "S02.609D", sub
+
+
+def test_one_family_does_not_fill_the_page():
+    """Beyond three codes under one parent, the next rank a little lower (structure.diversify)."""
+    import numpy as np
+
+    from medcodes.search.engine import Board
+    from medcodes.search.structure import SIBLINGS_KEPT, diversify
+
+    class Eng:      # five codes under parent 0 (ids 1-5), one under parent 6 (id 7)
+        c_up = np.array([0, 0, 0, 0, 0, 0, 6, 6])
+
+    board = Board(np.full(8, -1.0), np.zeros(8, dtype=np.int64))
+    ranked = np.array([1, 2, 3, 4, 5, 7])
+    board.offer(ranked, np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.8]), np.zeros(6, dtype=np.int64))
+    out = diversify(Eng(), board, ranked, 6).tolist()
+    assert out[:SIBLINGS_KEPT] == [1, 2, 3] and out[SIBLINGS_KEPT] == 7 and sorted(out) == sorted(ranked.tolist())

@@ -57,9 +57,10 @@ import numpy as np
 
 from ..model import ReleaseInfo, normalize_key
 from ..store import file_mode
+from . import structure as _structure
 from . import text as _text
 
-BUILD_VERSION = "25"
+BUILD_VERSION = "26"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -715,7 +716,7 @@ def _csr(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[array, array]:
 
 def _arr(a: np.ndarray) -> array:
     out = array({np.dtype(np.uint32): "I", np.dtype(np.uint8): "B", np.dtype(np.int8): "b",
-                 np.dtype(np.uint16): "H"}[a.dtype])
+                 np.dtype(np.uint16): "H", np.dtype(np.int32): "i"}[a.dtype])
     out.frombytes(a.tobytes())
     return out
 
@@ -798,6 +799,8 @@ def compile_to(b: Builder, path: Path, meta: dict[str, Any]) -> None:
         "d_hash": d_hash, "d_tok": d_tok,
     }
     blobs["c_end"], blobs["c_up"] = code_tree(b.code_rows)
+    enc, default = _structure.code_facts(b.code_rows, np.frombuffer(blobs["c_up"].tobytes(), dtype=np.uint32))
+    blobs["c_enc"], blobs["c_default"] = _arr(enc), _arr(default)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".search.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -45,7 +45,7 @@ from .build import CHUNK, KIND_WEIGHT
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
            "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok",
-           "c_end", "c_up", "c_rank")
+           "c_end", "c_up", "c_rank", "c_enc", "c_default")
 _DTYPES = {"I": np.uint32, "i": np.int32, "B": np.uint8, "b": np.int8, "H": np.uint16, "f": np.float32}
 
 MAX_DRIVER = 60000   # postings scanned at most for one query variant

@@ -1,7 +1,7 @@
-"""The shape of an ICD-10-CM answer page: which code of a family a coder reports.
+"""The shape of an answer page: which code of a family a coder reports, and room for other readings.
 
-Two query-time adjustments over the scores the words gave (:func:`reshape`), read from
-per-code facts computed once per loaded index from the official titles and the code tree:
+Two ICD-10-CM adjustments over the scores the words gave (:func:`reshape`), read from per-code
+facts compiled into the index from the official titles and the code tree (:func:`code_facts`):
 
 * **7th characters.** An injury's codes come in families that differ only in the
   encounter (initial, subsequent, sequela) and, for fractures, open vs closed and the
@@ -16,6 +16,10 @@ per-code facts computed once per loaded index from the official titles and the c
   (``R11.2 Nausea with vomiting, unspecified``), else the one "without" the complication
   (``K42.9 ... without obstruction or gangrene``), else, in an injury family, the initial
   encounter for a closed injury. That child takes the header's place, the header drops.
+
+And, in every system, a page is not filled by one family (:func:`diversify`): beyond the first
+three codes under one parent (three sides of one condition, three devices of one ICD-10-PCS
+table), the next rank a little lower, so that another reading of the words reaches the top 10.
 """
 
 from __future__ import annotations
@@ -45,70 +49,64 @@ _UNSPECIFIED = re.compile(r"(^unspecified\b|, unspecified\b|\bof unspecified\b)"
 _WITHOUT = re.compile(r"^(?:(?!\bwith\b).)*\bwithout\b", re.I)   # "without" and no "with" before it
 
 
-def encounter_flags(eng: Any) -> np.ndarray:
-    """Code id -> flags of an ICD-10-CM code whose 7th character states the encounter (0: none)."""
-    flags = getattr(eng, "_encounter_flags", None)
-    if flags is None:
-        flags = np.zeros(eng.n_codes, dtype=np.uint8)
-        rows = eng.conn.execute(
-            "SELECT id, title FROM code WHERE system = 'icd10cm' AND length(key) = 7 "
-            "AND (title LIKE '%encounter%' OR title LIKE '%sequela')")
-        for cid, title in rows:
-            t = title.lower()
-            f = 0
-            if "subsequent encounter" in t:
-                f |= SUBSEQUENT
-            if t.endswith("sequela"):
-                f |= SEQUELA
-            if "open fracture" in t:
-                f |= OPEN
-            if "delayed healing" in t or "nonunion" in t or "malunion" in t:
-                f |= HEALING
-            flags[cid] = f
-        eng._encounter_flags = flags
-    return flags
-
-
-def default_children(eng: Any) -> np.ndarray:
-    """Code id -> the billable code a coder reports for an ICD-10-CM header (-1: none)."""
-    out = getattr(eng, "_default_child", None)
-    if out is not None:
-        return out
-    out = np.full(eng.n_codes, -1, dtype=np.int64)
-    if "icd10cm" not in eng.systems:
-        eng._default_child = out
-        return out
-    rows = eng.conn.execute("SELECT id, title FROM code WHERE system = 'icd10cm' ORDER BY id").fetchall()
-    titles = {cid: title for cid, title in rows}
-    up, end, bill = eng.c_up, eng.c_end, eng.c_bill
-    flags = encounter_flags(eng)
-    pick: dict[int, int] = {}
-    for cid, _title in rows:
-        if bill[cid] == 1 or int(end[cid]) <= cid + 1:
+def code_facts(rows: list[tuple[str, str, str, str, int, str]], up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per code (the index's code rows: system, code, key, title, billable, chapter; ``up`` the code
+    above each): its 7th-character flags (uint8, 0: none) and, for an ICD-10-CM header, the billable
+    code a coder reports for it (int32, -1: none). Compiled into the index (build.compile_to)."""
+    n = len(rows)
+    flags = np.zeros(n, dtype=np.uint8)
+    default = np.full(n, -1, dtype=np.int32)
+    cm = [i for i, r in enumerate(rows) if r[0] == "icd10cm"]
+    if not cm:
+        return flags, default
+    for i in cm:
+        key, title = rows[i][2], rows[i][3]
+        if len(key) != 7:
             continue
-        kids = [k for k in range(cid + 1, int(end[cid])) if int(up[k]) == cid]
+        t = title.lower()
+        if "encounter" not in t and not t.endswith("sequela"):
+            continue
+        f = 0
+        if "subsequent encounter" in t:
+            f |= SUBSEQUENT
+        if t.endswith("sequela"):
+            f |= SEQUELA
+        if "open fracture" in t:
+            f |= OPEN
+        if "delayed healing" in t or "nonunion" in t or "malunion" in t:
+            f |= HEALING
+        flags[i] = f
+    ids = np.asarray(cm, dtype=np.int64)
+    up = np.asarray(up, dtype=np.int64)
+    bill = np.fromiter((r[4] for r in rows), dtype=np.int8, count=n)
+    # each code under a header, grouped by its header (release order within a group)
+    under = ids[(up[ids] != ids) & (bill[up[ids]] != 1)]
+    under = under[np.argsort(up[under], kind="stable")]
+    heads, first = np.unique(up[under], return_index=True)
+    bounds = np.append(first, under.size).tolist()
+    pick: dict[int, int] = {}
+    for h, a, b in zip(heads.tolist(), bounds[:-1], bounds[1:]):
+        kids = under[a:b].tolist()
         # the child saying "unspecified" most ("S83.209 Unspecified tear of unspecified meniscus, current
         # injury, unspecified knee", not "S83.200 Bucket-handle tear of unspecified meniscus, ... right knee")
-        said = [(len(_UNSPECIFIED.findall(titles.get(k, ""))), -k) for k in kids]
-        choice = -max(said)[1] if said and max(said)[0] > 0 else None
+        best = max((len(_UNSPECIFIED.findall(rows[k][3])), -k) for k in kids)
+        choice = -best[1] if best[0] > 0 else None
         if choice is None:
             # "K42.9 Umbilical hernia without obstruction or gangrene", not "K42.0 ... with obstruction,
             # without gangrene"
-            choice = next((k for k in kids if _WITHOUT.search(titles.get(k, ""))), None)
+            choice = next((k for k in kids if _WITHOUT.search(rows[k][3])), None)
         if choice is None:
             # an injury family: the initial encounter for a closed injury (7th character A)
-            choice = next((k for k in kids if flags[k] == 0 and "initial encounter" in titles.get(k, "").lower()),
-                          None)
+            choice = next((k for k in kids if flags[k] == 0 and "initial encounter" in rows[k][3].lower()), None)
         if choice is not None:
-            pick[cid] = choice
-    for cid in pick:
-        k, steps = pick[cid], 0
+            pick[h] = choice
+    for h in pick:
+        k, steps = pick[h], 0
         while bill[k] != 1 and k in pick and steps < 4:     # down to a billable code
             k, steps = pick[k], steps + 1
         if bill[k] == 1:
-            out[cid] = k
-    eng._default_child = out
-    return out
+            default[h] = k
+    return flags, default
 
 
 def reshape(eng: Any, board: Any, words: list[str], accept: Any) -> None:
@@ -119,7 +117,7 @@ def reshape(eng: Any, board: Any, words: list[str], accept: Any) -> None:
     if not cids.size:
         return
     said = set(words)
-    flags = encounter_flags(eng)[cids]
+    flags = eng.c_enc[cids]
     fam = flags != 0
     if fam.any():
         factor = np.ones(cids.size)
@@ -135,7 +133,7 @@ def reshape(eng: Any, board: Any, words: list[str], accept: Any) -> None:
         return
     if heads.size > HEADERS_CHECKED:
         heads = heads[np.argpartition(-board.score[heads], HEADERS_CHECKED)[:HEADERS_CHECKED]]
-    kids = default_children(eng)[heads]
+    kids = eng.c_default[heads].astype(np.int64)
     ok = kids >= 0
     heads, kids = heads[ok], kids[ok]
     if kids.size:
