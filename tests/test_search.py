@@ -478,3 +478,12 @@ def test_one_family_does_not_fill_the_page():
     board.offer(ranked, np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.8]), np.zeros(6, dtype=np.int64))
     out = diversify(Eng(), board, ranked, 6).tolist()
     assert out[:SIBLINGS_KEPT] == [1, 2, 3] and out[SIBLINGS_KEPT] == 7 and sorted(out) == sorted(ranked.tolist())
+
+
+def test_a_side_word_is_read_in_the_code_own_texts_not_in_index_paths(cb):
+    """T16.9XXA "Foreign body in ear, unspecified ear" is reached by Index paths such as "Foreign body >
+    inadvertently left in operation wound > auditory canal": that "left" is no side. "left" chooses
+    T16.2XXA "Foreign body in left ear, initial encounter"."""
+    assert "left ear" in cb.lookup("T16.2XXA", system="icd10cm", ncci=False).title
+    got = codes(search(cb, "foreign body left ear initial", systems="icd10cm", limit=10))
+    assert got[0] == "T16.2XXA", got

@@ -447,7 +447,7 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_QUALIFY)[:MAX_QUALIFY]])
         # "Blindness, both eyes": a title saying "both" states the bilateral code
         qc = [eng.any_of(_BOTH) if q == "bilateral" else eng.candidate(q, False) for q in quals]
-        ok = eng.have_words(cids, qc)
+        ok = eng.have_words(cids, qc, own=True)
         board.offer(cids[ok], tmp.score[cids[ok]], tmp.field[cids[ok]])
         if any(q in _ONE_SIDE for q in quals) and (~ok).any():
             # "right inguinal hernia": K40.90 says "unilateral", the side ICD-10-CM codes for it
@@ -456,10 +456,10 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             lack = lack[eng.c_bill[lack] == 1]       # a header's codes below state the side
             if lack.size > MAX_NEUTRAL:
                 lack = np.sort(lack[np.argpartition(-tmp.score[lack], MAX_NEUTRAL)[:MAX_NEUTRAL]])
-            uni = eng.have_words(lack, one)
+            uni = eng.have_words(lack, one, own=True)
             # ... and states no other side ("Unilateral primary osteoarthritis, left knee" is not right)
             other = tuple(w for w in ("left", "right", "bilateral") if w not in quals)
-            uni[uni] = ~eng.have_words(lack[uni], [eng.any_of(other)])
+            uni[uni] = ~eng.have_words(lack[uni], [eng.any_of(other)], own=True)
             ok[np.isin(cids, lack[uni], assume_unique=True)] = True
             board.offer(lack[uni], tmp.score[lack[uni]] * UNILATERAL_FACTOR, tmp.field[lack[uni]])
         # the lateral / encounter codes below the best ICD-10-CM codes that do not state it ("Varix,
@@ -473,7 +473,7 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             billable = eng.c_bill[rel] == 1
             rel, src = rel[billable], src[billable]
             if rel.size:
-                good = eng.have_words(rel, qc)
+                good = eng.have_words(rel, qc, own=True)
                 rel, src = rel[good], src[good]
                 # of the codes below one code, those the words found themselves first ("Cellulitis,
                 # lower limb" -> L03.11-: "Cellulitis of right lower limb" before "... right axilla")
@@ -490,7 +490,7 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
         if rest.size:
             neutral = np.ones(rest.size, dtype=bool)
             for group in {_text.QUALIFIER_GROUPS[q] for q in quals}:
-                neutral &= ~eng.have_words(rest, [eng.any_of(group)])
+                neutral &= ~eng.have_words(rest, [eng.any_of(group)], own=True)
             rest = rest[neutral]
             factor = ENCOUNTER_NEUTRAL_FACTOR if _ENCOUNTER_WORDS.intersection(quals) else NEUTRAL_FACTOR
             board.offer(rest, tmp.score[rest] * factor, tmp.field[rest])

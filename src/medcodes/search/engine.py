@@ -69,6 +69,7 @@ FAMILY_QUALITY = 0.85  # a word of the query word's Porter2 family (dislocated ~
 TWO_EDITS_MIN = 7       # a word this long, with no token one edit away, may be read two edits away
 TYPO_PREFIX_USES = 5    # a word that starts tokens used in fewer fields than this is also read as a misspelling
 RARE_TYPO_RATIO = 8    # a word one edit away used 8x less than another one edit away is the less likely fix
+OWN_KINDS_MAX = 2      # field kinds 0-2 (title, short title, inclusion term): a code's own texts
 TOKEN_PENALTY = 0.003  # per counted word of a field: of two full matches, the shorter text ranks first
 
 
@@ -585,8 +586,11 @@ class Engine:
                 self._cands[key] = cand  # type: ignore[index]
         return cand
 
-    def have_words(self, cids: np.ndarray, cands: list[Candidate]) -> np.ndarray:
-        """Which of ``cids`` have every one of ``cands`` somewhere in their fields (pooled)."""
+    def have_words(self, cids: np.ndarray, cands: list[Candidate], own: bool = False) -> np.ndarray:
+        """Which of ``cids`` have every one of ``cands`` somewhere in their fields (pooled); with
+        ``own``, in their own texts only (title, short title, inclusion terms: where ICD-10-CM
+        states a side or an encounter; an Index path's "left" is "inadvertently left in operation
+        wound", not the side)."""
         ok = np.ones(cids.size, dtype=bool)
         if not cids.size or not cands:
             return ok
@@ -594,13 +598,19 @@ class Engine:
         ok &= has_field
         if not has_field.any():
             return ok
+        sub_cids = cids[has_field] if not has_field.all() else cids
         cfs = self.c_f_start
-        fpos, _flens, foffs = _expand(cfs[cids], cfs[cids + 1])
-        offs = foffs[has_field] if not has_field.all() else foffs
-        for best in self._pooled(self.c_f[fpos], offs, cands):
-            sub = ok[has_field]
-            sub &= best > 0
-            ok[has_field] = sub
+        fpos, _flens, offs = _expand(cfs[sub_cids], cfs[sub_cids + 1])
+        fields = self.c_f[fpos]
+        keep = self.f_kind[fields] <= OWN_KINDS_MAX if own else None
+        sub_ok = np.ones(sub_cids.size, dtype=bool)
+        toks: list[tuple[np.ndarray, np.ndarray]] = []
+        for c in cands:
+            got = self._in_each_field(c, fields, toks)
+            if keep is not None:
+                got = np.where(keep, got, 0.0)
+            sub_ok &= np.maximum.reduceat(got, offs) > 0
+        ok[has_field] = sub_ok
         return ok
 
     def _pooled(self, cf: np.ndarray, offs: np.ndarray, cands: list[Candidate]) -> Iterator[np.ndarray]:
