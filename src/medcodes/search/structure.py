@@ -45,6 +45,10 @@ DEFAULT_CHILD_FACTOR = 1.0
 REPLACED_HEADER_FACTOR = 0.85  # a header whose default child is on the page
 HEADERS_CHECKED = 30   # best headers whose default child is put on the page
 _SIDE_WORDS = frozenset({"left", "right", "bilateral", "unilateral"})
+#: words by which a query chooses among a header's children itself
+_CHOSEN = _SIDE_WORDS | ASKS[SUBSEQUENT] | ASKS[SEQUELA] | ASKS[OPEN]
+#: flags & the flags not asked for -> the factor (one FAMILY_FACTOR per flag)
+_FAMILY_FACTORS = np.array([FAMILY_FACTOR ** bin(i).count("1") for i in range(16)])
 _UNSPECIFIED = re.compile(r"(^unspecified\b|, unspecified\b|\bof unspecified\b)", re.I)
 _WITHOUT = re.compile(r"^(?:(?!\bwith\b).)*\bwithout\b", re.I)   # "without" and no "with" before it
 
@@ -117,27 +121,27 @@ def reshape(eng: Any, board: Any, words: list[str], accept: Any) -> None:
     if not cids.size:
         return
     said = set(words)
-    flags = eng.c_enc[cids]
-    fam = flags != 0
-    if fam.any():
-        factor = np.ones(cids.size)
-        for flag, asks in ASKS.items():
-            if not asks & said:
-                factor[(flags & flag) != 0] *= FAMILY_FACTOR
-        board.score[cids] *= factor
-    if (_SIDE_WORDS | ASKS[SUBSEQUENT] | ASKS[SEQUELA] | ASKS[OPEN]) & said:
+    demote = 0
+    for flag, asks in ASKS.items():
+        if not asks & said:
+            demote |= flag
+    if demote:
+        flags = eng.c_enc[cids] & demote
+        hit = flags != 0
+        if hit.any():
+            board.score[cids[hit]] *= _FAMILY_FACTORS[flags[hit]]
+    if _CHOSEN & said:
         return          # the query chose a side or an encounter: the default child may not be it
-    cm = eng.systems.index("icd10cm")
-    heads = cids[(eng.c_bill[cids] == 0) & (eng.c_sys[cids] == cm)]
-    if not heads.size:
+    kids = eng.c_default[cids]
+    has = kids >= 0
+    if not has.any():
         return
+    heads, kids = cids[has], kids[has].astype(np.int64)
     if heads.size > HEADERS_CHECKED:
-        heads = heads[np.argpartition(-board.score[heads], HEADERS_CHECKED)[:HEADERS_CHECKED]]
-    kids = eng.c_default[heads].astype(np.int64)
-    ok = kids >= 0
-    heads, kids = heads[ok], kids[ok]
-    if kids.size:
-        ok = accept(kids)
+        top = np.argpartition(-board.score[heads], HEADERS_CHECKED)[:HEADERS_CHECKED]
+        heads, kids = heads[top], kids[top]
+    ok = accept(kids)
+    if not ok.all():
         heads, kids = heads[ok], kids[ok]
     if kids.size:
         board.offer(kids, board.score[heads] * DEFAULT_CHILD_FACTOR, board.field[heads])
