@@ -487,3 +487,15 @@ def test_a_side_word_is_read_in_the_code_own_texts_not_in_index_paths(cb):
     assert "left ear" in cb.lookup("T16.2XXA", system="icd10cm", ncci=False).title
     got = codes(search(cb, "foreign body left ear initial", systems="icd10cm", limit=10))
     assert got[0] == "T16.2XXA", got
+
+
+def test_a_fracture_is_traumatic_and_displaced_unless_the_query_says_otherwise(cb):
+    """The Index's "Fracture" is "Fracture, traumatic" (a stress or pathological fracture is said so),
+    and a fracture not stated as displaced or not is coded displaced (guideline I.C.19.c)."""
+    got = codes(search(cb, "left tibia fracture delayed healing", systems="icd10cm", limit=10))
+    assert got[0] == "S82.202G", got     # Unspecified fracture of shaft of left tibia, ... delayed healing
+    stress = codes(search(cb, "stress fracture left tibia", systems="icd10cm", limit=5))
+    assert stress[0].startswith("M84.362"), stress   # Stress fracture, left tibia
+    displaced = codes(search(cb, "fracture of neck of fifth metacarpal right hand initial", systems="icd10cm", limit=10))
+    assert "S62.336A" in displaced and "S62.366A" in displaced, displaced
+    assert displaced.index("S62.336A") < displaced.index("S62.366A")   # Displaced before Nondisplaced

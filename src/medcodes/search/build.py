@@ -60,7 +60,7 @@ from ..store import file_mode
 from . import structure as _structure
 from . import text as _text
 
-BUILD_VERSION = "26"
+BUILD_VERSION = "27"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")

@@ -7,7 +7,9 @@ facts compiled into the index from the official titles and the code tree (:func:
   encounter (initial, subsequent, sequela) and, for fractures, open vs closed and the
   healing (routine, delayed, nonunion, malunion). A query that does not state those words
   gets the default a coder assumes (ICD-10-CM guideline I.C.19.a: 7th character A while the
-  injury is treated; a fracture not stated as open is closed, I.C.19.c.1): the other members
+  injury is treated; a fracture not stated as open is closed and one not stated as displaced or
+  not is displaced, I.C.19.c; the Index's "Fracture" is "Fracture, traumatic", a stress or
+  pathological fracture is said so): the other members
   rank a little lower, so one family no longer fills the page and other readings of the words
   stay in the top 10.
 * **Headers.** A category that is not billable (``K42 Umbilical hernia``, ``R11 Nausea and
@@ -30,13 +32,20 @@ from typing import Any
 import numpy as np
 
 #: per-code flags (uint8) of an ICD-10-CM 7th-character code
-SUBSEQUENT, SEQUELA, OPEN, HEALING = 1, 2, 4, 8
+SUBSEQUENT, SEQUELA, OPEN, HEALING, NOT_TRAUMATIC, NONDISPLACED = 1, 2, 4, 8, 16, 32
 #: query words that ask for those codes
 ASKS = {
     SUBSEQUENT: frozenset({"subsequent", "healing", "delayed", "nonunion", "malunion", "union", "followup"}),
     SEQUELA: frozenset({"sequela", "sequelae", "late"}),
     OPEN: frozenset({"open", "compound"}),
     HEALING: frozenset({"delayed", "nonunion", "malunion", "union", "nonunited"}),
+    # the Index's "Fracture" is "Fracture, traumatic"; a stress or pathological fracture is said so
+    NOT_TRAUMATIC: frozenset({"stress", "pathological", "pathologic", "osteoporotic", "osteoporosis", "fatigue",
+                              "insufficiency", "neoplastic", "metastatic", "march", "disease", "fragility",
+                              "periprosthetic", "collapsed", "collapse"}),
+    # "a fracture not indicated whether displaced or not displaced should be coded to displaced"
+    # (guideline I.C.19.c)
+    NONDISPLACED: frozenset({"nondisplaced", "undisplaced", "non"}),
 }
 #: a family member the query's words do not ask for, relative to the default (initial, closed, routine)
 FAMILY_FACTOR = 0.9
@@ -45,10 +54,11 @@ DEFAULT_CHILD_FACTOR = 1.0
 REPLACED_HEADER_FACTOR = 0.85  # a header whose default child is on the page
 HEADERS_CHECKED = 30   # best headers whose default child is put on the page
 _SIDE_WORDS = frozenset({"left", "right", "bilateral", "unilateral"})
+_LATER = SUBSEQUENT | SEQUELA | OPEN | HEALING   # not the initial encounter for a closed injury
 #: words by which a query chooses among a header's children itself
-_CHOSEN = _SIDE_WORDS | ASKS[SUBSEQUENT] | ASKS[SEQUELA] | ASKS[OPEN]
+_CHOSEN = _SIDE_WORDS | ASKS[SUBSEQUENT] | ASKS[SEQUELA] | ASKS[OPEN] | ASKS[NONDISPLACED]
 #: flags & the flags not asked for -> the factor (one FAMILY_FACTOR per flag)
-_FAMILY_FACTORS = np.array([FAMILY_FACTOR ** bin(i).count("1") for i in range(16)])
+_FAMILY_FACTORS = np.array([FAMILY_FACTOR ** bin(i).count("1") for i in range(64)])
 _UNSPECIFIED = re.compile(r"(^unspecified\b|, unspecified\b|\bof unspecified\b)", re.I)
 _WITHOUT = re.compile(r"^(?:(?!\bwith\b).)*\bwithout\b", re.I)   # "without" and no "with" before it
 
@@ -79,6 +89,10 @@ def code_facts(rows: list[tuple[str, str, str, str, int, str]], up: np.ndarray) 
             f |= OPEN
         if "delayed healing" in t or "nonunion" in t or "malunion" in t:
             f |= HEALING
+        if "stress fracture" in t or "pathological fracture" in t:
+            f |= NOT_TRAUMATIC
+        if t.startswith("nondisplaced"):
+            f |= NONDISPLACED
         flags[i] = f
     ids = np.asarray(cm, dtype=np.int64)
     up = np.asarray(up, dtype=np.int64)
@@ -101,7 +115,7 @@ def code_facts(rows: list[tuple[str, str, str, str, int, str]], up: np.ndarray) 
             choice = next((k for k in kids if _WITHOUT.search(rows[k][3])), None)
         if choice is None:
             # an injury family: the initial encounter for a closed injury (7th character A)
-            choice = next((k for k in kids if flags[k] == 0 and "initial encounter" in rows[k][3].lower()), None)
+            choice = next((k for k in kids if not flags[k] & _LATER and "initial encounter" in rows[k][3].lower()), None)
         if choice is not None:
             pick[h] = choice
     for h in pick:
