@@ -499,3 +499,11 @@ def test_a_fracture_is_traumatic_and_displaced_unless_the_query_says_otherwise(c
     displaced = codes(search(cb, "fracture of neck of fifth metacarpal right hand initial", systems="icd10cm", limit=10))
     assert "S62.336A" in displaced and "S62.366A" in displaced, displaced
     assert displaced.index("S62.336A") < displaced.index("S62.366A")   # Displaced before Nondisplaced
+
+
+@pytest.mark.parametrize("query", ["concussion sequelae", "late effect of concussion"])
+def test_sequela_spelled_as_users_write_it_chooses_the_7th_character_s(cb, query):
+    # S06.0X0S Concussion without loss of consciousness, sequela
+    assert cb.lookup("S06.0X0S", system="icd10cm", ncci=False).title.endswith("sequela")
+    got = codes(search(cb, query, systems="icd10cm", limit=5))
+    assert got[0].startswith("S06.0X") and got[0].endswith("S"), got

@@ -34,13 +34,15 @@ SHORTHAND: dict[tuple[str, str], tuple[str, ...]] = {
     ("f", "u"): ("follow", "up"),
     ("c", "s"): ("cesarean", "section"),
     ("can", "t"): ("cant",),             # can't: the lay table's "cant sleep", "cant pee"
+    ("late", "effect"): ("sequela",),    # the ICD-9-CM name of a sequela (7th character S)
+    ("late", "effects"): ("sequela",),
 }
 
 #: Single shorthand words for the laterality / encounter qualifiers, rewritten in the same pass so the
 #: engine's qualifier logic sees the full word (``rt knee oa`` -> ``right knee oa``).
 QUALIFIER_SHORTHAND: dict[str, str] = {
     "rt": "right", "lt": "left", "bilat": "bilateral", "bil": "bilateral", "init": "initial",
-    "subseq": "subsequent", "seq": "sequela",
+    "subseq": "subsequent", "seq": "sequela", "sequelae": "sequela",
 }
 
 
@@ -56,7 +58,7 @@ SIDE_REGION_SHORTHAND: dict[str, tuple[str, ...]] = {
 
 def shorthand(words: list[str]) -> list[str]:
     """Raw query words with slash shorthand (``s/p``, ``n/v``) and side/encounter abbreviations spelled out."""
-    if not any(len(w) <= 6 for w in words):
+    if not any(len(w) <= 6 or w in QUALIFIER_SHORTHAND for w in words):
         return words
     out: list[str] = []
     i = 0
