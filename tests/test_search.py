@@ -507,3 +507,13 @@ def test_sequela_spelled_as_users_write_it_chooses_the_7th_character_s(cb, query
     assert cb.lookup("S06.0X0S", system="icd10cm", ncci=False).title.endswith("sequela")
     got = codes(search(cb, query, systems="icd10cm", limit=5))
     assert got[0].startswith("S06.0X") and got[0].endswith("S"), got
+
+
+def test_bilateral_without_a_bilateral_code_gives_the_right_and_left_codes(cb):
+    """Guideline I.B.13: when no bilateral code is provided, the right and the left codes are assigned.
+    M25.56- Pain in knee has right (M25.561), left (M25.562) and unspecified (M25.569) knee only; a
+    bilateral code, where there is one, still ranks first (H93.13 Tinnitus, bilateral)."""
+    assert [c["code"] for c in cb.lookup("M25.56", system="icd10cm", ncci=False).children] == ["M25.561", "M25.562", "M25.569"]
+    got = codes(search(cb, "bilateral knee pain", systems="icd10cm", limit=10))
+    assert {"M25.561", "M25.562"} <= set(got[:3]), got
+    assert codes(search(cb, "bilateral tinnitus", systems="icd10cm", limit=3))[0] == "H93.13"

@@ -50,6 +50,7 @@ ENCOUNTER_NEUTRAL_FACTOR = 0.5
 MAX_NEUTRAL = 300     # best codes lacking the query's laterality / encounter words checked for having no such axis
 RELATIVES_OF = 20     # best codes lacking the query's laterality / encounter words whose relatives are tried
 RELATIVE_FACTOR = 0.95  # a code reached below (beside) a matched code, relative to that code's score
+BILATERAL_SIDES_FACTOR = 0.9  # a right or left code for a query saying "bilateral" (no bilateral code found)
 UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
 QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too
 DOMINANT_FACTOR = 0.95  # the query with a rare word form read as the form its family uses far more ("fractured")
@@ -462,6 +463,16 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             uni[uni] = ~eng.have_words(lack[uni], [eng.any_of(other)], own=True)
             ok[np.isin(cids, lack[uni], assume_unique=True)] = True
             board.offer(lack[uni], tmp.score[lack[uni]] * UNILATERAL_FACTOR, tmp.field[lack[uni]])
+        # "bilateral" where the classification has no bilateral code: "assign separate codes for both
+        # the left and right side" (guideline I.B.13), so the right and left codes the words found
+        both = None
+        if "bilateral" in quals and (~ok).any():
+            both = [eng.any_of(("right", "left")) if q == "bilateral" else c for q, c in zip(quals, qc)]
+            lack = cids[~ok]
+            if lack.size > MAX_NEUTRAL:
+                lack = np.sort(lack[np.argpartition(-tmp.score[lack], MAX_NEUTRAL)[:MAX_NEUTRAL]])
+            two = eng.have_words(lack, both, own=True)
+            board.offer(lack[two], tmp.score[lack[two]] * BILATERAL_SIDES_FACTOR, tmp.field[lack[two]])
         # the lateral / encounter codes below the best ICD-10-CM codes that do not state it ("Varix,
         # leg" is I83.90, unspecified side: "left" picks I83.92 below the same parent); in ICD-10-PCS
         # the side is the body part, whose codes the index's tables already lead to
@@ -474,6 +485,11 @@ def _words_query(eng: Engine, text: str, content: list[str], accept: Any, need: 
             rel, src = rel[billable], src[billable]
             if rel.size:
                 good = eng.have_words(rel, qc, own=True)
+                if both is not None:
+                    # no bilateral code below: the right and the left ones (guideline I.B.13)
+                    two = ~good & eng.have_words(rel, both, own=True)
+                    board.offer(rel[two], tmp.score[src[two]] * RELATIVE_FACTOR * BILATERAL_SIDES_FACTOR
+                                * eng.c_pref[rel[two]], tmp.field[src[two]])
                 rel, src = rel[good], src[good]
                 # of the codes below one code, those the words found themselves first ("Cellulitis,
                 # lower limb" -> L03.11-: "Cellulitis of right lower limb" before "... right axilla")
