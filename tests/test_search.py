@@ -517,3 +517,11 @@ def test_bilateral_without_a_bilateral_code_gives_the_right_and_left_codes(cb):
     got = codes(search(cb, "bilateral knee pain", systems="icd10cm", limit=10))
     assert {"M25.561", "M25.562"} <= set(got[:3]), got
     assert codes(search(cb, "bilateral tinnitus", systems="icd10cm", limit=3))[0] == "H93.13"
+
+
+def test_a_residual_category_ranks_below_the_unspecified_code_for_a_bare_term(cb):
+    """L89.8 "Pressure ulcer of other site" is a residual category (its "other" anywhere in the title,
+    not only at the start): a bare "pressure ulcer" is L89.90, unspecified site and stage."""
+    assert cb.lookup("L89.90", system="icd10cm", ncci=False).title == "Pressure ulcer of unspecified site, unspecified stage"
+    got = codes(search(cb, "pressure ulcer", systems="icd10cm", limit=5))
+    assert got[0] == "L89.90", got

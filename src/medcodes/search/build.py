@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import zlib
@@ -60,7 +61,7 @@ from ..store import file_mode
 from . import structure as _structure
 from . import text as _text
 
-BUILD_VERSION = "27"
+BUILD_VERSION = "28"
 
 #: Field kinds and their weight in ranking (how much a full match there is worth).
 KINDS = ("title", "short", "incl", "index", "alias", "eindex", "drug", "neoplasm", "pcs", "gem")
@@ -272,7 +273,7 @@ def add_system(b: Builder, system: str, conn: sqlite3.Connection) -> None:
         plain = _pcs_words(key, title) if system == "icd10pcs" else None
         b.add_field("title", title, [(cid, 100)], words=plain and f"{title} {plain}",
                     primary=_primary_title(title) or (title if plain else None),
-                    extra=int(system == "icd10cm" and title.lower().startswith(RESIDUAL)))
+                    extra=int(system == "icd10cm" and _residual(title)))
         head = title.split(",", 1)[0]
         if system in HEAD_SYSTEMS and head != title and head.strip() and head != titles.get(tree[key][0]):
             # what the title names, before its qualifiers ("Walker, rigid (pickup), adjustable or
@@ -330,6 +331,15 @@ def _pcs_words(key: str, title: str) -> str | None:
 #: term a coder picks "Urticaria, unspecified"; so does "Family history of ..." (a bare "history of"
 #: is the patient's own, Z85-Z87).
 RESIDUAL = ("other ", "family history")
+_OTHER = re.compile(r"\bother\b", re.I)
+
+
+def _residual(title: str) -> bool:
+    """A residual category's title: "Other urticaria", "Pressure ulcer of other site", "Sprain of
+    other ligament of right ankle" (for a bare term a coder picks the unspecified code)."""
+    return title.lower().startswith(RESIDUAL) or _OTHER.search(title) is not None
+
+
 DEFAULT_WORDS = frozenset({"unspecified", "specified", "site", "not", "nos", "nec", "elsewhere", "classified"})
 
 
