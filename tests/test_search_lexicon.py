@@ -112,10 +112,12 @@ def test_query_understanding_ranks_the_coders_code_first(cb, query, code, title)
     ("ercp", "0FJB8ZZ", 10),                 # Inspection of Hepatobiliary Duct, Via Natural or Artificial Opening Endoscopic
     ("thyroidectomy", "0GTK0ZZ", 3),         # Resection of Thyroid Gland, Open Approach
     ("preop exam", "Z01.818", 3),            # Encounter for other preprocedural examination
-    ("tmj", "M26.60", 3),                    # Temporomandibular joint disorder, unspecified
+    ("tmj", "M26.609", 3),                   # Unspecified temporomandibular joint disorder, unspecified side
+                                             # (the billable default of the header M26.60)
     ("spine stenosis", "M48.00", 1),         # Spinal stenosis, site unspecified: spine ~ spinal
     ("ckd3", "N18.30", 1),                   # Chronic kidney disease, stage 3 unspecified: ckd3 -> ckd 3
-    ("ear ringing", "H93.1", 3),             # Tinnitus: the lay phrase "ringing in the ears" in another order
+    ("ear ringing", "H93.19", 3),            # Tinnitus, unspecified ear (the header H93.1's billable default):
+                                             # the lay phrase "ringing in the ears" in another order
     ("can't breathe", "R06.00", 3),          # Dyspnea, unspecified: can't -> cant, a lay phrase
     ("fractured wrist", "S62.10", 3),        # Fracture of unspecified carpal bone (Index: Fracture, wrist): fractured ~ fracture
     ("laparoscopic gastric bypass", "0D164ZA", 10),  # Bypass Stomach to Jejunum, Percutaneous Endoscopic: gastric ~ stomach
