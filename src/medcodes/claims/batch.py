@@ -714,7 +714,10 @@ def check_table(cb: Any, path_or_frame: str | os.PathLike[str] | pl.DataFrame,
 
 
 # ====================================================================== streaming
-CHUNK_ROWS = 65_536   # rows per chunk: at 10M lines 824 MB peak RSS (100,000: 960 MB; 50,000: 747 MB but ~5% more CPU)
+# rows per chunk: the fixed cost of a chunk (~400 small Polars queries, ~25 ms) over twice as many rows as 65,536
+# (about a tenth less CPU per line); 262,144 and up cost more per line again (larger sorts and joins). Peak RSS at
+# 10M lines (measured under load): 784 MB (196,608: 772 MB; 262,144: 776 MB), about that of loading the facts tables
+CHUNK_ROWS = 131_072
 
 
 def _frames(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
@@ -768,21 +771,34 @@ def scattered_claims(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(rows of the file, how many claims have their lines in more than one run of rows -- 0: every claim's
     lines are together). A streaming pass over the claim_id column; when the ids are not in ascending order,
     a second one counting distinct ids (memory: a 64-bit hash per claim)."""
+    rows, scattered, _days = _scan(path)
+    return rows, scattered
+
+
+def _scan(path: str | os.PathLike[str]) -> tuple[int, int, pl.Series]:
+    """:func:`scattered_claims`, and the distinct claim dates of service (those that parse as dates) from
+    the same pass."""
     p = Path(path)
     lf = pl.scan_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.scan_csv(
         p, infer_schema=False, encoding="utf8-lossy")
     ids = _text("claim_id").fill_null("")
     try:
+        # the dates as given (few distinct values), parsed below; a file without them fails in read_lines
+        has_days = "service_date" in lf.collect_schema().names()
+        days_expr = pl.col("service_date") if has_days else pl.lit(None)
         # claim ids in ascending order (as most exports write them) are together: no set of ids is needed
-        rows, runs, descents = lf.select(
+        rows, runs, descents, days = lf.select(
             pl.len().alias("rows"), (ids != ids.shift()).fill_null(True).sum().alias("runs"),
-            (ids < ids.shift()).fill_null(False).sum().alias("descents")).collect(engine="streaming").row(0)
+            (ids < ids.shift()).fill_null(False).sum().alias("descents"),
+            days_expr.unique().implode().alias("days")).collect(engine="streaming").row(0)
         distinct = runs if not descents else lf.select(ids.hash().n_unique()).collect(engine="streaming").item()
     except pl.exceptions.ColumnNotFoundError as exc:
         raise ClaimFormatError(f"{p.name}: missing column(s) claim_id") from exc
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ClaimFormatError(f"{p.name}: not a readable claim-lines table ({str(exc).splitlines()[0]})") from exc
-    return int(rows), max(0, int(runs or 0) - int(distinct or 0)) if rows else 0
+    scattered = max(0, int(runs or 0) - int(distinct or 0)) if rows else 0
+    days = pl.DataFrame({"d": days or []}).select(_as_date(pl.DataFrame({"d": days or []}), "d").drop_nulls())
+    return int(rows), scattered, days.to_series().rename("day")
 
 
 def whole_claims(frames: Iterable[pl.DataFrame], chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, int]]:
@@ -923,27 +939,41 @@ def check_file(cb: Any, path: str | os.PathLike[str], out: str | os.PathLike[str
     name = Path(path).name
     rows = total_rows(path)
     if rows is None or rows >= chunk_rows:   # more than one chunk: a claim's lines must not be spread out
-        rows, scattered = scattered_claims(path)
+        rows, scattered, days = _scan(path)
         if scattered and rows >= chunk_rows:
             raise ClaimFormatError(
                 f"{name}: the lines of {scattered:,} claim(s) are not next to each other; checking a file in "
                 "chunks needs each claim's lines together (sort the file by claim_id)")
+        _preload(tabs, days)
     writer = _Writer(Path(out)) if out is not None else None
     ok = False
     try:
         for frame, row0 in chunks(path, chunk_rows):
+            height = frame.height
             claims, lines = read_lines(frame, where=name, row0=row0)
+            del frame
             found = check_frames(tabs, claims, lines)
             totals.add(claims.height, lines.height, found)
             if writer is not None and found.height:
                 writer.write(found)
+            # this chunk's tables go now: else they live on while the next chunk is read and checked
+            del claims, lines, found
             if progress is not None:
-                progress(frame.height)
+                progress(height)
         ok = True
     finally:
         if writer is not None:
             writer.close(ok)
     return totals
+
+
+def _preload(tabs: _Tables, days: pl.Series) -> None:
+    """Load the ICD-10-CM facts of the releases the file's dates of service need before its first chunk is
+    read: loading them takes a few hundred megabytes for a moment, which would otherwise add to the first
+    chunk's own (the peak memory of a run; the tables loaded and their order are the same)."""
+    rel = tabs.releases(days, "icd10cm")
+    if rel.height:
+        tabs.dx(rel["release"].unique().to_list())
 
 
 def check_frames(tabs: _Tables, claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
