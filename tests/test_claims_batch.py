@@ -288,6 +288,30 @@ def test_a_claim_spread_over_the_file_is_refused_when_streaming_in_chunks(book: 
         assert check_file(book, together, chunk_rows=1).claims == 2
 
 
+def test_the_pass_before_the_chunks_leaves_bad_cells_to_the_reader(book: Any, tmp_path: Path) -> None:
+    """SYNTHETIC lines. Streaming in chunks first reads the file once (are the claims' lines together? which dates
+    of service, so their ICD-10-CM facts load before the first chunk): that pass tells a bad file nothing else
+    than one chunk would."""
+    import datetime as dt
+
+    from medcodes.claims.batch import _scan, check_file
+
+    cases = {
+        "no_date_synthetic.csv": ("claim_id,diagnoses,line_code\nA,I10,G0444\nB,I10,G0444\n",
+                                  r"no_date_synthetic.csv: missing column\(s\) service_date"),
+        "bad_date_synthetic.csv": ("claim_id,service_date,diagnoses,line_code\nA,2026-01-15,I10,G0444\n"
+                                   "B,2026-13-40,I10,G0444\n", r"bad_date_synthetic.csv: row 3: service_date is not a date"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        for chunk_rows in (1, 100):    # chunks (the pass runs first), one chunk
+            with pytest.raises(ClaimFormatError, match=message):
+                check_file(book, path, tmp_path / "out.parquet", chunk_rows=chunk_rows)
+    assert _scan(tmp_path / "bad_date_synthetic.csv")[2].to_list() == [dt.date(2026, 1, 15)]
+    assert _scan(tmp_path / "no_date_synthetic.csv")[:2] == (2, 0)
+
+
 def test_every_rule_is_defined_once_for_both_engines() -> None:
     import importlib
 
