@@ -300,7 +300,8 @@ def test_the_pass_before_the_chunks_leaves_bad_cells_to_the_reader(book: Any, tm
         "no_date_synthetic.csv": ("claim_id,diagnoses,line_code\nA,I10,G0444\nB,I10,G0444\n",
                                   r"no_date_synthetic.csv: missing column\(s\) service_date"),
         "bad_date_synthetic.csv": ("claim_id,service_date,diagnoses,line_code\nA,2026-01-15,I10,G0444\n"
-                                   "B,2026-13-40,I10,G0444\n", r"bad_date_synthetic.csv: row 3: service_date is not a date"),
+                                   "B,2026-13-40,I10,G0444\n",
+                                   r"bad_date_synthetic.csv: row 3: service_date is not a date"),
     }
     for name, (text, message) in cases.items():
         path = tmp_path / name
