@@ -54,6 +54,12 @@ BILATERAL_SIDES_FACTOR = 0.9  # a right or left code for a query saying "bilater
 UNILATERAL_FACTOR = 0.95  # a "unilateral" code for a query that names the side (left / right)
 QUALIFIED_FIELD_FACTOR = 1.0  # one field holding every word, the laterality / encounter words too
 DOMINANT_FACTOR = 0.95  # the query with a rare word form read as the form its family uses far more ("fractured")
+IMAGING_FACTOR = 0.8  # an ICD-10-PCS imaging / nuclear medicine code for a query naming no study
+DRUG_TABLE_FACTOR = 0.85  # a code found through the Table of Drugs for a query naming no poisoning
+WITHOUT_FACTOR = 0.95  # a code found by a query's words but those negated ("ct head" for "ct head without contrast")
+NEGATED_FACTOR = 0.6  # ... that names the negated word ("CT Scan of Head using Other Contrast")
+_NEGATIONS = frozenset({"without", "no", "non"})
+_LEVEL = re.compile(r"^(?:[ctls]\d{1,2}|x\d)$")   # a spinal level (l4, c5, t12, s1) or a count (x3)
 STATUS_FACTOR = 0.8  # a status / history / aftercare Z code for a query that does not ask for one
 #: words that ask for a status, history or aftercare code (the words of those Z codes' titles)
 STATUS_WORDS = frozenset({
@@ -281,10 +287,11 @@ def search(cb: Any, query: Any, systems: Iterable[str] | str | None = None, bill
         total = int(cids.size)
         page = _structure.diversify(eng, board, _top(board, cids, offset + limit + _structure.DIVERSIFY_EXTRA),
                                     offset + limit)[offset:]
+        info = eng.codes_info(page.tolist())
         found = list(zip(board.score[page].tolist(), page.tolist(), board.field[page].tolist()))
     finally:
         board.reset()
-    res = SearchResult(text, _hits(eng, found), total, total > offset + limit, offset, limit)
+    res = SearchResult(text, _hits(eng, found, info), total, total > offset + limit, offset, limit)
     if day is not None:
         res.notes = _gaps(cb, wanted, day)
     return res
@@ -370,35 +377,153 @@ def _text_query(eng: Engine, text: str, words: list[str], accept: Any, need: int
     content = [w for w in words if w not in _text.STOP_WORDS] or words
     content = _known(eng, content, text[-1:].isalnum())
     _words_query(eng, text, content, accept, need, board)
+    _without(eng, text, content, accept, need, board)
+    read = _text._replace_all(content)
+    procedure = _text.names_procedure(read, eng.operations)
+    if procedure and "icd10pcs" in wanted and len(content) >= 2:
+        # "total", "radical", "elective": ICD-10-PCS says them with the root operation (Resection), never
+        # as a word of a title; the other words are also searched ("total thyroidectomy" ->
+        # "thyroidectomy" -> "Resection of Thyroid Gland"), a little lower than a literal match
+        # (and a spinal level or count, "l4", "c5", "x3": PCS titles say "Lumbar Vertebral Joint",
+        # "2 or more", never the level)
+        rest = [w for w in content if w not in _text.PROCEDURE_MODIFIERS and not _LEVEL.match(w)]
+        if rest and len(rest) < len(content):
+            if _text.PARTIAL_WORDS.intersection(content):
+                # "partial mastectomy": the -ectomy's Resection reads as Excision
+                rest = ["excision" if w == "resection" else w for w in _text._replace_all(rest)]
+            _pcs_also(eng, text, content, rest, accept, need, board)
+        # an endoscopy named with what was done through it ("bronchoscopy with biopsy"): the scope gives
+        # the body part and approach, the other word the root operation (Excision, not Inspection)
+        scoped = _scoped(content, eng.operations)
+        if scoped:
+            _pcs_also(eng, text, content, scoped, accept, need, board)
+    # what the query names (a procedure, a supply, a study, a poisoning, a status) sets a score factor
+    # for each class of code (_factor_table)
+    supply = not procedure and _text.names_supply(read)
+    cids = board.codes()
+    if not cids.size:
+        return
+    both = procedure and "hcpcs" in wanted and "icd10pcs" in wanted
+    drug = "hcpcs" in wanted and not _text.POISONING_WORDS.intersection(read)
+    table = _factor_table(procedure, supply, both, both and not _text.names_supply(read),
+                          "icd10pcs" in wanted and not _text.names_imaging(read),
+                          not STATUS_WORDS.intersection(content), drug)
+    if table is None:
+        return
+    key = eng.code_classes()[cids]
+    if drug:    # bit 128: the code's best field is a Table of Drugs entry
+        key = key | (eng.drug_fields()[board.field[cids]] << 7)
+    board.score[cids] *= table[key]
+
+
+_TABLES: dict[tuple[bool, ...], np.ndarray | None] = {}
+
+
+def _factor_table(procedure: bool, supply: bool, temporary: bool, hcpcs_supply: bool, imaging: bool,
+                  status: bool, drug: bool) -> np.ndarray | None:
+    """A query's score factor for each class of code (Engine.code_classes bits, 128: found through the
+    Table of Drugs), or None when all are 1; one table per combination of the query's readings, built once.
+    """
+    flags = (procedure, supply, temporary, hcpcs_supply, imaging, status, drug)
+    if flags in _TABLES:
+        return _TABLES[flags]
+    E = Engine
+    k = np.arange(256)
+    cm, pcs, hc = (k & E.CM) > 0, (k & E.PCS) > 0, (k & E.HCPCS) > 0
+    table = np.ones(256)
     # a query naming a procedure ("liver transplant", "thyroidectomy") ranks the procedure codes
     # above the diagnoses that mention one ("Liver transplant status", "Postprocedural hypothyroidism")
     # (or a supply, drug dose or equipment: "ceftriaxone injection", "wheelchair cushion") ranks
     # them above conditions; an "Encounter for" code (chapter 21) names the procedure's reason
-    read = _text._replace_all(content)
-    procedure = _text.names_procedure(read, eng.operations)
-    supply = not procedure and _text.names_supply(read)
-    if "icd10cm" in eng.systems and (procedure or supply):
-        cids = board.codes()
-        cm = cids[eng.c_sys[cids] == eng.systems.index("icd10cm")]
-        board.score[cm] *= np.where(eng.reason_mask()[cm], PROCEDURE_DX_FACTOR, PROCEDURE_CONDITION_FACTOR)
-        if supply and "icd10pcs" in eng.systems:
-            pcs = cids[eng.c_sys[cids] == eng.systems.index("icd10pcs")]
-            board.score[pcs] *= SUPPLY_PCS_FACTOR
-    if "icd10cm" in eng.systems and procedure:
-        cids = board.codes()
-        if "hcpcs" in wanted and "icd10pcs" in wanted:
-            # HCPCS Level II temporary C (outpatient prospective payment) and G codes name a
-            # procedure for one payer's rules; the procedure's own code ranks first (when the
-            # search covers ICD-10-PCS: a HCPCS-only search has no such code to prefer)
-            temp = eng.temporary_mask()
-            board.score[cids[temp[cids]]] *= TEMPORARY_FACTOR
+    if procedure or supply:
+        table[cm] = np.where((k[cm] & E.REASON) > 0, PROCEDURE_DX_FACTOR, PROCEDURE_CONDITION_FACTOR)
+        if supply:
+            table[pcs] = SUPPLY_PCS_FACTOR
+    if temporary:
+        # HCPCS Level II temporary C (outpatient prospective payment) and G codes name a
+        # procedure for one payer's rules; the procedure's own code ranks first (when the
+        # search covers ICD-10-PCS: a HCPCS-only search has no such code to prefer)
+        temp = (k & E.TEMPORARY) > 0
+        table[temp] = TEMPORARY_FACTOR
+        if hcpcs_supply:
+            # ... and the HCPCS supply, drug or equipment a procedure uses ("External ambulatory
+            # infusion pump, insulin" for "insulin pump insertion") ranks below the procedure
+            table[hc & ~temp] = SUPPLY_PCS_FACTOR
+    # an imaging or nuclear medicine study of a body part or device ("Ultrasonography of Kidney
+    # Transplant") ranks below the procedure itself unless the query names a study
+    if imaging:
+        table[(k & E.IMAGING) > 0] *= IMAGING_FACTOR
     # a status / history / aftercare Z code ("Liver transplant status", "Presence of insulin pump")
     # ranks below the procedure, device or condition unless the query asks for one
-    if not STATUS_WORDS.intersection(content):
-        cids = board.codes()
-        z = cids[eng.status_mask()[cids]]
-        if z.size:
-            board.score[z] *= STATUS_FACTOR
+    if status:
+        table[(k & E.STATUS) > 0] *= STATUS_FACTOR
+    # a drug named alone ("ceftriaxone") is the drug a HCPCS code supplies before the poisoning,
+    # adverse effect and underdosing codes the Table of Drugs and Chemicals lists for it, unless
+    # the query asks for one of those
+    if drug:
+        table[(k & 128) > 0] *= DRUG_TABLE_FACTOR
+    out = table if (table != 1.0).any() else None
+    _TABLES[flags] = out
+    return out
+
+
+def _scoped(content: list[str], operations: frozenset[str]) -> list[str] | None:
+    """``content`` with its endoscopy word read as body part and approach words, when another word
+    names what was done (a root operation, a procedure word or suffix), else None."""
+    at = [i for i, w in enumerate(content) if w in _lexicon.SCOPES]
+    if len(at) != 1:
+        return None
+    others = [w for i, w in enumerate(content) if i != at[0] and w != "with"]
+    if not _text.names_procedure(_text._replace_all(others), operations):
+        return None
+    return [*_lexicon.SCOPES[content[at[0]]], *others]
+
+
+def _pcs_also(eng: Engine, text: str, content: list[str], words: list[str], accept: Any, need: int,
+              board: Board) -> None:
+    """Search ``words`` (another reading of a procedure query's ``content``) for ICD-10-PCS codes,
+    a little lower than a literal match."""
+    tmp = eng.board("pcs_also")
+    try:
+        _words_query(eng, text if content[-1] == words[-1] else text + " ", words, accept, need, tmp)
+        cids = tmp.codes()
+        cids = cids[eng.c_sys[cids] == eng.systems.index("icd10pcs")]
+        board.offer(cids, tmp.score[cids] * WITHOUT_FACTOR, tmp.field[cids])
+    finally:
+        tmp.reset()
+
+
+def _without(eng: Engine, text: str, content: list[str], accept: Any, need: int, board: Board) -> None:
+    """``without`` / ``no`` / ``w/o`` + a word a code's texts do not negate ("ct head without contrast":
+    ICD-10-PCS titles name the contrast used, never its absence): the other words are also searched
+    (a little lower than a literal match), and the codes naming the negated word rank below; only
+    when the words as written found too little."""
+    if len(content) < 3 or _NEGATIONS.isdisjoint(content):
+        return
+    neg = [i for i, w in enumerate(content[:-1]) if w in _NEGATIONS and content[i + 1] not in _NEGATIONS]
+    if not neg:
+        return
+    cids = board.codes()
+    if np.count_nonzero((board.score[cids] >= GOOD_SCORE) & accept(cids)) >= min(need, 3):
+        return                            # the texts say it that way ("Type 2 diabetes without complications")
+    drop = {j for i in neg for j in (i, i + 1)}
+    rest = [w for j, w in enumerate(content) if j not in drop]
+    if not rest:
+        return
+    tmp = eng.board("without")
+    try:
+        _words_query(eng, text if content[-1] == rest[-1] else text + " ", rest, accept, need, tmp)
+        cids = tmp.codes()
+        if cids.size > MAX_NEUTRAL:
+            cids = np.sort(cids[np.argpartition(-tmp.score[cids], MAX_NEUTRAL)[:MAX_NEUTRAL]])
+        named = np.zeros(cids.size, dtype=bool)
+        for i in neg:
+            named |= eng.have_words(cids, [eng.candidate(content[i + 1], False)])
+        # a code stating the negation itself ("without complications") keeps its literal match
+        named &= ~eng.have_words(cids, [eng.any_of(("without", "no", "not"))])
+        board.offer(cids, tmp.score[cids] * np.where(named, NEGATED_FACTOR, WITHOUT_FACTOR), tmp.field[cids])
+    finally:
+        tmp.reset()
 
 
 def _known(eng: Engine, content: list[str], last_is_prefix: bool) -> list[str]:
@@ -563,8 +688,7 @@ def _relax(eng: Engine, variants: list[tuple[list[str], float]], last_is_prefix:
             eng.match(rest, last_is_prefix and last not in gone, factor * (0.6 if drop == 1 else 0.45), board)
 
 
-def _hits(eng: Engine, page: list[tuple[float, int, int]]) -> list[Hit]:
-    codes = eng.codes_info([cid for _s, cid, _f in page])
+def _hits(eng: Engine, page: list[tuple[float, int, int]], codes: dict[int, Any]) -> list[Hit]:
     fields = eng.fields_info([f for _s, _c, f in page])
     hits = []
     for score, cid, f in page:

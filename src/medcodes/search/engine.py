@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import text as _text
-from .build import CHUNK, KIND_WEIGHT
+from .build import CHUNK, KIND_WEIGHT, KINDS
 
 _ARRAYS = ("f_tok_start", "f_toks", "f_len", "f_kind", "p_start", "p_data", "f_tgt_start",
            "f_tgt", "f_tgt_w", "c_f_start", "c_f", "c_bill", "c_sys", "c_chapter", "d_hash", "d_tok",
@@ -205,6 +205,38 @@ class Engine:
         """Code id -> is a HCPCS Level II C or G code (temporary procedure codes)."""
         return self._chapter_mask("_temporary", "hcpcs", ("C", "G"))
 
+    def imaging_mask(self) -> np.ndarray:
+        """Code id -> is an ICD-10-PCS imaging or nuclear medicine code (sections B and C)."""
+        return self._chapter_mask("_imaging", "icd10pcs", ("B", "C"))
+
+    #: bits of :meth:`code_classes`
+    CM, PCS, HCPCS, REASON, TEMPORARY, IMAGING, STATUS = 1, 2, 4, 8, 16, 32, 64
+
+    def code_classes(self) -> np.ndarray:
+        """Code id -> bits: its system (CM, PCS, HCPCS) and the masks a query's factors use (one gather
+        a query instead of one per mask), computed once."""
+        cls = getattr(self, "_classes", None)
+        if cls is None:
+            cls = np.zeros(self.n_codes, dtype=np.uint8)
+            for bit, system in ((self.CM, "icd10cm"), (self.PCS, "icd10pcs"), (self.HCPCS, "hcpcs")):
+                if system in self.systems:
+                    cls[self.c_sys == self.systems.index(system)] |= bit
+            for bit, mask in ((self.REASON, self.reason_mask()), (self.TEMPORARY, self.temporary_mask()),
+                              (self.IMAGING, self.imaging_mask()), (self.STATUS, self.status_mask())):
+                cls[mask] |= bit
+            self._classes = cls
+        return cls
+
+    def drug_fields(self) -> np.ndarray:
+        """Field id -> 1 for a Table of Drugs and Chemicals entry, else 0 (uint8; id -1, a code found by
+        its code, reads the extra last entry: 0), computed once."""
+        d = getattr(self, "_drug_fields", None)
+        if d is None:
+            d = np.zeros(self.f_kind.size + 1, dtype=np.uint8)
+            d[:-1] = self.f_kind == KINDS.index("drug")
+            self._drug_fields = d
+        return d
+
     def reason_mask(self) -> np.ndarray:
         """Code id -> is an ICD-10-CM chapter 21 code (Z00-Z99: encounters for a service, status,
         history): the reason for a procedure, not a condition."""
@@ -292,10 +324,25 @@ class Engine:
                 t = self.tok_id.get(other)
                 if t is not None and t not in ids and own < int(p[t + 1]) - int(p[t]) <= FAMILY_MAX_USES:
                     ids[t] = FAMILY_QUALITY
+        if len(word) >= 4 and word.isalpha() and self.families:
+            # the ICD-10-PCS root operation of the word's family, however often either is used: a
+            # procedure's verb or short noun reads as the operation its titles name ("kidney transplant"
+            # -> "Transplantation of Right Kidney", "insert" -> "Insertion", "replace" -> "Replacement")
+            for t in self.families.get(_text.family(word), ()):
+                if t not in ids and t in self._operation_ids():
+                    ids[t] = FAMILY_QUALITY
         groups.extend((t, t + 1, q) for t, q in ids.items())
         groups.sort(key=lambda g: g[2])            # ascending quality: later (better) ones win
         size = sum(int(p[hi]) - int(p[lo]) for lo, hi, _q in groups)
         return Candidate(word, groups, size)
+
+    def _operation_ids(self) -> frozenset[int]:
+        """Token ids of the ICD-10-PCS root operations (computed once)."""
+        ids = getattr(self, "_op_ids", None)
+        if ids is None:
+            ids = self._op_ids = frozenset(t for op in self.operations
+                                           for t in (self.tok_id.get(_text.stem(op)),) if t is not None)
+        return ids
 
     def _typos(self, word: str, is_prefix: bool) -> dict[int, float]:
         """Tokens one edit away (quality 0.8); else, while typing, tokens starting one edit away (0.7)."""

@@ -78,10 +78,11 @@ def shorthand(words: list[str]) -> list[str]:
 
 
 def readings(key: str) -> tuple[str, ...]:
-    """The lexicon's readings of a folded phrase (abbreviation, else lay term, else procedure term), or ().
+    """The lexicon's readings of a folded phrase (abbreviation, else lay term, else procedure term, else
+    drug brand name), or ().
 
     Used as written (the tests); the query path looks keys up without stop words (search/text.py)."""
-    return ABBREVIATIONS.get(key) or LAY_TERMS.get(key) or PROCEDURE_TERMS.get(key, ())
+    return ABBREVIATIONS.get(key) or LAY_TERMS.get(key) or PROCEDURE_TERMS.get(key) or DRUG_NAMES.get(key, ())
 
 
 #: Clinical abbreviations and acronyms -> readings in official words (most common meaning first).
@@ -663,6 +664,126 @@ PROCEDURE_TERMS: dict[str, tuple[str, ...]] = {
     "contacts": ("contact lens",),
     "bedside commode": ("commode chair",),
     "shower chair": ("bath tub chair",),
+    "tracheostomy": ("bypass trachea",),
+    "amputation": ("detachment",),
+    "arthroplasty": ("replacement joint",),
+    "endarterectomy": ("extirpation artery",),
+    "lithotripsy": ("fragmentation",),
+    "hemodialysis": ("performance urinary filtration",),
+    "dialysis": ("performance urinary filtration",),
+    "discectomy": ("excision intervertebral disc",),
+    "meniscectomy": ("excision knee joint",),
+    "cardioversion": ("restoration cardiac rhythm",),
+    "angioplasty": ("dilation artery",),
+    "polypectomy": ("excision",),
+    "open reduction": ("reposition open",),
+    "closed reduction": ("reposition external",),
+    "internal fixation": ("internal fixation device",),
+    "skin graft": ("replacement skin autologous tissue substitute",),
+    "split thickness": ("partial thickness",),
+    "triple bypass": ("bypass coronary artery three arteries",),
+    "brace": ("orthosis",),
+    "back brace": ("lumbar sacral orthosis",),
+    "knee brace": ("knee orthosis",),
+    "ankle brace": ("ankle foot orthosis",),
+    "wrist brace": ("wrist hand orthosis",),
+    "gastrostomy tube": ("feeding device stomach",),
+    "percutaneous endoscopic gastrostomy": ("feeding device stomach percutaneous endoscopic",),
+    "ventriculoperitoneal shunt": ("bypass cerebral ventricle peritoneal cavity",),
+    "vp shunt": ("bypass cerebral ventricle peritoneal cavity",),
+    "bronchoalveolar lavage": ("drainage lung diagnostic",),
+    "steroid injection": ("introduction anti inflammatory",),
+    "epidural injection": ("introduction epidural space",),
+    "acl reconstruction": ("replacement knee bursa ligament",),
+    "ligament reconstruction": ("replacement bursa ligament",),
+    "scooter": ("power operated vehicle",),
+    "mobility scooter": ("power operated vehicle",),
+    "power chair": ("power wheelchair",),
+}
+
+#: Endoscopies -> the body part and approach words of ICD-10-PCS titles, for an endoscopy named with what
+#: was done through it ("bronchoscopy with biopsy" is an Excision of a bronchus "Via Natural or Artificial
+#: Opening Endoscopic", not an Inspection): the scope says where and how, the other word says what.
+SCOPES: dict[str, tuple[str, ...]] = {
+    "bronchoscopy": ("bronchus", "natural", "opening", "endoscopic"),
+    "colonoscopy": ("colon", "natural", "opening", "endoscopic"),
+    "sigmoidoscopy": ("sigmoid", "colon", "natural", "opening", "endoscopic"),
+    "proctoscopy": ("rectum", "natural", "opening", "endoscopic"),
+    "anoscopy": ("anus", "natural", "opening", "endoscopic"),
+    "cystoscopy": ("bladder", "natural", "opening", "endoscopic"),
+    "ureteroscopy": ("ureter", "natural", "opening", "endoscopic"),
+    "hysteroscopy": ("uterus", "natural", "opening", "endoscopic"),
+    "laryngoscopy": ("larynx", "natural", "opening", "endoscopic"),
+    "esophagoscopy": ("esophagus", "natural", "opening", "endoscopic"),
+    "gastroscopy": ("stomach", "natural", "opening", "endoscopic"),
+    "egd": ("stomach", "natural", "opening", "endoscopic"),
+    "esophagogastroduodenoscopy": ("stomach", "natural", "opening", "endoscopic"),
+    "duodenoscopy": ("duodenum", "natural", "opening", "endoscopic"),
+    "enteroscopy": ("small", "intestine", "natural", "opening", "endoscopic"),
+    "ercp": ("duct", "natural", "opening", "endoscopic"),
+    "arthroscopy": ("joint", "percutaneous", "endoscopic"),
+    "arthroscopic": ("joint", "percutaneous", "endoscopic"),
+    "laparoscopy": ("percutaneous", "endoscopic"),
+    "thoracoscopy": ("percutaneous", "endoscopic"),
+    "mediastinoscopy": ("mediastinum", "percutaneous", "endoscopic"),
+}
+
+#: Brand names of drugs billed by HCPCS Level II -> the generic name its drug codes use ("Injection,
+#: ketorolac tromethamine"). Widely used US brands only, as a drug reference lists them.
+DRUG_NAMES: dict[str, tuple[str, ...]] = {
+    "botox": ("onabotulinumtoxina",),
+    "toradol": ("ketorolac",),
+    "lasix": ("furosemide",),
+    "rocephin": ("ceftriaxone",),
+    "zofran": ("ondansetron",),
+    "solu medrol": ("methylprednisolone",),
+    "solumedrol": ("methylprednisolone",),
+    "depo medrol": ("methylprednisolone acetate",),
+    "kenalog": ("triamcinolone",),
+    "decadron": ("dexamethasone",),
+    "benadryl": ("diphenhydramine",),
+    "phenergan": ("promethazine",),
+    "narcan": ("naloxone",),
+    "lovenox": ("enoxaparin",),
+    "remicade": ("infliximab",),
+    "humira": ("adalimumab",),
+    "prolia": ("denosumab",),
+    "xgeva": ("denosumab",),
+    "reclast": ("zoledronic acid",),
+    "zometa": ("zoledronic acid",),
+    "herceptin": ("trastuzumab",),
+    "avastin": ("bevacizumab",),
+    "rituxan": ("rituximab",),
+    "keytruda": ("pembrolizumab",),
+    "opdivo": ("nivolumab",),
+    "neulasta": ("pegfilgrastim",),
+    "neupogen": ("filgrastim",),
+    "epogen": ("epoetin alfa",),
+    "procrit": ("epoetin alfa",),
+    "aranesp": ("darbepoetin alfa",),
+    "venofer": ("iron sucrose",),
+    "feraheme": ("ferumoxytol",),
+    "depo provera": ("medroxyprogesterone",),
+    "vivitrol": ("naltrexone",),
+    "eylea": ("aflibercept",),
+    "lucentis": ("ranibizumab",),
+    "ativan": ("lorazepam",),
+    "versed": ("midazolam",),
+    "dilaudid": ("hydromorphone",),
+    "demerol": ("meperidine",),
+    "zosyn": ("piperacillin tazobactam",),
+    "unasyn": ("ampicillin sulbactam",),
+    "haldol": ("haloperidol",),
+    "geodon": ("ziprasidone",),
+    "zyprexa": ("olanzapine",),
+    "rhogam": ("rho d immune globulin",),
+    "tylenol": ("acetaminophen",),
+    "ofirmev": ("acetaminophen",),
+    "cipro": ("ciprofloxacin",),
+    "levaquin": ("levofloxacin",),
+    "flagyl": ("metronidazole",),
+    "bicillin": ("penicillin g benzathine",),
+    "vitamin b12": ("cyanocobalamin",),
 }
 
 #: Everyday words people use for conditions -> the clinical words of the official texts.
@@ -925,6 +1046,8 @@ LAY_TERMS: dict[str, tuple[str, ...]] = {
     "sprained ankle": ("sprain of ankle",),
     "twisted ankle": ("sprain of ankle",),
     "broken": ("fracture",),
+    "malfunction": ("breakdown mechanical",),    # a device's: T82-T85 "Breakdown (mechanical) of ..."
+    "malfunctioning": ("breakdown mechanical",),
     "broken bone": ("fracture",),
     "brittle bones": ("osteoporosis",),
     "thinning bones": ("osteoporosis",),

@@ -60,13 +60,22 @@ PROCEDURE_WORDS = frozenset({"surgery", "surgical", "biopsy", "transplant", "imp
                              "angioplasty", "catheterization", "intubation", "ventilation", "dialysis",
                              "ligation", "stent", "cardioversion", "infusion", "transfusion", "cesarean",
                              "caesarean"})
+#: Words of a procedure's extent or setting that ICD-10-PCS never writes in a title (it says "total"
+#: with the root operation: Resection, not Excision).
+PROCEDURE_MODIFIERS = frozenset({
+    "total", "complete", "completely", "partial", "partially", "subtotal", "simple", "radical", "modified", "elective", "emergency",
+    "emergent", "urgent", "routine", "primary", "standard", "conventional", "minimally", "invasive",
+    "outpatient", "inpatient", "bedside", "procedure", "surgery", "surgical", "operation", "operative"})
+#: ... of them, those that make a removal partial: ICD-10-PCS Excision (cutting out a portion), not
+#: Resection (all of a body part).
+PARTIAL_WORDS = frozenset({"partial", "partially", "subtotal"})
 #: What makes a query ask for a supply, drug or piece of equipment (HCPCS Level II): dose and
 #: packaging words and the common durable medical equipment and supply nouns.
 SUPPLY_WORDS = frozenset({"injection", "mg", "mcg", "ml", "per", "kit", "supply", "supplies", "tray",
                           "wheelchair", "catheter", "walker", "crutches", "commode", "cushion", "orthosis",
                           "prosthesis", "nebulizer", "concentrator", "oximeter", "lancets", "syringe", "strips",
                           "dressing", "gauze", "pouch", "tubing", "dme", "brace", "boot", "stockings", "shoes",
-                          "monitor", "mask", "pump", "bag", "meter"})
+                          "monitor", "mask", "pump", "bag", "meter", "scooter"})
 #: Root operations that are also the words of conditions ("spontaneous abortion", "normal delivery",
 #: "change in bowel habit", "compression fracture"): not taken as naming a procedure.
 NOT_PROCEDURE = frozenset({"abortion", "delivery", "change", "control", "compression", "release", "division",
@@ -77,6 +86,32 @@ DIAGNOSIS_WORDS = frozenset({"status", "history", "complication", "complications
                              "infection", "following", "after", "post", "presence", "absence", "encounter",
                              "screening", "aftercare", "fitting", "adjustment", "mechanical", "malfunction",
                              "dependence", "dependent", "fall", "fell", "accident", "injury"})
+
+
+#: What makes a query ask for imaging or nuclear medicine (ICD-10-PCS sections B and C: the "Ultrasonography
+#: of Kidney Transplant" a plain "kidney transplant" does not ask for): the modalities' words and the
+#: suffixes of their studies ("angiogram", "venography").
+IMAGING_WORDS = frozenset({
+    "ct", "cat", "cta", "mri", "mra", "mr", "xray", "x", "ray", "rays", "radiograph", "radiography", "radiographic",
+    "film", "films", "fluoroscopy", "fluoroscopic", "fluoro", "ultrasound", "ultrasonography", "ultrasonic",
+    "sonogram", "sonography", "us", "echo", "doppler", "duplex", "scan", "imaging", "image", "images",
+    "tomography", "tomographic", "resonance", "magnetic", "computerized", "contrast", "pet", "spect",
+    "nuclear", "scintigraphy", "radionuclide", "dexa", "densitometry", "imaging", "study", "view", "views"})
+IMAGING_SUFFIXES = ("gram", "graphy", "graph")
+
+
+#: What makes a query ask for the poisoning side of a drug (the Table of Drugs and Chemicals' columns:
+#: poisoning by intent, adverse effect, underdosing), not the drug itself.
+POISONING_WORDS = frozenset({
+    "poisoning", "poison", "poisoned", "overdose", "overdosed", "od", "adverse", "effect", "effects", "reaction",
+    "underdosing", "underdose", "underdosed", "toxicity", "toxic", "intoxication", "intoxicated", "ingestion",
+    "ingested", "accidental", "intentional", "self", "harm", "suicide", "suicidal", "attempt", "assault",
+    "undetermined", "allergic", "allergy", "side", "exposure", "exposed", "contact"})
+
+
+def names_imaging(words: list[str]) -> bool:
+    """Does a query (its words) ask for an imaging or nuclear medicine study?"""
+    return any(w in IMAGING_WORDS or w.endswith(IMAGING_SUFFIXES) for w in words)
 
 
 def names_supply(words: list[str]) -> bool:
@@ -309,7 +344,7 @@ def _lexicon_readings(key: str) -> tuple[str, ...]:
     if table is None:
         table = {}
         bags: dict[str, tuple[str, ...]] = {}
-        for source in (_lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):  # the last wins a clash
+        for source in (_lexicon.DRUG_NAMES, _lexicon.PROCEDURE_TERMS, _lexicon.LAY_TERMS, _lexicon.ABBREVIATIONS):  # the last wins a clash
             for k, v in source.items():
                 table[" ".join(w for w in k.split() if w not in STOP_WORDS) or k] = v
                 if " " in k:
