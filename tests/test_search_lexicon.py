@@ -40,7 +40,7 @@ def test_lexicon_entries_are_words_not_codes(cb):
     """Every reading is made of words the official texts use (a misspelt reading would find nothing)."""
     eng = engine_for(cb)
     assert len(lexicon.ABBREVIATIONS) >= 300 and len(lexicon.LAY_TERMS) >= 300
-    for table in (lexicon.ABBREVIATIONS, lexicon.LAY_TERMS, lexicon.PROCEDURE_TERMS):
+    for table in (lexicon.ABBREVIATIONS, lexicon.LAY_TERMS, lexicon.PROCEDURE_TERMS, lexicon.DRUG_NAMES):
         for key, readings in table.items():
             assert readings and key == key.lower().strip(), key
             for reading in readings:
