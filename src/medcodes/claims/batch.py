@@ -243,6 +243,14 @@ _POW2 = pl.Series("pow2", [1 << i for i in range(63)], dtype=pl.Int64)
 _POW36 = pl.Series("pow36", [36 ** i for i in range(8)], dtype=pl.Int64)   # a base-36 key drops its last digits
 
 
+_BLOOM = 61   # bits of an owner's Bloom filter of its prefix references (a prime: keys spread evenly)
+
+
+def _pre_key(kv: pl.Expr, plen: pl.Expr) -> pl.Expr:
+    """A prefix (as base 36, :func:`_base36`) and its length as one number: the low part of a packed key."""
+    return kv * 8 + plen
+
+
 def _bit(n: pl.Expr) -> pl.Expr:
     """2 ** n as an Int64 (0 <= n < 63): a gather from a table of powers (13x faster than ``pow``)."""
     return pl.lit(_POW2).gather(n)
@@ -451,15 +459,22 @@ class _Tables:
                 .unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("lmask")))
         lens = (prefixes.filter(pl.col("plen") <= 60).select("owner", pl.col("plen").alias("b")).unique()
                 .group_by("owner").agg(_bit(pl.col("b")).sum().alias("pmask")))
+        # and a one-word Bloom filter of its (prefix, length) references: most prefixes of the other code that
+        # pass the length mask are not the owner's, and this rules out nine in ten before the binary search
+        bloom = (prefixes.select("owner", (_pre_key(_base36(pl.col("prefix")), pl.col("plen")) % _BLOOM).alias("b"))
+                 .drop_nulls().unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("pbloom")))
         codes = (codes.with_columns(_cand_bits("dx").alias("cand"))
                  .join(bits, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
-                 .with_columns(pl.col("lmask").fill_null(0).cast(pl.Int64), pl.col("pmask").fill_null(0).cast(pl.Int64))
+                 .join(bloom, left_on="fid", right_on="owner", how="left", maintain_order="left")
+                 .with_columns(pl.col("lmask").fill_null(0).cast(pl.Int64), pl.col("pmask").fill_null(0).cast(pl.Int64),
+                               pl.col("pbloom").fill_null(0).cast(pl.Int64))
                  .with_columns((pl.col("lmask") != 0).alias("owner")))
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
                              pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
-                             "owner", "lmask", "pmask")
+                             "owner", "lmask", "pmask", "pbloom")
+        codes = codes.drop("pbloom")
         # each note's text once (a note has several references): the prefixes table holds its number
         pre = pl.DataFrame(schema=_PRE_SCHEMA)
         if prefixes.height:     # (codes met later seldom have references: no join with every note loaded)
@@ -469,7 +484,7 @@ class _Tables:
             notes = notes.with_row_index("nid", offset=self._notes.height).with_columns(pl.col("nid").cast(pl.Int64))
             self._notes = pl.concat([self._notes, notes])
             pre = prefixes.join(self._notes, on=["note", "cite"], nulls_equal=True).select(
-                (pl.col("owner") * _PACK + _base36(pl.col("prefix")) * 8 + pl.col("plen")).alias("pk"),
+                (pl.col("owner") * _PACK + _pre_key(_base36(pl.col("prefix")), pl.col("plen"))).alias("pk"),
                 "kind", "plen", "nid").drop_nulls("pk")
         # (release, key) packed, for the binary search of :meth:`fids`; keys of odd shape and those classified
         # later go to a small table joined the ordinary way
@@ -1121,9 +1136,13 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     codes, _prefixes, ranges = tabs._dx_frames()
     if not dx.filter("owner").height:
         return []
+    kinfo = tabs._kinfo
     # pairs of diagnoses of a claim (in list order): rows sorted by claim and position against the rows d
-    # places down, for d = 1, 2, ... over the claims with more than d diagnoses
+    # places down, for d = 1, 2, ... over the claims with more than d diagnoses. Each way round, the first
+    # letter of the other code must start one of the owner's references (lmask is 0 for a code that owns
+    # none): that rules out most pairs before any other column is read
     sub = dx.sort("c", "pos")
+    sub = sub.select("c", "claim_id", "pos", "fid", *kinfo.gather(sub["fid"], ["fl", "lmask"]).get_columns())
     runs = sub["c"].rle()   # rows sorted by claim: each claim's row count from its run, no hash table
     sub = sub.with_columns(runs.struct.field("len").repeat_by(runs.struct.field("len")).explode()
                            .cast(pl.Int64).alias("n"))
@@ -1133,42 +1152,38 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
         sub = sub.filter(pl.col("n") > d)
         if not sub.height:
             break
-        b = sub.select(pl.col("c").shift(-d).alias("c_b"), pl.col("pos").shift(-d).alias("pos_b"),
-                       pl.col("fid").shift(-d).alias("fid_b"), pl.col("owner").shift(-d).alias("owner_b"))
-        parts.append(pl.concat([sub.select("c", "claim_id", "pos", "fid", "owner"), b], how="horizontal")
-                     .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b"))
-                             & (pl.col("owner") | pl.col("owner_b"))))
+        parts.append(sub.lazy().select(
+            "c", "claim_id", "pos", "fid", "fl", "lmask", pl.col("c").shift(-d).alias("c_b"),
+            pl.col("pos").shift(-d).alias("pos_b"), pl.col("fid").shift(-d).alias("fid_b"),
+            pl.col("fl").shift(-d).alias("fl_b"), pl.col("lmask").shift(-d).alias("lm_b"))
+            .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b"))
+                    & (_has_bit(pl.col("lmask"), pl.col("fl_b")) | _has_bit(pl.col("lm_b"), pl.col("fl")))))
         d += 1
-    pairs = pl.concat(parts) if parts else pl.DataFrame()
+    pairs = pl.concat(pl.collect_all(parts, engine="in-memory")) if parts else pl.DataFrame()
     if not pairs.height:
         return []
-    kinfo = tabs._kinfo
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
-    uniq = pairs.select(pl.col("pk").unique()).select(
-        (pl.col("pk") // _SHIFT).alias("fid"), (pl.col("pk") % _SHIFT).alias("fid_b"))
-    # each way round, the first letter of the other code can start one of the owner's references (lmask is 0 for
-    # a code that owns none): that rules out about four in five, so the other columns are gathered for the rest
-    a, b = kinfo.gather(uniq["fid"], ["fl", "lmask"]), kinfo.gather(uniq["fid_b"], ["fl", "lmask"])
-    uniq = uniq.with_columns(a["fl"].alias("fl_a"), a["lmask"].alias("lm_a"), b["fl"].alias("fl_b"),
-                             b["lmask"].alias("lm_b"))
+    uniq = pairs.unique("pk", keep="any")
     directed = pl.concat([
-        uniq.filter(_has_bit(pl.col("lm_a"), pl.col("fl_b"))).select(
+        uniq.filter(_has_bit(pl.col("lmask"), pl.col("fl_b"))).select(
             "fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
-        uniq.filter(_has_bit(pl.col("lm_b"), pl.col("fl_a"))).select(
+        uniq.filter(_has_bit(pl.col("lm_b"), pl.col("fl"))).select(
             "fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
     ])
     o, w = directed["o"], directed["owner"]
-    directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(), kinfo.col("pmask", w))
+    directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(),
+                                     *kinfo.gather(w, ["pmask", "pbloom"]).get_columns())
     directed = directed.with_columns(codes.col("key", directed["o"]).alias("other"))
-    # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have, packed
-    # as the table's keys (sorted: the binary searches then walk the table in order)
-    pre = (directed.filter(pl.col("kv").is_not_null()).select("fid", "fid_b", "dir", "owner", "kv", "L", "pmask")
+    # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have and in
+    # its Bloom filter, packed as the table's keys (sorted: the binary searches then walk the table in order)
+    pre = (directed.lazy().filter(pl.col("kv").is_not_null()).select("fid", "fid_b", "dir", "owner", "kv", "L", "pmask", "pbloom")
            .with_columns(pl.int_ranges(3, pl.col("L") + 1, dtype=pl.Int64).alias("plen")).explode("plen")
            .filter(_has_bit(pl.col("pmask"), pl.col("plen")))
-           .select("fid", "fid_b", "dir", "plen",
-                   (pl.col("owner") * _PACK + (pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen"))) * 8
-                    + pl.col("plen")).alias("pk"))
-           .sort("pk"))
+           .with_columns(_pre_key(pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen")), pl.col("plen"))
+                         .alias("pkey"))
+           .filter(_has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM))
+           .select("fid", "fid_b", "dir", "plen", (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk"))
+           .sort("pk").collect(engine="in-memory"))
     plo, phi = _sorted_matches(tabs._pre_runs, pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
            .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
