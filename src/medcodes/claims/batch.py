@@ -337,7 +337,6 @@ class _Tables:
         self._dx: tuple[_Rows, pl.DataFrame, pl.DataFrame] | None = None
         self._pre = pl.DataFrame(schema=_PRE_SCHEMA)      # Excludes prefixes sorted by their packed (owner, prefix)
         self._pre_runs = _runs(self._pre["pk"])
-        self._range_runs = _runs(pl.Series("owner", [], pl.Int64))
         self._notes = pl.DataFrame(schema={"nid": pl.Int64, "note": pl.String, "cite": pl.String})   # by nid
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
@@ -444,7 +443,7 @@ class _Tables:
             pl.col("owner_fid").alias("owner"), "kind", "prefix", "plen", "note", "cite")
         ranges = t.ranges.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("owner"), "kind", "ord", "lo", "hi", "nlo", "nhi", "note", "cite").sort(
-            "owner", maintain_order=True)   # in owner order: an owner's ranges are one run (_sorted_matches)
+            "owner", maintain_order=True)   # in owner order: an owner's ranges are one run (rlo, rhi below)
         limits = t.limits.join(fid, on=["release", "owner"]).select(
             pl.col("owner_fid").alias("fid"), "n", "unit", "lo", "hi", "lseverity", "ltext", "lsource")
         secondaries = t.secondaries.join(fid, on=["release", "owner"]).select(
@@ -463,18 +462,22 @@ class _Tables:
         # pass the length mask are not the owner's, and this rules out nine in ten before the binary search
         bloom = (prefixes.select("owner", (_pre_key(_base36(pl.col("prefix")), pl.col("plen")) % _BLOOM).alias("b"))
                  .drop_nulls().unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("pbloom")))
+        # and where its range references are in the ranges table (one run: [rlo, rhi), after those loaded)
+        run = (ranges.select("owner").with_row_index("i", offset=self._dx[2].height if self._dx is not None else 0)
+               .group_by("owner", maintain_order=True)
+               .agg(pl.col("i").first().cast(pl.Int64).alias("rlo"), (pl.col("i").last() + 1).cast(pl.Int64).alias("rhi")))
         codes = (codes.with_columns(_cand_bits("dx").alias("cand"))
                  .join(bits, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(bloom, left_on="fid", right_on="owner", how="left", maintain_order="left")
-                 .with_columns(pl.col("lmask").fill_null(0).cast(pl.Int64), pl.col("pmask").fill_null(0).cast(pl.Int64),
-                               pl.col("pbloom").fill_null(0).cast(pl.Int64))
+                 .join(run, left_on="fid", right_on="owner", how="left", maintain_order="left")
+                 .with_columns(pl.col("lmask", "pmask", "pbloom", "rlo", "rhi").fill_null(0).cast(pl.Int64))
                  .with_columns((pl.col("lmask") != 0).alias("owner")))
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
                              pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
-                             "owner", "lmask", "pmask", "pbloom")
-        codes = codes.drop("pbloom")
+                             "owner", "lmask", "pmask", "pbloom", "rlo", "rhi")
+        codes = codes.drop("pbloom", "rlo", "rhi")
         # each note's text once (a note has several references): the prefixes table holds its number
         pre = pl.DataFrame(schema=_PRE_SCHEMA)
         if prefixes.height:     # (codes met later seldom have references: no join with every note loaded)
@@ -511,8 +514,6 @@ class _Tables:
             self._pre_runs = _runs(self._pre["pk"])
         if rows.height > _PACK_OWNERS:
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
-        if self._dx is None or ranges.height != self._dx[2].height:
-            self._range_runs = _runs(ranges["owner"])    # ranges are in owner (fid) order
         self._dx = (rows, self._pre, ranges)
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
 
@@ -1172,18 +1173,18 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
     ])
     o, w = directed["o"], directed["owner"]
     directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(),
-                                     *kinfo.gather(w, ["pmask", "pbloom"]).get_columns())
-    directed = directed.with_columns(codes.col("key", directed["o"]).alias("other"))
-    # prefixes of the other code (3 characters up to all of it) of a length the owner's prefixes have and in
-    # its Bloom filter, packed as the table's keys (sorted: the binary searches then walk the table in order)
-    pre = (directed.lazy().filter(pl.col("kv").is_not_null()).select("fid", "fid_b", "dir", "owner", "kv", "L", "pmask", "pbloom")
-           .with_columns(pl.int_ranges(3, pl.col("L") + 1, dtype=pl.Int64).alias("plen")).explode("plen")
-           .filter(_has_bit(pl.col("pmask"), pl.col("plen")))
-           .with_columns(_pre_key(pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen")), pl.col("plen"))
-                         .alias("pkey"))
-           .filter(_has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM))
-           .select("fid", "fid_b", "dir", "plen", (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk"))
-           .sort("pk").collect(engine="in-memory"))
+                                     *kinfo.gather(w, ["pmask", "pbloom", "rlo", "rhi"]).get_columns())
+    # prefixes of the other code (3 characters up to all of it, at most 7) of a length the owner's prefixes have
+    # and in its Bloom filter, packed as the table's keys (sorted: the binary searches then walk the table in
+    # order); one query per length, no list column
+    by_len = []
+    for plen in range(3, 8):
+        pkey = _pre_key(pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - plen), pl.lit(plen, pl.Int64))
+        by_len.append(directed.lazy().filter(pl.col("kv").is_not_null() & (pl.col("L") >= plen)).with_columns(
+            pkey.alias("pkey")).filter(
+            ((pl.col("pmask") & (1 << plen)) != 0) & _has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM)).select(
+            "fid", "fid_b", "dir", pl.lit(plen, pl.Int64).alias("plen"), (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk")))
+    pre = pl.concat(by_len).sort("pk").collect(engine="in-memory")
     plo, phi = _sorted_matches(tabs._pre_runs, pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
            .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
@@ -1191,10 +1192,9 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
                      tabs._pre.select("kind", "nid").gather(pre["at"])], how="horizontal")
     pre = pre.with_columns(tabs._notes["note"].gather(pre["nid"]), tabs._notes["cite"].gather(pre["nid"]),
                            pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
-    # the owner's range references: ranges are in owner order, so its rows are one run found by binary search
-    rlo, rhi = _sorted_matches(tabs._range_runs, directed["owner"])
-    rng = (directed.select("fid", "fid_b", "dir", "other", rlo.alias("rlo"), rhi.alias("rhi"))
-           .filter(pl.col("rhi") > pl.col("rlo"))
+    # the owner's range references: ranges are in owner order, so its rows are one run (rlo, rhi: its facts)
+    rng = directed.filter(pl.col("rhi") > pl.col("rlo"))
+    rng = (rng.select("fid", "fid_b", "dir", codes.col("key", rng["o"]).alias("other"), "rlo", "rhi")
            .with_columns(pl.int_ranges("rlo", "rhi", dtype=pl.Int64).alias("at")).explode("at"))
     rng = pl.concat([rng.select("fid", "fid_b", "dir", "other", "at"),
                      ranges.select("lo", "hi", "nlo", "nhi").gather(rng["at"])], how="horizontal")
