@@ -279,6 +279,16 @@ def _sorted_matches(runs: pl.DataFrame, probe: pl.Series) -> tuple[pl.Series, pl
     return lo, pl.select(pl.when(hit).then(runs["hi"].gather(at)).otherwise(lo)).to_series()
 
 
+_STRS_SCHEMA = {"raw": pl.String, "key": pl.String, "kid": pl.Int64}
+
+
+def _dx_texts(strings: pl.Series, keys: pl.DataType) -> pl.DataFrame:
+    """Stripped text, normalized key and its number (in the categorical ``keys``) of diagnosis strings."""
+    raw = strings.str.strip_chars().rename("raw")
+    key = raw.to_frame().select(_norm(pl.col("raw"), stripped=True).alias("key")).to_series()
+    return pl.DataFrame([raw, key, key.cast(keys).to_physical().cast(pl.Int64).rename("kid")])
+
+
 _MUE_SCHEMA = {"eid": pl.Int64, "tset": pl.String, "key": pl.String, "mue_units": pl.Float64,
                "indicator": pl.String, "mid": pl.Int64}
 _MISSING = "\x00"   # a release id for "no release of the system installed"
@@ -341,6 +351,15 @@ class _Tables:
         self._rid: dict[str, int] = {}   # release -> its number in the packed keys
         self._ix = pl.DataFrame(schema={"ik": pl.Int64, "fid": pl.Int64})   # packed (release, key) -> fid, sorted
         self._ix_more = pl.DataFrame(schema={"release": pl.String, "key": pl.String, "fid": pl.Int64})   # the rest
+        # each distinct diagnosis string met (a file's chunks share most of them) is numbered once by a private
+        # categorical mapping (``ph``); by that number: its stripped text, key, key number (``kid``) and, per
+        # release number, its fid (null: not looked up yet)
+        self._dx_cats = pl.Categorical(pl.Categories.random())
+        self._dx_keys = pl.Categorical(pl.Categories.random())
+        self._dx_alive = (pl.Series([], dtype=self._dx_cats), pl.Series([], dtype=self._dx_keys))   # (a mapping
+        # no data uses is dropped: these keep the numbers of both for the life of the tables)
+        self._dx_strs = pl.DataFrame(schema=_STRS_SCHEMA)
+        self._dx_fids: list[pl.Series] = []
         # by fid: the key as a base-36 number (kv), its length (L), its first letter (fl); owner, lmask, pmask
         self._kinfo = _Rows(pl.DataFrame())
         self._limits = pl.DataFrame()
@@ -391,6 +410,51 @@ class _Tables:
                 self._rid[release] = len(self._rid)
                 self._add(self.ck.dx_tables(self.cb.store.find("icd10cm", release)), indexed=True)
         return self._dx_frames()
+
+    def dx_strings(self, diagnoses: pl.Series) -> pl.DataFrame:
+        """``raw`` (stripped), ``key`` (normalized), ``kid`` (the key's number) and ``ph`` (the string's number) of
+        each diagnosis string: a categorical cast and gathers; the text work is done once per distinct string."""
+        ph = diagnoses.cast(self._dx_cats).to_physical().cast(pl.Int64).rename("ph")
+        n = self._dx_strs.height
+        if ph.len() and (ph.max() or 0) >= n:   # strings not met before (their numbers follow the others)
+            new = pl.DataFrame([ph, diagnoses.rename("s")]).filter(pl.col("ph") >= n).unique("ph")
+            new = pl.int_range(n, ph.max() + 1, dtype=pl.Int64, eager=True).rename("ph").to_frame().join(
+                new, on="ph", how="left", maintain_order="left")
+            self._dx_strs = pl.concat([self._dx_strs, _dx_texts(new["s"], self._dx_keys)]).rechunk()
+            self._dx_fids = [pl.concat([f, pl.repeat(None, self._dx_strs.height - n, dtype=pl.Int64, eager=True)])
+                             for f in self._dx_fids]
+        got = self._dx_strs.gather(ph)
+        if got["raw"].null_count():   # numbers another thread's cast took before this one met their strings
+            at = got["raw"].is_null().arg_true()
+            texts = _dx_texts(diagnoses.gather(at), self._dx_keys)
+            self._dx_strs = pl.DataFrame([self._dx_strs[c].scatter(ph.gather(at), texts[c]) for c in _STRS_SCHEMA])
+            got = self._dx_strs.gather(ph)
+        return got.with_columns(ph)
+
+    def dx_fids(self, dx: pl.DataFrame) -> pl.Series:
+        """The ``fid`` of each row's (release, key) (rows with ``release`` and ``ph``): those met before from the
+        cache, the others by :meth:`fids`, classifying the keys no table lists (:meth:`dx_missing`)."""
+        rid = dx.select(pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)).to_series()
+        n = self._dx_strs.height
+        while len(self._dx_fids) < len(self._rid):
+            self._dx_fids.append(pl.repeat(None, n, dtype=pl.Int64, eager=True))
+        flat = pl.concat(self._dx_fids, rechunk=True) if self._dx_fids else pl.Series([], dtype=pl.Int64)
+        fid = flat.gather(rid * n + dx["ph"]).rename("fid") if n else pl.repeat(None, dx.height, dtype=pl.Int64, eager=True)
+        if not fid.null_count():
+            return fid.rename("fid")
+        at = fid.is_null().arg_true()     # rows met for the first time: found or classified, then remembered
+        sub = dx[at]
+        got = self.fids(sub)
+        if got.null_count():   # keys the releases do not list: classified once each, then found
+            self.dx_missing(sub.filter(got.is_null()).select("release", "key").unique())
+            late = got.is_null().arg_true()
+            got = got.scatter(late, self.fids(sub[late]))
+        fid = fid.scatter(at, got)
+        where, ph = rid.gather(at), sub["ph"]
+        for r in where.unique().to_list():
+            mine = (where == r).arg_true()
+            self._dx_fids[r] = self._dx_fids[r].scatter(ph.gather(mine), got.gather(mine))
+        return fid.rename("fid")
 
     def fids(self, dx: pl.DataFrame) -> pl.Series:
         """The ``fid`` of each row's (release, key) (null when no table lists it): a binary search in the
@@ -1023,11 +1087,10 @@ def _in_order(parts: list[pl.DataFrame]) -> pl.DataFrame:
 def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFrame]:
     dx = (claims.select("c", "claim_id", "service_date", "diagnoses")
           .with_columns(pl.int_ranges(pl.col("diagnoses").list.len(), dtype=pl.Int64).alias("pos"))
-          .explode("diagnoses", "pos").drop_nulls("diagnoses")
-          .select("c", "claim_id", "service_date", "pos", pl.col("diagnoses").str.strip_chars().alias("raw"))
-          .with_columns(_norm(pl.col("raw"), stripped=True).alias("key")))
+          .explode("diagnoses", "pos").drop_nulls("diagnoses"))
     if not dx.height:
         return []
+    dx = dx.select("c", "claim_id", "service_date", "pos", *tabs.dx_strings(dx["diagnoses"]).get_columns())
     out: list[pl.DataFrame] = []
     # the same key earlier on the claim: a duplicate (rows are in claim and position order); only claims
     # whose list has fewer distinct keys than entries can have one
@@ -1045,13 +1108,9 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
             pl.lit("unchecked").alias("status"), pl.col("service_date").alias("day"),
             pl.col("key").str.contains(r"^[A-Z]\d[0-9A-Z]{1,5}$").alias("shape10")), pl.col("pos"))
         dx = dx.filter(pl.col("release").is_not_null())
-    codes, prefixes, ranges = tabs.dx(rel["release"].unique().to_list())
-    dx = dx.with_columns(tabs.fids(dx))
-    missing = dx.filter(pl.col("fid").is_null())
-    if missing.height:    # keys the releases do not list: classified once each, then found
-        codes, prefixes, ranges = tabs.dx_missing(missing.select("release", "key").unique())
-        at = dx["fid"].is_null().arg_true()     # only those rows are looked up again
-        dx = dx.with_columns(dx["fid"].scatter(at, tabs.fids(dx[at])))
+    tabs.dx(rel["release"].unique().to_list())
+    dx = dx.with_columns(tabs.dx_fids(dx)).drop("ph", "kid")
+    codes, prefixes, ranges = tabs._dx_frames()
     dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(),
                          tabs._kinfo.col("owner", dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
@@ -1117,7 +1176,7 @@ def _early_masks() -> pl.Expr | None:
 
 def _repeated(dx: pl.DataFrame) -> pl.Series | None:
     """Rows whose key is listed earlier on the same claim, or None when no claim lists a key twice."""
-    dup = dx.select(~pl.struct("c", "key").is_first_distinct()).to_series()
+    dup = dx.select(~(pl.col("c") * _SHIFT + pl.col("kid")).is_first_distinct()).to_series()
     return dup if dup.any() else None
 
 
