@@ -251,6 +251,11 @@ def _pre_key(kv: pl.Expr, plen: pl.Expr) -> pl.Expr:
     return kv * 8 + plen
 
 
+def _two(key: pl.Expr) -> pl.Expr:
+    """The first two characters of a key as base 36, into one of 27 bits (null if not base 36)."""
+    return key.str.slice(0, 2).str.to_integer(base=36, strict=False).cast(pl.Int64) % 27
+
+
 def _bit(n: pl.Expr) -> pl.Expr:
     """2 ** n as an Int64 (0 <= n < 63): a gather from a table of powers (13x faster than ``pow``)."""
     return pl.lit(_POW2).gather(n)
@@ -526,6 +531,13 @@ class _Tables:
         # pass the length mask are not the owner's, and this rules out nine in ten before the binary search
         bloom = (prefixes.select("owner", (_pre_key(_base36(pl.col("prefix")), pl.col("plen")) % _BLOOM).alias("b"))
                  .drop_nulls().unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("pbloom")))
+        # and, for pairing codes, what another code must be like to match one of its references (om): bits 0-35
+        # the first letters its range references span, bits 36-62 a Bloom filter of the first two characters
+        # of its prefix references; a code's own first letter and first two characters set the same bits (me)
+        om = (pl.concat([pl.DataFrame(span, schema={"owner": pl.Int64, "letter": pl.String}, orient="row").select(
+                  "owner", pl.col("letter").str.to_integer(base=36, strict=False).cast(pl.Int64).alias("b")),
+                         prefixes.filter(pl.col("plen") >= 2).select("owner", (36 + _two(pl.col("prefix"))).alias("b"))])
+              .drop_nulls().unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("om")))
         # and where its range references are in the ranges table (one run: [rlo, rhi), after those loaded)
         run = (ranges.select("owner").with_row_index("i", offset=self._dx[2].height if self._dx is not None else 0)
                .group_by("owner", maintain_order=True)
@@ -535,13 +547,16 @@ class _Tables:
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(bloom, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(run, left_on="fid", right_on="owner", how="left", maintain_order="left")
-                 .with_columns(pl.col("lmask", "pmask", "pbloom", "rlo", "rhi").fill_null(0).cast(pl.Int64))
+                 .join(om, left_on="fid", right_on="owner", how="left", maintain_order="left")
+                 .with_columns(pl.col("lmask", "pmask", "pbloom", "rlo", "rhi", "om").fill_null(0).cast(pl.Int64))
                  .with_columns((pl.col("lmask") != 0).alias("owner")))
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
                              pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
-                             "owner", "lmask", "pmask", "pbloom", "rlo", "rhi")
-        codes = codes.drop("pbloom", "rlo", "rhi")
+                             "owner", "lmask", "pmask", "pbloom", "rlo", "rhi", "om",
+                             (_bit(pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False)).fill_null(0)
+                              | _bit(36 + _two(pl.col("key"))).fill_null(0)).alias("me"))
+        codes = codes.drop("pbloom", "rlo", "rhi", "om")
         # each note's text once (a note has several references): the prefixes table holds its number
         pre = pl.DataFrame(schema=_PRE_SCHEMA)
         if prefixes.height:     # (codes met later seldom have references: no join with every note loaded)
@@ -1129,7 +1144,7 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
     out += _run("dx", cand, pl.col("pos"), codes, skip=("release", "key", "cand", "has_facts", "owner"))
     facts_dx = dx.filter(pl.col("has_facts") & (pl.col("service_date") >= ICD10_START))
     out += _limit_findings(tabs, facts_dx, claims, codes)
-    out += _excludes_findings(facts_dx.select("c", "claim_id", "pos", "fid", "owner"), tabs)
+    out += _excludes_findings(facts_dx.select("c", "pos", "fid", "owner"), tabs, claims["claim_id"])
     return out
 
 
@@ -1184,7 +1199,12 @@ def _month_day(col: str) -> pl.Expr:
     return pl.col(col).dt.month().cast(pl.Int32) * 100 + pl.col(col).dt.day().cast(pl.Int32)
 
 
-def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
+# the second code of a pair may match a reference of the first (_AB), the first one of the second (_BA)
+_AB = (pl.col("om") & pl.col("me_b")) != 0
+_BA = (pl.col("om_b") & pl.col("me")) != 0
+
+
+def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) -> list[pl.DataFrame]:
     """Excludes1 / Excludes2 between two diagnoses of a claim, by matching their notes' references.
 
     Pairs are matched once per distinct (code, code): the other code's prefixes are looked up among the
@@ -1198,36 +1218,24 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
         return []
     kinfo = tabs._kinfo
     # pairs of diagnoses of a claim (in list order): rows sorted by claim and position against the rows d
-    # places down, for d = 1, 2, ... over the claims with more than d diagnoses. Each way round, the first
-    # letter of the other code must start one of the owner's references (lmask is 0 for a code that owns
-    # none): that rules out most pairs before any other column is read
-    sub = dx.sort("c", "pos")
-    sub = sub.select("c", "claim_id", "pos", "fid", *kinfo.gather(sub["fid"], ["fl", "lmask"]).get_columns())
-    runs = sub["c"].rle()   # rows sorted by claim: each claim's row count from its run, no hash table
-    sub = sub.with_columns(runs.struct.field("len").repeat_by(runs.struct.field("len")).explode()
-                           .cast(pl.Int64).alias("n"))
-    parts = []
-    d = 1
-    while True:
-        sub = sub.filter(pl.col("n") > d)
-        if not sub.height:
-            break
-        parts.append(sub.lazy().select(
-            "c", "claim_id", "pos", "fid", "fl", "lmask", pl.col("c").shift(-d).alias("c_b"),
-            pl.col("pos").shift(-d).alias("pos_b"), pl.col("fid").shift(-d).alias("fid_b"),
-            pl.col("fl").shift(-d).alias("fl_b"), pl.col("lmask").shift(-d).alias("lm_b"))
-            .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b"))
-                    & (_has_bit(pl.col("lmask"), pl.col("fl_b")) | _has_bit(pl.col("lm_b"), pl.col("fl")))))
-        d += 1
+    # places down, for d = 1, 2, ... up to the longest list. Each way round, the other code must be able to
+    # match one of the owner's references (om & me, see _Tables._add): that rules out about nine pairs in ten
+    # before any other column is read
+    sub = dx.select("c", "pos", "fid").sort("c", "pos")
+    sub = sub.with_columns(*kinfo.gather(sub["fid"], ["om", "me"]).get_columns()).lazy()
+    parts = [sub.select("c", "pos", "fid", "om", "me", *(pl.col(x).shift(-d).alias(f"{x}_b")
+                                                           for x in ("c", "pos", "fid", "om", "me")))
+             .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b")) & (_AB | _BA))
+             for d in range(1, int(dx["pos"].max() or 0) + 1)]   # positions count every entry: no claim has more
     pairs = pl.concat(pl.collect_all(parts, engine="in-memory")) if parts else pl.DataFrame()
     if not pairs.height:
         return []
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
-    uniq = pairs.unique("pk", keep="any")
+    # each way round (a pair met on several claims is matched more than once: fewer rows than a distinct)
     directed = pl.concat([
-        uniq.filter(_has_bit(pl.col("lmask"), pl.col("fl_b"))).select(
+        pairs.filter(_AB).select(
             "fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
-        uniq.filter(_has_bit(pl.col("lm_b"), pl.col("fl"))).select(
+        pairs.filter(_BA).select(
             "fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
     ])
     o, w = directed["o"], directed["owner"]
@@ -1272,7 +1280,8 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables) -> list[pl.DataFrame]:
             .select((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"), "code_a", "code_b",
                     pl.col("kind").alias("e_kind"), pl.col("dir").alias("e_dir"), pl.col("note").alias("e_note"),
                     pl.col("cite").alias("e_cite")))
-    rows = pairs.select("c", "claim_id", "pos", "pos_b", "pk").join(best, on="pk")
+    rows = pairs.select("c", "pos", "pos_b", "pk").join(best, on="pk")
+    rows = rows.with_columns(claim_ids.gather(rows["c"]).alias("claim_id"))
     return _run("dx-pair", rows, pl.col("pos") * 1000 + pl.col("pos_b"))
 
 
