@@ -365,7 +365,8 @@ class _Tables:
         # no data uses is dropped: these keep the numbers of both for the life of the tables)
         self._dx_strs = pl.DataFrame(schema=_STRS_SCHEMA)
         self._dx_fids: list[pl.Series] = []
-        # by fid: the key as a base-36 number (kv), its length (L), its first letter (fl); owner, lmask, pmask
+        # by fid: the key as a base-36 number (kv), its length (L); for Excludes pairs pmask, pbloom, rlo, rhi, om,
+        # me; which age/secondary-only statements it has (ls) -- see _add
         self._kinfo = _Rows(pl.DataFrame())
         self._limits = pl.DataFrame()
         self._secondaries = pl.DataFrame()
@@ -436,10 +437,15 @@ class _Tables:
             got = self._dx_strs.gather(ph)
         return got.with_columns(ph)
 
+    def release_ids(self, rel: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`releases` with each release's number (``rid``; after :meth:`dx` of its releases)."""
+        return rel.with_columns(pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)
+                                .alias("rid"))
+
     def dx_fids(self, dx: pl.DataFrame) -> pl.Series:
-        """The ``fid`` of each row's (release, key) (rows with ``release`` and ``ph``): those met before from the
+        """The ``fid`` of each row's (release, key) (rows with ``rid``, ``release`` and ``ph``): those met before from the
         cache, the others by :meth:`fids`, classifying the keys no table lists (:meth:`dx_missing`)."""
-        rid = dx.select(pl.col("release").replace_strict(self._rid, default=None, return_dtype=pl.Int64)).to_series()
+        rid = dx["rid"]
         n = self._dx_strs.height
         while len(self._dx_fids) < len(self._rid):
             self._dx_fids.append(pl.repeat(None, n, dtype=pl.Int64, eager=True))
@@ -552,8 +558,10 @@ class _Tables:
                  .with_columns((pl.col("lmask") != 0).alias("owner")))
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
                              pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
-                             pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False).alias("fl"),
-                             "owner", "lmask", "pmask", "pbloom", "rlo", "rhi", "om",
+                             "pmask", "pbloom", "rlo", "rhi", "om",
+                             # 1: the code states age ranges, 2: secondary-only statements (ls)
+                             (pl.col("fid").is_in(limits["fid"].implode()).cast(pl.Int64)
+                              + 2 * pl.col("fid").is_in(secondaries["fid"].implode()).cast(pl.Int64)).alias("ls"),
                              (_bit(pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False)).fill_null(0)
                               | _bit(36 + _two(pl.col("key"))).fill_null(0)).alias("me"))
         codes = codes.drop("pbloom", "rlo", "rhi", "om")
@@ -1114,7 +1122,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         out += _run("dx-repeat", dx.filter(dup), pl.col("pos"))
         dx = dx.filter(~dup)
     rel = tabs.releases(dx["service_date"], "icd10cm")
-    dx = dx.join(rel.rename({"day": "service_date"}), on="service_date", how="left")
+    tabs.dx(rel["release"].unique().to_list())
+    dx = dx.join(tabs.release_ids(rel).rename({"day": "service_date"}), on="service_date", how="left")
     none = dx.filter(pl.col("release").is_null())
     if none.height:   # no ICD-10-CM release installed: each diagnosis is said to be unchecked
         out += _run("dx", none.join(claims.select("c", "claim_type", "sex"), on="c").with_columns(
@@ -1123,11 +1132,9 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
             pl.lit("unchecked").alias("status"), pl.col("service_date").alias("day"),
             pl.col("key").str.contains(r"^[A-Z]\d[0-9A-Z]{1,5}$").alias("shape10")), pl.col("pos"))
         dx = dx.filter(pl.col("release").is_not_null())
-    tabs.dx(rel["release"].unique().to_list())
-    dx = dx.with_columns(tabs.dx_fids(dx)).drop("ph", "kid")
+    dx = dx.with_columns(tabs.dx_fids(dx)).drop("ph", "kid", "rid")
     codes, prefixes, ranges = tabs._dx_frames()
-    dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(),
-                         tabs._kinfo.col("owner", dx["fid"]))
+    dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(), tabs._kinfo.col("ls", dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
     dx = dx.with_columns(pl.col("service_date").alias("day"))
     masks = _early_masks()
@@ -1141,10 +1148,10 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         (pl.col("service_date").dt.year() - pl.col("birth_date").dt.year()
          - (_month_day("service_date") < _month_day("birth_date")).cast(pl.Int32)).cast(pl.Int64).alias("age"),
         (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"))
-    out += _run("dx", cand, pl.col("pos"), codes, skip=("release", "key", "cand", "has_facts", "owner"))
+    out += _run("dx", cand, pl.col("pos"), codes, skip=("release", "key", "cand", "has_facts", "ls"))
     facts_dx = dx.filter(pl.col("has_facts") & (pl.col("service_date") >= ICD10_START))
     out += _limit_findings(tabs, facts_dx, claims, codes)
-    out += _excludes_findings(facts_dx.select("c", "pos", "fid", "owner"), tabs, claims["claim_id"])
+    out += _excludes_findings(facts_dx.select("c", "pos", "fid"), tabs, claims["claim_id"])
     return out
 
 
@@ -1152,8 +1159,8 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
     """A code's stated age ranges against the patient's age, and (first-listed) its secondary-only guideline
     statements: one row per range / statement, joined from the release's tables."""
     out: list[pl.DataFrame] = []
-    if tabs._limits.height:
-        a = dx.join(tabs._limits, on="fid")
+    if tabs._limits.height:   # (ls: which of the two the row's code has: most have neither)
+        a = dx.filter((pl.col("ls") & 1) != 0).join(tabs._limits, on="fid")
         if a.height:   # claims[c] and codes[fid] are their rows
             a = a.with_columns(claims["birth_date"].gather(a["c"]), codes.col("code", a["fid"])).with_columns(
                 pl.col("service_date").alias("day"),
@@ -1162,7 +1169,7 @@ def _limit_findings(tabs: _Tables, dx: pl.DataFrame, claims: pl.DataFrame, codes
                 (pl.col("service_date") - pl.col("birth_date")).dt.total_days().alias("days"))
             out += _run("dx-age", a, pl.col("pos") * 100 + pl.col("n"))
     if tabs._secondaries.height:
-        f = dx.filter(pl.col("pos") == 0).join(tabs._secondaries, on="fid")
+        f = dx.filter((pl.col("pos") == 0) & ((pl.col("ls") & 2) != 0)).join(tabs._secondaries, on="fid")
         if f.height:
             out += _run("dx-secondary", f.with_columns(codes.col("code", f["fid"])), pl.col("n"))
     return out
@@ -1214,15 +1221,16 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
     searches in tables sorted once, not hash joins rebuilt per chunk.
     """
     codes, _prefixes, ranges = tabs._dx_frames()
-    if not dx.filter("owner").height:
-        return []
     kinfo = tabs._kinfo
     # pairs of diagnoses of a claim (in list order): rows sorted by claim and position against the rows d
     # places down, for d = 1, 2, ... up to the longest list. Each way round, the other code must be able to
     # match one of the owner's references (om & me, see _Tables._add): that rules out about nine pairs in ten
     # before any other column is read
     sub = dx.select("c", "pos", "fid").sort("c", "pos")
-    sub = sub.with_columns(*kinfo.gather(sub["fid"], ["om", "me"]).get_columns()).lazy()
+    sub = sub.with_columns(*kinfo.gather(sub["fid"], ["om", "me"]).get_columns())
+    if not (sub["om"] != 0).any():   # no code owns a reference
+        return []
+    sub = sub.lazy()
     parts = [sub.select("c", "pos", "fid", "om", "me", *(pl.col(x).shift(-d).alias(f"{x}_b")
                                                            for x in ("c", "pos", "fid", "om", "me")))
              .filter((pl.col("c") == pl.col("c_b")) & (pl.col("fid") != pl.col("fid_b")) & (_AB | _BA))
