@@ -284,6 +284,18 @@ def _sorted_matches(runs: pl.DataFrame, probe: pl.Series) -> tuple[pl.Series, pl
     return lo, pl.select(pl.when(hit).then(runs["hi"].gather(at)).otherwise(lo)).to_series()
 
 
+_FID_BITS = 22    # a diagnosis fid (< _PACK_OWNERS) and its code's facts as one Int64: fid + cf * 2**_FID_BITS
+_NDX = len(BY_SCOPE["dx"])   # cf: bits 0.._NDX-1 cand, then has_facts, has age ranges, has secondary-only
+assert _FID_BITS + _NDX + 3 < 63
+
+
+def _unpack_fc() -> list[pl.Expr]:
+    """``fid``, ``cand``, ``has_facts`` and ``ls`` (1: age ranges, 2: secondary-only statements) of ``fc``."""
+    cf = pl.col("fc") // (1 << _FID_BITS)
+    return [(pl.col("fc") & ((1 << _FID_BITS) - 1)).alias("fid"), (cf & ((1 << _NDX) - 1)).alias("cand"),
+            ((cf & (1 << _NDX)) != 0).alias("has_facts"), ((cf // (1 << (_NDX + 1))) & 3).alias("ls")]
+
+
 _STRS_SCHEMA = {"raw": pl.String, "key": pl.String, "kid": pl.Int64}
 
 
@@ -443,16 +455,17 @@ class _Tables:
                                 .alias("rid"))
 
     def dx_fids(self, dx: pl.DataFrame) -> pl.Series:
-        """The ``fid`` of each row's (release, key) (rows with ``rid``, ``release`` and ``ph``): those met before from the
-        cache, the others by :meth:`fids`, classifying the keys no table lists (:meth:`dx_missing`)."""
+        """The ``fid`` of each row's (release, key) (rows with ``rid``, ``release`` and ``ph``) packed with the code's
+        ``cf`` (:func:`_unpack_fc`): those met before from the cache, the others by :meth:`fids`, classifying the
+        keys no table lists (:meth:`dx_missing`)."""
         rid = dx["rid"]
         n = self._dx_strs.height
         while len(self._dx_fids) < len(self._rid):
             self._dx_fids.append(pl.repeat(None, n, dtype=pl.Int64, eager=True))
         flat = pl.concat(self._dx_fids, rechunk=True) if self._dx_fids else pl.Series([], dtype=pl.Int64)
-        fid = flat.gather(rid * n + dx["ph"]).rename("fid") if n else pl.repeat(None, dx.height, dtype=pl.Int64, eager=True)
+        fid = flat.gather(rid * n + dx["ph"]) if n else pl.repeat(None, dx.height, dtype=pl.Int64, eager=True)
         if not fid.null_count():
-            return fid.rename("fid")
+            return fid.rename("fc")
         at = fid.is_null().arg_true()     # rows met for the first time: found or classified, then remembered
         sub = dx[at]
         got = self.fids(sub)
@@ -460,12 +473,13 @@ class _Tables:
             self.dx_missing(sub.filter(got.is_null()).select("release", "key").unique())
             late = got.is_null().arg_true()
             got = got.scatter(late, self.fids(sub[late]))
+        got = pl.select(pl.lit(got) | (pl.lit(self._kinfo.col("cf", got)) * (1 << _FID_BITS))).to_series()
         fid = fid.scatter(at, got)
         where, ph = rid.gather(at), sub["ph"]
         for r in where.unique().to_list():
             mine = (where == r).arg_true()
             self._dx_fids[r] = self._dx_fids[r].scatter(ph.gather(mine), got.gather(mine))
-        return fid.rename("fid")
+        return fid.rename("fc")
 
     def fids(self, dx: pl.DataFrame) -> pl.Series:
         """The ``fid`` of each row's (release, key) (null when no table lists it): a binary search in the
@@ -559,9 +573,12 @@ class _Tables:
         kinfo = codes.select(_base36(pl.col("key")).alias("kv"),
                              pl.col("key").str.len_bytes().cast(pl.Int64).alias("L"),
                              "pmask", "pbloom", "rlo", "rhi", "om",
-                             # 1: the code states age ranges, 2: secondary-only statements (ls)
-                             (pl.col("fid").is_in(limits["fid"].implode()).cast(pl.Int64)
-                              + 2 * pl.col("fid").is_in(secondaries["fid"].implode()).cast(pl.Int64)).alias("ls"),
+                             # the rules' cand bits, has_facts and which of age ranges (1) and secondary-only
+                             # statements (2) the code has, as one number (cf, see _unpack_fc)
+                             (pl.col("cand") | (pl.col("has_facts").fill_null(False).cast(pl.Int64) * (1 << _NDX))
+                              | (pl.col("fid").is_in(limits["fid"].implode()).cast(pl.Int64) * (1 << (_NDX + 1)))
+                              | (pl.col("fid").is_in(secondaries["fid"].implode()).cast(pl.Int64) * (1 << (_NDX + 2)))
+                              ).alias("cf"),
                              (_bit(pl.col("key").str.slice(0, 1).str.to_integer(base=36, strict=False)).fill_null(0)
                               | _bit(36 + _two(pl.col("key"))).fill_null(0)).alias("me"))
         codes = codes.drop("pbloom", "rlo", "rhi", "om")
@@ -599,7 +616,7 @@ class _Tables:
         if pre.height or not self._pre.height:
             self._pre = pl.concat([self._pre, pre]).sort("pk")
             self._pre_runs = _runs(self._pre["pk"])
-        if rows.height > _PACK_OWNERS:
+        if rows.height > min(_PACK_OWNERS, 1 << _FID_BITS):
             raise RuntimeError("too many diagnosis codes loaded for the packed Excludes keys")
         self._dx = (rows, self._pre, ranges)
         self._kinfo, self._limits, self._secondaries = kinfo, limits, secondaries
@@ -1132,9 +1149,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
             pl.lit("unchecked").alias("status"), pl.col("service_date").alias("day"),
             pl.col("key").str.contains(r"^[A-Z]\d[0-9A-Z]{1,5}$").alias("shape10")), pl.col("pos"))
         dx = dx.filter(pl.col("release").is_not_null())
-    dx = dx.with_columns(tabs.dx_fids(dx)).drop("ph", "kid", "rid")
+    dx = dx.with_columns(tabs.dx_fids(dx)).drop("ph", "kid", "rid").with_columns(*_unpack_fc()).drop("fc")
     codes, prefixes, ranges = tabs._dx_frames()
-    dx = dx.with_columns(*codes.gather(dx["fid"], ["cand", "has_facts"]).get_columns(), tabs._kinfo.col("ls", dx["fid"]))
     # a rule's conditions on the date's release alone (e.g. "no release covers the date") clear its bit too
     dx = dx.with_columns(pl.col("service_date").alias("day"))
     masks = _early_masks()
