@@ -1140,7 +1140,8 @@ def _diagnosis_findings(tabs: _Tables, claims: pl.DataFrame) -> list[pl.DataFram
         dx = dx.filter(~dup)
     rel = tabs.releases(dx["service_date"], "icd10cm")
     tabs.dx(rel["release"].unique().to_list())
-    dx = dx.join(tabs.release_ids(rel).rename({"day": "service_date"}), on="service_date", how="left")
+    rel = tabs.release_ids(rel)
+    dx = dx.with_columns(*rel.drop("day").gather(_day_rows(rel["day"], dx["service_date"])).get_columns())
     none = dx.filter(pl.col("release").is_null())
     if none.height:   # no ICD-10-CM release installed: each diagnosis is said to be unchecked
         out += _run("dx", none.join(claims.select("c", "claim_type", "sex"), on="c").with_columns(
@@ -1212,9 +1213,25 @@ def _early_masks() -> pl.Expr | None:
     return _EARLY[0]
 
 
+def _day_rows(days: pl.Series, dates: pl.Series) -> pl.Series:
+    """For each of ``dates``, the row of the distinct ``days`` that holds it (null if none): a gather from a dense
+    table of the days' span (a left join by date, without hashing, in the dates' order)."""
+    if not days.len():
+        return pl.repeat(None, dates.len(), dtype=pl.Int64, eager=True)
+    d = days.cast(pl.Int32).cast(pl.Int64)
+    lo, hi = d.min(), d.max()
+    dense = pl.repeat(None, hi - lo + 1, dtype=pl.Int64, eager=True).scatter(
+        d - lo, pl.int_range(0, days.len(), dtype=pl.Int64, eager=True))
+    at = dates.cast(pl.Int32).cast(pl.Int64) - lo
+    return pl.select(pl.when((at >= 0) & (at <= hi - lo)).then(pl.lit(dense).gather(at.clip(0, hi - lo)))).to_series()
+
+
 def _repeated(dx: pl.DataFrame) -> pl.Series | None:
-    """Rows whose key is listed earlier on the same claim, or None when no claim lists a key twice."""
-    dup = dx.select(~(pl.col("c") * _SHIFT + pl.col("kid")).is_first_distinct()).to_series()
+    """Rows whose key is listed earlier on the same claim, or None when no claim lists a key twice (rows are in
+    claim and position order: each row against the rows 1, 2, ... places up, as far as the longest list)."""
+    dup = dx.select(pl.any_horizontal(
+        [(pl.col("c") == pl.col("c").shift(d)) & (pl.col("kid") == pl.col("kid").shift(d))
+         for d in range(1, int(dx["pos"].max() or 0) + 1)] or [pl.lit(False)]).fill_null(False)).to_series()
     return dup if dup.any() else None
 
 
@@ -1242,7 +1259,9 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
     # places down, for d = 1, 2, ... up to the longest list. Each way round, the other code must be able to
     # match one of the owner's references (om & me, see _Tables._add): that rules out about nine pairs in ten
     # before any other column is read
-    sub = dx.select("c", "pos", "fid").sort("c", "pos")
+    sub = dx.select("c", "pos", "fid")
+    if not (sub["c"] * _SHIFT + sub["pos"]).is_sorted():   # (they come in claim and position order)
+        sub = sub.sort("c", "pos")
     sub = sub.with_columns(*kinfo.gather(sub["fid"], ["om", "me"]).get_columns())
     if not (sub["om"] != 0).any():   # no code owns a reference
         return []
