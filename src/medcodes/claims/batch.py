@@ -1240,6 +1240,7 @@ def _month_day(col: str) -> pl.Expr:
 
 
 # the second code of a pair may match a reference of the first (_AB), the first one of the second (_BA)
+_RANGE_BITS = (1 << 36) - 1   # om/me bits 0-35: first letters; 36-62: first two characters
 _AB = (pl.col("om") & pl.col("me_b")) != 0
 _BA = (pl.col("om_b") & pl.col("me")) != 0
 
@@ -1274,16 +1275,21 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
     if not pairs.height:
         return []
     pairs = pairs.with_columns((pl.col("fid") * _SHIFT + pl.col("fid_b")).alias("pk"))
-    # each way round (a pair met on several claims is matched more than once: fewer rows than a distinct)
+    # each way round (a pair met on several claims is matched more than once: fewer rows than a distinct); hit:
+    # which of the owner's tests the other code passed -- its prefix references are looked up only for a pass
+    # in the Bloom filter's bits, its ranges only for a first letter they span
     directed = pl.concat([
-        pairs.filter(_AB).select(
-            "fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"), pl.col("fid_b").alias("o")),
-        pairs.filter(_BA).select(
-            "fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"), pl.col("fid").alias("o")),
+        pairs.filter(_AB).select("fid", "fid_b", pl.lit(0).alias("dir"), pl.col("fid").alias("owner"),
+                                 pl.col("fid_b").alias("o"), (pl.col("om") & pl.col("me_b")).alias("hit")),
+        pairs.filter(_BA).select("fid", "fid_b", pl.lit(1).alias("dir"), pl.col("fid_b").alias("owner"),
+                                 pl.col("fid").alias("o"), (pl.col("om_b") & pl.col("me")).alias("hit")),
     ])
+    pairs = pairs.select("c", "pos", "pos_b", "pk")
+    rng = directed.filter((pl.col("hit") & _RANGE_BITS) != 0)
+    directed = directed.filter((pl.col("hit") & ~_RANGE_BITS) != 0)
     o, w = directed["o"], directed["owner"]
     directed = directed.with_columns(*kinfo.gather(o, ["kv", "L"]).get_columns(),
-                                     *kinfo.gather(w, ["pmask", "pbloom", "rlo", "rhi"]).get_columns())
+                                     *kinfo.gather(w, ["pmask", "pbloom"]).get_columns())
     # prefixes of the other code (3 characters up to all of it, at most 7) of a length the owner's prefixes have
     # and in its Bloom filter, packed as the table's keys (sorted: the binary searches then walk the table in
     # order); one query per length, no list column
@@ -1303,7 +1309,7 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
     pre = pre.with_columns(tabs._notes["note"].gather(pre["nid"]), tabs._notes["cite"].gather(pre["nid"]),
                            pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
     # the owner's range references: ranges are in owner order, so its rows are one run (rlo, rhi: its facts)
-    rng = directed.filter(pl.col("rhi") > pl.col("rlo"))
+    rng = rng.with_columns(*kinfo.gather(rng["owner"], ["rlo", "rhi"]).get_columns()).filter(pl.col("rhi") > pl.col("rlo"))
     rng = (rng.select("fid", "fid_b", "dir", codes.col("key", rng["o"]).alias("other"), "rlo", "rhi")
            .with_columns(pl.int_ranges("rlo", "rhi", dtype=pl.Int64).alias("at")).explode("at"))
     rng = pl.concat([rng.select("fid", "fid_b", "dir", "other", "at"),
