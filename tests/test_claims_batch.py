@@ -313,6 +313,34 @@ def test_the_pass_before_the_chunks_leaves_bad_cells_to_the_reader(book: Any, tm
     assert _scan(tmp_path / "no_date_synthetic.csv")[:2] == (2, 0)
 
 
+def test_diagnosis_strings_are_numbered_once_and_kept_between_chunks(book: Any) -> None:
+    """Batch numbers each distinct diagnosis string once (a private categorical mapping) and keeps its key by
+    that number for the next chunks: the numbers must survive between chunks (Polars drops a mapping no data
+    uses) and give back each string's own key. E11.9 (type 2 diabetes mellitus without complications) is
+    met in three spellings, S52.501A and I10 in two: one key number each."""
+    import gc
+
+    from medcodes.claims.batch import _Tables
+    from medcodes.claims.check import checker
+    from medcodes.model import normalize_key
+
+    tabs = _Tables(checker(book))
+    first = pl.Series(["E11.9", " e11.9 ", "S52.501A", "I10"])
+    got_first = tabs.dx_strings(first)
+    gc.collect()
+    second = pl.Series(["Z00.00", "i10", "E119", "S52.501A", "I10"])
+    got_second = tabs.dx_strings(second)
+    kids: dict[str, set[int]] = {}
+    for strings, got in ((first, got_first), (second, got_second)):
+        assert got["raw"].to_list() == [s.strip() for s in strings]
+        assert got["key"].to_list() == [normalize_key(s) for s in strings]
+        for key, kid in zip(got["key"], got["kid"]):
+            kids.setdefault(key, set()).add(kid)
+    assert set(kids) == {"E119", "S52501A", "I10", "Z0000"}
+    assert all(len(k) == 1 for k in kids.values()) and len(set().union(*kids.values())) == 4
+    assert got_second["ph"][3] == got_first["ph"][2] and got_second["ph"][4] == got_first["ph"][3]   # met before
+
+
 def test_every_rule_is_defined_once_for_both_engines() -> None:
     import importlib
 
