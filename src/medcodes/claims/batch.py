@@ -18,7 +18,9 @@ a code is comes from the per-release columnar facts
 (:mod:`medcodes.claims.codefacts`, precompiled at pull time): loaded facts
 rows are numbered, found by binary search of packed integer keys in tables
 sorted once and read by row gathers (from one chunk: :class:`_Rows`), so no
-hash table over the facts is rebuilt per chunk. The few distinct diagnosis
+hash table over the facts is rebuilt per chunk; each distinct diagnosis
+string is numbered once (a private categorical mapping) and its key and facts
+row are kept by that number for the next chunks. The few distinct diagnosis
 keys a release does not list (invalid, deleted, 7th character...) are
 classified by the same function the per-claim checker uses, once per key. A
 rule whose conditions on a code's facts cannot hold for a code never sees that
