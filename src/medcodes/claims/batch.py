@@ -558,12 +558,14 @@ class _Tables:
         # of its prefix references; a code's own first letter and first two characters set the same bits (me)
         om = (pl.concat([pl.DataFrame(span, schema={"owner": pl.Int64, "letter": pl.String}, orient="row").select(
                   "owner", pl.col("letter").str.to_integer(base=36, strict=False).cast(pl.Int64).alias("b")),
-                         prefixes.filter(pl.col("plen") >= 2).select("owner", (36 + _two(pl.col("prefix"))).alias("b"))])
+                         prefixes.filter(pl.col("plen") >= 2).select("owner",
+                                                                     (36 + _two(pl.col("prefix"))).alias("b"))])
               .drop_nulls().unique().group_by("owner").agg(_bit(pl.col("b")).sum().alias("om")))
         # and where its range references are in the ranges table (one run: [rlo, rhi), after those loaded)
         run = (ranges.select("owner").with_row_index("i", offset=self._dx[2].height if self._dx is not None else 0)
                .group_by("owner", maintain_order=True)
-               .agg(pl.col("i").first().cast(pl.Int64).alias("rlo"), (pl.col("i").last() + 1).cast(pl.Int64).alias("rhi")))
+               .agg(pl.col("i").first().cast(pl.Int64).alias("rlo"),
+                    (pl.col("i").last() + 1).cast(pl.Int64).alias("rhi")))
         codes = (codes.with_columns(_cand_bits("dx").alias("cand"))
                  .join(bits, left_on="fid", right_on="owner", how="left", maintain_order="left")
                  .join(lens, left_on="fid", right_on="owner", how="left", maintain_order="left")
@@ -1301,7 +1303,8 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
         by_len.append(directed.lazy().filter(pl.col("kv").is_not_null() & (pl.col("L") >= plen)).with_columns(
             pkey.alias("pkey")).filter(
             ((pl.col("pmask") & (1 << plen)) != 0) & _has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM)).select(
-            "fid", "fid_b", "dir", pl.lit(plen, pl.Int64).alias("plen"), (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk")))
+            "fid", "fid_b", "dir", pl.lit(plen, pl.Int64).alias("plen"),
+            (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk")))
     pre = pl.concat(by_len).sort("pk").collect(engine="in-memory")
     plo, phi = _sorted_matches(tabs._pre_runs, pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
@@ -1311,7 +1314,8 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
     pre = pre.with_columns(tabs._notes["note"].gather(pre["nid"]), tabs._notes["cite"].gather(pre["nid"]),
                            pl.lit(0).alias("is_range"), pl.col("plen").alias("rank"))
     # the owner's range references: ranges are in owner order, so its rows are one run (rlo, rhi: its facts)
-    rng = rng.with_columns(*kinfo.gather(rng["owner"], ["rlo", "rhi"]).get_columns()).filter(pl.col("rhi") > pl.col("rlo"))
+    rng = rng.with_columns(*kinfo.gather(rng["owner"], ["rlo", "rhi"]).get_columns()).filter(
+        pl.col("rhi") > pl.col("rlo"))
     rng = (rng.select("fid", "fid_b", "dir", codes.col("key", rng["o"]).alias("other"), "rlo", "rhi")
            .with_columns(pl.int_ranges("rlo", "rhi", dtype=pl.Int64).alias("at")).explode("at"))
     rng = pl.concat([rng.select("fid", "fid_b", "dir", "other", "at"),
