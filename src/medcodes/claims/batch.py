@@ -1244,6 +1244,7 @@ def _month_day(col: str) -> pl.Expr:
 
 
 # the second code of a pair may match a reference of the first (_AB), the first one of the second (_BA)
+_PLENS = pl.DataFrame({"plen": [3, 4, 5, 6, 7]}, schema={"plen": pl.Int64})   # the prefix lengths looked up
 _RANGE_BITS = (1 << 36) - 1   # om/me bits 0-35: first letters; 36-62: first two characters
 _AB = (pl.col("om") & pl.col("me_b")) != 0
 _BA = (pl.col("om_b") & pl.col("me")) != 0
@@ -1296,16 +1297,13 @@ def _excludes_findings(dx: pl.DataFrame, tabs: _Tables, claim_ids: pl.Series) ->
                                      *kinfo.gather(w, ["pmask", "pbloom"]).get_columns())
     # prefixes of the other code (3 characters up to all of it, at most 7) of a length the owner's prefixes have
     # and in its Bloom filter, packed as the table's keys (sorted: the binary searches then walk the table in
-    # order); one query per length, no list column
-    by_len = []
-    for plen in range(3, 8):
-        pkey = _pre_key(pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - plen), pl.lit(plen, pl.Int64))
-        by_len.append(directed.lazy().filter(pl.col("kv").is_not_null() & (pl.col("L") >= plen)).with_columns(
-            pkey.alias("pkey")).filter(
-            ((pl.col("pmask") & (1 << plen)) != 0) & _has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM)).select(
-            "fid", "fid_b", "dir", pl.lit(plen, pl.Int64).alias("plen"),
-            (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk")))
-    pre = pl.concat(by_len).sort("pk").collect(engine="in-memory")
+    # order); each row against the five lengths in one query (a cross join with them)
+    pkey = _pre_key(pl.col("kv") // pl.lit(_POW36).gather(pl.col("L") - pl.col("plen")), pl.col("plen"))
+    pre = (directed.lazy().filter(pl.col("kv").is_not_null()).join(_PLENS.lazy(), how="cross")
+           .filter((pl.col("L") >= pl.col("plen")) & _has_bit(pl.col("pmask"), pl.col("plen")))
+           .with_columns(pkey.alias("pkey")).filter(_has_bit(pl.col("pbloom"), pl.col("pkey") % _BLOOM))
+           .select("fid", "fid_b", "dir", "plen", (pl.col("owner") * _PACK + pl.col("pkey")).alias("pk"))
+           .sort("pk").collect(engine="in-memory"))
     plo, phi = _sorted_matches(tabs._pre_runs, pre["pk"])
     pre = (pre.with_columns(plo.alias("lo"), phi.alias("hi")).filter(pl.col("hi") > pl.col("lo"))
            .with_columns(pl.int_ranges("lo", "hi", dtype=pl.Int64).alias("at")).explode("at"))
