@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -373,8 +374,9 @@ class _Tables:
         # each distinct diagnosis string met (a file's chunks share most of them) is numbered once by a private
         # categorical mapping (``ph``); by that number: its stripped text, key, key number (``kid``) and, per
         # release number, its fid (null: not looked up yet)
-        self._dx_cats = pl.Categorical(pl.Categories.random())
-        self._dx_keys = pl.Categorical(pl.Categories.random())
+        run = uuid.uuid4().hex   # names no other tables' mappings share
+        self._dx_cats = pl.Categorical(pl.Categories(f"medcodes-dx-strings-{run}"))
+        self._dx_keys = pl.Categorical(pl.Categories(f"medcodes-dx-keys-{run}"))
         self._dx_alive = (pl.Series([], dtype=self._dx_cats), pl.Series([], dtype=self._dx_keys))   # (a mapping
         # no data uses is dropped: these keep the numbers of both for the life of the tables)
         self._dx_strs = pl.DataFrame(schema=_STRS_SCHEMA)
